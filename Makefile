@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`. Both install missing Debian
+# packages first (scripts/install-deps.sh), configure with CMake + Ninja and build.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+LISTEN ?= 127.0.0.1:8001
+# Slow checks (fuzzing, soak, benchmarks) carry these labels and stay out of `make test`.
+SLOW_LABELS ?= slow|fuzz|soak|bench
+
+.PHONY: all deps configure build run test clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR)
+
+run: build
+	$(BUILD_DIR)/server/kilnd --listen $(LISTEN) --model-dir examples
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -LE '$(SLOW_LABELS)'
+
+clean:
+	rm -rf $(BUILD_DIR)

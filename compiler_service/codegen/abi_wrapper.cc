@@ -1,0 +1,123 @@
+#include "compiler_service/codegen/abi_wrapper.h"
+
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/IRBuilder.h"
+#include "runtime_service/executable_abi.h"
+
+namespace kiln::compiler {
+namespace {
+
+// LLVM mirrors of the ABI structs. Field order and types must match executable_abi.h; the
+// runtime's executable_abi_test pins the C offsets and the end-to-end compiler tests load
+// what this emits, so a mismatch fails tests rather than silently corrupting calls.
+struct AbiTypes {
+  llvm::StructType* dispatch_state;  // kiln_dispatch_state_t
+  llvm::StructType* export_entry;    // kiln_export_t
+  llvm::StructType* import_entry;    // kiln_import_t
+  llvm::StructType* library;         // kiln_library_t
+
+  explicit AbiTypes(llvm::LLVMContext& ctx) {
+    auto* i32 = llvm::Type::getInt32Ty(ctx);
+    auto* i64 = llvm::Type::getInt64Ty(ctx);
+    auto* ptr = llvm::PointerType::getUnqual(ctx);
+    auto* i32x3 = llvm::ArrayType::get(i32, 3);
+    dispatch_state = llvm::StructType::create(
+        ctx, {i32x3, i32x3, i32, i32, ptr, ptr, ptr}, "kiln_dispatch_state_t");
+    export_entry =
+        llvm::StructType::create(ctx, {ptr, ptr, i32, i32, i32x3, i32}, "kiln_export_t");
+    import_entry = llvm::StructType::create(ctx, {ptr, i32, i32}, "kiln_import_t");
+    library =
+        llvm::StructType::create(ctx, {i32, i32, ptr, i64, i32, i32, ptr, ptr}, "kiln_library_t");
+  }
+};
+constexpr unsigned kDispatchStateBindingPtrsField = 4;
+
+llvm::Constant* CString(llvm::Module& module, llvm::StringRef text, llvm::StringRef name) {
+  llvm::Constant* init = llvm::ConstantDataArray::getString(module.getContext(), text);
+  auto* global = new llvm::GlobalVariable(module, init->getType(), /*isConstant=*/true,
+                                          llvm::GlobalValue::PrivateLinkage, init, name);
+  global->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+  return global;
+}
+
+}  // namespace
+
+llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name,
+                           const std::vector<ExportSpec>& exports, uint64_t required_cpu_features) {
+  llvm::LLVMContext& ctx = module.getContext();
+  AbiTypes types(ctx);
+  auto* i32 = llvm::Type::getInt32Ty(ctx);
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
+  auto* ptr = llvm::PointerType::getUnqual(ctx);
+
+  // Every symbol the lowering produced becomes internal: only the query function is exported,
+  // and LLVM may inline the kernels into their wrappers.
+  for (llvm::Function& fn : module.functions())
+    if (!fn.isDeclaration()) fn.setLinkage(llvm::GlobalValue::InternalLinkage);
+  for (llvm::GlobalVariable& global : module.globals())
+    if (!global.isDeclaration()) global.setLinkage(llvm::GlobalValue::InternalLinkage);
+
+  auto* dispatch_type = llvm::FunctionType::get(i32, {ptr, ptr, ptr}, /*isVarArg=*/false);
+  std::vector<llvm::Constant*> export_entries;
+  for (const ExportSpec& spec : exports) {
+    llvm::Function* kernel = module.getFunction(spec.function);
+    if (kernel == nullptr)
+      return llvm::createStringError("ABI wrapper: no lowered function '%s'", spec.function.c_str());
+    if (kernel->arg_size() != spec.binding_count)
+      return llvm::createStringError("ABI wrapper: function '%s' takes %zu arguments, expected %u",
+                                     spec.function.c_str(), kernel->arg_size(),
+                                     spec.binding_count);
+    auto* wrapper = llvm::Function::Create(dispatch_type, llvm::GlobalValue::InternalLinkage,
+                                           "kiln_dispatch_" + spec.name, module);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", wrapper));
+    llvm::Value* state = wrapper->getArg(1);
+    llvm::Value* bindings_field =
+        b.CreateStructGEP(types.dispatch_state, state, kDispatchStateBindingPtrsField);
+    llvm::Value* bindings = b.CreateLoad(ptr, bindings_field, "bindings");
+    std::vector<llvm::Value*> args;
+    for (uint32_t i = 0; i < spec.binding_count; ++i) {
+      llvm::Value* slot = b.CreateConstInBoundsGEP1_64(ptr, bindings, i);
+      args.push_back(b.CreateLoad(ptr, slot));
+    }
+    b.CreateCall(kernel, args);
+    b.CreateRet(llvm::ConstantInt::get(i32, 0));
+
+    auto* zero3 = llvm::ConstantArray::get(llvm::ArrayType::get(i32, 3),
+                                           {llvm::ConstantInt::get(i32, 1),
+                                            llvm::ConstantInt::get(i32, 1),
+                                            llvm::ConstantInt::get(i32, 1)});
+    export_entries.push_back(llvm::ConstantStruct::get(
+        types.export_entry,
+        {CString(module, spec.name, "kiln_export_name"), wrapper,
+         llvm::ConstantInt::get(i32, spec.binding_count), llvm::ConstantInt::get(i32, 0), zero3,
+         llvm::ConstantInt::get(i32, 0)}));
+  }
+
+  auto* exports_type = llvm::ArrayType::get(types.export_entry, export_entries.size());
+  auto* exports_table = new llvm::GlobalVariable(
+      module, exports_type, /*isConstant=*/true, llvm::GlobalValue::InternalLinkage,
+      llvm::ConstantArray::get(exports_type, export_entries), "kiln_exports");
+  auto* library_struct = new llvm::GlobalVariable(
+      module, types.library, /*isConstant=*/true, llvm::GlobalValue::InternalLinkage,
+      llvm::ConstantStruct::get(
+          types.library,
+          {llvm::ConstantInt::get(i32, KILN_EXECUTABLE_ABI_VERSION), llvm::ConstantInt::get(i32, 0),
+           CString(module, library_name, "kiln_library_name"),
+           llvm::ConstantInt::get(i64, required_cpu_features),
+           llvm::ConstantInt::get(i32, export_entries.size()), llvm::ConstantInt::get(i32, 0),
+           exports_table, llvm::ConstantPointerNull::get(ptr)}),
+      "kiln_library");
+
+  // const kiln_library_t* kiln_library_query(uint32_t max_abi_version, const env*)
+  auto* query = llvm::Function::Create(llvm::FunctionType::get(ptr, {i32, ptr}, false),
+                                       llvm::GlobalValue::ExternalLinkage,
+                                       KILN_LIBRARY_QUERY_SYMBOL, module);
+  query->setVisibility(llvm::GlobalValue::DefaultVisibility);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", query));
+  llvm::Value* supported =
+      b.CreateICmpUGE(query->getArg(0), llvm::ConstantInt::get(i32, KILN_EXECUTABLE_ABI_VERSION));
+  b.CreateRet(b.CreateSelect(supported, library_struct, llvm::ConstantPointerNull::get(ptr)));
+  return llvm::Error::success();
+}
+
+}  // namespace kiln::compiler

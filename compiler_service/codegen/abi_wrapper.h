@@ -1,0 +1,28 @@
+// Emits the executable ABI (runtime_service/executable_abi.h) into an LLVM module: one
+// dispatch wrapper per export and the library query function with its constant tables.
+#ifndef KILN_COMPILER_SERVICE_CODEGEN_ABI_WRAPPER_H_
+#define KILN_COMPILER_SERVICE_CODEGEN_ABI_WRAPPER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "llvm/IR/Module.h"
+#include "llvm/Support/Error.h"
+
+namespace kiln::compiler {
+
+struct ExportSpec {
+  std::string name;           // export name in the library table
+  std::string function;       // lowered function `void f(ptr, ...)` taking one ptr per binding
+  uint32_t binding_count = 0;
+};
+
+// Adds the wrappers and `kiln_library_query`, then gives every other defined symbol internal
+// linkage so the library exports exactly the query function.
+llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name,
+                           const std::vector<ExportSpec>& exports, uint64_t required_cpu_features);
+
+}  // namespace kiln::compiler
+
+#endif  // KILN_COMPILER_SERVICE_CODEGEN_ABI_WRAPPER_H_

@@ -1,0 +1,93 @@
+#include "compiler_service/codegen/target.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/Triple.h"
+#include "llvm/TargetParser/X86TargetParser.h"
+#include "runtime_service/loader/cpu_features.h"
+
+namespace kiln::compiler {
+namespace {
+
+void InitializeNativeTargetOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+}  // namespace
+
+std::string TargetSpec::FeatureString() const {
+  std::string out;
+  for (const std::string& feature : features) {
+    if (!out.empty()) out += ",";
+    out += feature;
+  }
+  return out;
+}
+
+std::vector<std::string> TargetSpec::EnabledFeatures() const {
+  std::vector<std::string> out;
+  for (const std::string& feature : features)
+    if (!feature.empty() && feature[0] == '+') out.push_back(feature.substr(1));
+  return out;
+}
+
+llvm::Expected<TargetSpec> ResolveTarget(const std::string& cpu,
+                                         const std::vector<std::string>& extra_features) {
+  InitializeNativeTargetOnce();
+  TargetSpec spec;
+  spec.triple = llvm::sys::getDefaultTargetTriple();
+  llvm::StringMap<bool> enabled;
+  if (cpu.empty() || cpu == "host") {
+    spec.cpu = llvm::sys::getHostCPUName().str();
+    enabled = llvm::sys::getHostCPUFeatures();
+  } else {
+    if (llvm::X86::parseArchX86(cpu, /*Only64Bit=*/true) == llvm::X86::CK_None &&
+        llvm::X86::parseTuneCPU(cpu, true) == llvm::X86::CK_None)
+      return llvm::createStringError("unknown target CPU '%s'", cpu.c_str());
+    spec.cpu = cpu;
+    llvm::SmallVector<llvm::StringRef, 64> cpu_features;
+    llvm::X86::getFeaturesForCPU(cpu, cpu_features, /*NeedPlus=*/false);
+    for (llvm::StringRef feature : cpu_features) enabled[feature] = true;
+  }
+  for (const std::string& feature : extra_features) {
+    if (feature.size() < 2 || (feature[0] != '+' && feature[0] != '-'))
+      return llvm::createStringError("target feature '%s' must start with '+' or '-'",
+                                     feature.c_str());
+    enabled[feature.substr(1)] = feature[0] == '+';
+  }
+  std::vector<std::string> names;
+  for (const auto& entry : enabled) names.push_back(entry.getKey().str());
+  std::sort(names.begin(), names.end());  // deterministic: the feature string is part of cache keys
+  for (const std::string& name : names) {
+    bool on = enabled[name];
+    spec.features.push_back((on ? "+" : "-") + name);
+    if (on) spec.required_cpu_features |= CpuFeatureBitFromLlvmName(name);
+  }
+  return spec;
+}
+
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> CreateTargetMachine(const TargetSpec& spec) {
+  InitializeNativeTargetOnce();
+  llvm::Triple triple(spec.triple);
+  std::string error;
+  const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (target == nullptr) return llvm::createStringError("no LLVM target for '%s': %s",
+                                                        spec.triple.c_str(), error.c_str());
+  llvm::TargetOptions options;
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, spec.cpu, spec.FeatureString(), options, llvm::Reloc::PIC_, llvm::CodeModel::Small,
+      llvm::CodeGenOptLevel::Aggressive));
+  if (!machine) return llvm::createStringError("cannot create a target machine for '%s'",
+                                               spec.cpu.c_str());
+  return machine;
+}
+
+}  // namespace kiln::compiler

@@ -1,0 +1,352 @@
+#include "compiler_service/compiler.h"
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "compiler_service/codegen/abi_wrapper.h"
+#include "compiler_service/codegen/object_emitter.h"
+#include "compiler_service/codegen/target.h"
+#include "compiler_service/link/lld_linker.h"
+#include "compiler_service/pipeline/pipelines.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/Support/SourceMgr.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "runtime_service/base/sha256.h"
+#include "runtime_service/executable_abi.h"
+#include "runtime_service/loader/cpu_features.h"
+#include "runtime_service/tensor/tensor.h"
+#include "runtime_service/module/module_file.h"
+
+namespace kiln::compiler {
+namespace {
+
+namespace mv1 = kiln::module::v1;
+using Clock = std::chrono::steady_clock;
+
+std::string LocationString(mlir::Location loc) {
+  if (auto file_loc = loc->findInstanceOf<mlir::FileLineColLoc>())
+    return absl::StrCat(file_loc.getFilename().str(), ":", file_loc.getLine(), ":",
+                        file_loc.getColumn());
+  return "";
+}
+
+// Collects every diagnostic the context emits during a compile, notes included.
+class DiagnosticCollector {
+ public:
+  explicit DiagnosticCollector(mlir::MLIRContext& ctx)
+      : handler_(&ctx, [this](mlir::Diagnostic& diag) {
+          Add(diag);
+          return mlir::success();
+        }) {}
+
+  const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+
+  // INVALID_ARGUMENT carrying every error and note, one per line.
+  absl::Status InvalidInput(std::string_view summary) const {
+    std::vector<std::string> lines;
+    for (const Diagnostic& diag : diagnostics_)
+      if (diag.severity == Diagnostic::Severity::kError ||
+          diag.severity == Diagnostic::Severity::kNote)
+        lines.push_back(diag.ToString());
+    if (lines.empty()) return absl::InvalidArgumentError(std::string(summary));
+    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  }
+
+  std::vector<Diagnostic> NonErrors() const {
+    std::vector<Diagnostic> out;
+    for (const Diagnostic& diag : diagnostics_)
+      if (diag.severity != Diagnostic::Severity::kError) out.push_back(diag);
+    return out;
+  }
+
+ private:
+  void Add(mlir::Diagnostic& diag) {
+    Diagnostic out;
+    switch (diag.getSeverity()) {
+      case mlir::DiagnosticSeverity::Error: out.severity = Diagnostic::Severity::kError; break;
+      case mlir::DiagnosticSeverity::Warning: out.severity = Diagnostic::Severity::kWarning; break;
+      case mlir::DiagnosticSeverity::Note: out.severity = Diagnostic::Severity::kNote; break;
+      case mlir::DiagnosticSeverity::Remark: out.severity = Diagnostic::Severity::kRemark; break;
+    }
+    out.location = LocationString(diag.getLocation());
+    out.message = diag.str();
+    diagnostics_.push_back(std::move(out));
+    for (mlir::Diagnostic& note : diag.getNotes()) Add(note);
+  }
+
+  std::vector<Diagnostic> diagnostics_;
+  mlir::ScopedDiagnosticHandler handler_;
+};
+
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(std::vector<PhaseTiming>& timings) : timings_(timings) {}
+  void End(std::string phase) {
+    auto now = Clock::now();
+    timings_.push_back(
+        {std::move(phase), std::chrono::duration<double, std::milli>(now - start_).count()});
+    start_ = now;
+  }
+
+ private:
+  std::vector<PhaseTiming>& timings_;
+  Clock::time_point start_ = Clock::now();
+};
+
+std::optional<mv1::DataType> ToDataType(mlir::Type type) {
+  if (type.isF32()) return mv1::DATA_TYPE_F32;
+  if (type.isF64()) return mv1::DATA_TYPE_F64;
+  if (type.isF16()) return mv1::DATA_TYPE_F16;
+  if (type.isBF16()) return mv1::DATA_TYPE_BF16;
+  if (type.isSignlessInteger(1)) return mv1::DATA_TYPE_BOOL;
+  if (type.isSignlessInteger(8)) return mv1::DATA_TYPE_I8;
+  if (type.isSignlessInteger(16)) return mv1::DATA_TYPE_I16;
+  if (type.isSignlessInteger(32)) return mv1::DATA_TYPE_I32;
+  if (type.isSignlessInteger(64)) return mv1::DATA_TYPE_I64;
+  return std::nullopt;
+}
+
+absl::Status FillArgument(mlir::Type type, mlir::DictionaryAttr attrs, std::string default_name,
+                          mv1::ArgumentDef& arg) {
+  auto tensor = llvm::cast<mlir::RankedTensorType>(type);  // checked by the input pipeline
+  auto dtype = ToDataType(tensor.getElementType());
+  if (!dtype) return absl::InternalError("unchecked element type reached the signature");
+  arg.mutable_type()->set_dtype(*dtype);
+  for (int64_t dim : tensor.getShape()) arg.mutable_type()->add_shape(dim);
+  auto name = attrs ? attrs.getAs<mlir::StringAttr>("kiln.name") : mlir::StringAttr();
+  arg.set_name(name ? name.getValue().str() : std::move(default_name));
+  return absl::OkStatus();
+}
+
+// One FunctionDef per public function, read before lowering changes the signatures.
+absl::StatusOr<std::vector<mv1::FunctionDef>> ExtractSignatures(mlir::ModuleOp module) {
+  std::vector<mv1::FunctionDef> functions;
+  for (auto func : module.getOps<mlir::func::FuncOp>()) {
+    if (!func.isPublic()) continue;
+    mv1::FunctionDef& def = functions.emplace_back();
+    def.set_name(func.getSymName().str());
+    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+      if (auto s = FillArgument(func.getArgumentTypes()[i], func.getArgAttrDict(i),
+                                absl::StrCat("arg", i), *def.add_inputs());
+          !s.ok())
+        return s;
+    for (unsigned i = 0; i < func.getNumResults(); ++i)
+      if (auto s = FillArgument(func.getResultTypes()[i], func.getResultAttrDict(i),
+                                absl::StrCat("result", i), *def.add_outputs());
+          !s.ok())
+        return s;
+  }
+  return functions;
+}
+
+// The thin host program: every argument and result bound to a slot, then one dispatch of the
+// whole function with a single workgroup. Dispatch formation (compiler issue) splits this up.
+void BuildHostProgram(mv1::FunctionDef& def, uint32_t export_ordinal) {
+  mv1::HostProgram& program = *def.mutable_program();
+  uint32_t slot = 0;
+  mv1::DispatchCommand dispatch;
+  dispatch.set_executable(0);
+  dispatch.set_export_ordinal(export_ordinal);
+  for (uint32_t w : {1u, 1u, 1u}) dispatch.add_workgroup_count(w);
+  auto add_binding = [&](uint32_t bound_slot, const mv1::TensorType& type) {
+    mv1::BufferRef& ref = *dispatch.add_bindings();
+    ref.set_slot(bound_slot);
+    ref.set_offset(0);
+    // Shapes were checked by the input pipeline, so the length is always computable.
+    ref.set_length(static_cast<uint64_t>(
+        *ByteLength(type.dtype(), std::span<const int64_t>(type.shape().data(), type.shape().size()))));
+  };
+  for (int i = 0; i < def.inputs_size(); ++i, ++slot) {
+    auto& bind = *program.add_commands()->mutable_bind_input();
+    bind.set_slot(slot);
+    bind.set_input(i);
+    add_binding(slot, def.inputs(i).type());
+  }
+  for (int i = 0; i < def.outputs_size(); ++i, ++slot) {
+    auto& bind = *program.add_commands()->mutable_bind_output();
+    bind.set_slot(slot);
+    bind.set_output(i);
+    add_binding(slot, def.outputs(i).type());
+  }
+  *program.add_commands()->mutable_dispatch() = std::move(dispatch);
+  program.set_slot_count(slot);
+  program.set_transient_arena_size(0);
+}
+
+absl::Status ToStatus(llvm::Error error, absl::StatusCode code, const char* context) {
+  std::string message = llvm::toString(std::move(error));
+  return absl::Status(code, absl::StrCat(context, ": ", message));
+}
+
+}  // namespace
+
+std::string Diagnostic::ToString() const {
+  const char* kind = severity == Severity::kError     ? "error"
+                          : severity == Severity::kWarning ? "warning"
+                          : severity == Severity::kNote    ? "note"
+                                                           : "remark";
+  if (location.empty()) return absl::StrCat(kind, ": ", message);
+  return absl::StrCat(location, ": ", kind, ": ", message);
+}
+
+absl::StatusOr<std::string> CanonicalOptionsKey(const CompileOptions& options) {
+  auto target = ResolveTarget(options.target_cpu, options.target_features);
+  if (!target) return ToStatus(target.takeError(), absl::StatusCode::kInvalidArgument, "target");
+  return absl::StrCat("format=", static_cast<int>(options.source_format),
+                      ";model=", static_cast<int>(options.execution_model),
+                      ";exe=", static_cast<int>(options.executable_format),
+                      ";triple=", target->triple, ";cpu=", target->cpu,
+                      ";features=", target->FeatureString());
+}
+
+const std::string& CompilerBuildId() {
+  static const std::string id = [] {
+    Sha256Hasher hasher;
+    hasher.UpdateField(KILN_VERSION);
+    hasher.UpdateField(LLVM_VERSION_STRING);
+    std::ifstream exe("/proc/self/exe", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(exe)), std::istreambuf_iterator<char>());
+    hasher.UpdateField(bytes);
+    return DigestString(hasher.Finish());
+  }();
+  return id;
+}
+
+absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOptions& options,
+                                      const ContinueCheck& should_continue) {
+  auto check = [&]() -> absl::Status {
+    return should_continue ? should_continue() : absl::OkStatus();
+  };
+  if (options.execution_model == mv1::EXECUTION_MODEL_ASYNC)
+    return absl::UnimplementedError(
+        "execution model 'async' is not supported by this compiler yet; use inline-dynamic or "
+        "auto");
+  if (options.executable_format == mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF)
+    return absl::UnimplementedError(
+        "executable format 'embedded-elf' is not supported by this compiler yet; use "
+        "system-library");
+  if (options.source_format == SourceFormat::kTosa)
+    return absl::UnimplementedError("TOSA input is not supported by this compiler yet");
+
+  CompileResult result;
+  PhaseTimer timer(result.timings);
+
+  auto target = ResolveTarget(options.target_cpu, options.target_features);
+  if (!target) return ToStatus(target.takeError(), absl::StatusCode::kInvalidArgument, "target");
+
+  RegisterCompilerPasses();
+  mlir::DialectRegistry registry;
+  RegisterCompilerDialects(registry);
+  // One context per compile keeps concurrent compiles independent; threading off so each
+  // compile does not spin up its own thread pool (requests already run in parallel).
+  mlir::MLIRContext ctx(registry, mlir::MLIRContext::Threading::DISABLED);
+  DiagnosticCollector diagnostics(ctx);
+
+  llvm::SourceMgr source_mgr;
+  source_mgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(source.data(), source.size()),
+                                           options.source_name),
+      llvm::SMLoc());
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceFile<mlir::ModuleOp>(source_mgr, mlir::ParserConfig(&ctx));
+  if (!module) return diagnostics.InvalidInput("the program could not be parsed");
+  timer.End("parse");
+  if (auto s = check(); !s.ok()) return s;
+
+  {
+    mlir::PassManager pm(&ctx);
+    if (mlir::failed(BuildPipeline(InputPipeline(), pm)))
+      return absl::InternalError("input pipeline does not parse");
+    if (mlir::failed(pm.run(*module)))
+      return diagnostics.InvalidInput("the program is not supported");
+  }
+  auto functions = ExtractSignatures(*module);
+  if (!functions.ok()) return functions.status();
+  timer.End("verify");
+  if (auto s = check(); !s.ok()) return s;
+
+  {
+    mlir::PassManager pm(&ctx);
+    if (mlir::failed(BuildPipeline(LoweringPipeline(), pm)))
+      return absl::InternalError("lowering pipeline does not parse");
+    if (mlir::failed(pm.run(*module)))
+      return diagnostics.InvalidInput("kiln could not lower the program");
+  }
+  timer.End("lower");
+  if (auto s = check(); !s.ok()) return s;
+
+  llvm::LLVMContext llvm_ctx;
+  std::unique_ptr<llvm::Module> llvm_module =
+      mlir::translateModuleToLLVMIR(*module, llvm_ctx, "kiln_module");
+  if (!llvm_module) return diagnostics.InvalidInput("translation to LLVM IR failed");
+  std::vector<ExportSpec> exports;
+  for (const mv1::FunctionDef& fn : *functions)
+    exports.push_back({fn.name(), fn.name(),
+                       static_cast<uint32_t>(fn.inputs_size() + fn.outputs_size())});
+  if (llvm::Error error =
+          EmitAbiWrapper(*llvm_module, "kiln_module", exports, target->required_cpu_features))
+    return ToStatus(std::move(error), absl::StatusCode::kInternal, "ABI wrapper");
+  timer.End("translate");
+  if (auto s = check(); !s.ok()) return s;
+
+  auto machine = CreateTargetMachine(*target);
+  if (!machine) return ToStatus(machine.takeError(), absl::StatusCode::kInvalidArgument, "target");
+  auto object = EmitObject(*llvm_module, **machine);
+  if (!object) return ToStatus(object.takeError(), absl::StatusCode::kInternal, "codegen");
+  timer.End("codegen");
+  if (auto s = check(); !s.ok()) return s;
+
+  auto library = LinkSharedLibrary(*object);
+  if (!library) return ToStatus(library.takeError(), absl::StatusCode::kInternal, "link");
+  timer.End("link");
+
+  module::ModuleBuilder builder;
+  mv1::ModuleDef& def = builder.def();
+  def.set_name(options.source_name);
+  def.set_executable_abi_version(KILN_EXECUTABLE_ABI_VERSION);
+  def.set_compiler_version(KILN_VERSION);
+  def.mutable_target()->set_triple(target->triple);
+  def.mutable_target()->set_cpu(target->cpu);
+  for (const std::string& feature : target->EnabledFeatures())
+    def.mutable_target()->add_features(feature);
+  mv1::ExecutableDef& exe = *def.add_executables();
+  exe.set_name("kiln_module");
+  exe.set_format(mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY);
+  exe.set_segment(builder.AddSegment(
+      "kiln_module.so", std::span<const uint8_t>(
+                            reinterpret_cast<const uint8_t*>(library->data()), library->size())));
+  for (const std::string& feature : target->EnabledFeatures()) {
+    // Only the features the runtime checks are listed; the rest are implied by them.
+    if (CpuFeatureBitFromLlvmName(feature) != 0) exe.add_required_cpu_features(feature);
+  }
+  for (uint32_t ordinal = 0; ordinal < functions->size(); ++ordinal) {
+    mv1::FunctionDef fn = (*functions)[ordinal];
+    exe.add_exports(fn.name());
+    fn.set_execution_model(mv1::EXECUTION_MODEL_INLINE_DYNAMIC);
+    fn.set_execution_model_reason(
+        "one dispatch with a single workgroup: nothing runs in parallel, so the inline model "
+        "avoids queue and fence overhead");
+    BuildHostProgram(fn, ordinal);
+    *def.add_functions() = std::move(fn);
+  }
+  auto bytes = builder.Serialize();
+  if (!bytes.ok()) return bytes.status();
+  result.module_bytes = std::move(*bytes);
+  result.def = builder.def();
+  result.diagnostics = diagnostics.NonErrors();
+  timer.End("write");
+  return result;
+}
+
+}  // namespace kiln::compiler

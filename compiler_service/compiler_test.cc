@@ -1,0 +1,199 @@
+// End-to-end compiler tests: MLIR source → module bytes → the real runtime → numbers compared
+// with references computed here independently, plus the user-facing errors of bad programs.
+#include "compiler_service/compiler.h"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime_service/runtime.h"
+
+namespace kiln::compiler {
+namespace {
+
+namespace mv1 = kiln::module::v1;
+using ::testing::HasSubstr;
+
+std::shared_ptr<LoadedModule> CompileAndLoad(std::string_view source) {
+  auto result = Compile(source, CompileOptions{});
+  EXPECT_TRUE(result.ok()) << result.status();
+  if (!result.ok()) return nullptr;
+  auto file = module::ModuleFile::FromBytes(std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(result->module_bytes.data()), result->module_bytes.size()));
+  EXPECT_TRUE(file.ok()) << file.status();
+  if (!file.ok()) return nullptr;
+  auto loaded = LoadedModule::Load(std::move(*file));
+  EXPECT_TRUE(loaded.ok()) << loaded.status();
+  return loaded.ok() ? *loaded : nullptr;
+}
+
+TensorView View(const std::vector<float>& data, const std::vector<int64_t>& shape) {
+  TensorView view;
+  view.dtype = mv1::DATA_TYPE_F32;
+  view.shape = shape;
+  view.data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()),
+                                       data.size() * sizeof(float));
+  return view;
+}
+
+std::vector<float> Floats(const HostTensor& tensor) {
+  std::vector<float> out(tensor.data.size() / sizeof(float));
+  std::memcpy(out.data(), tensor.data.data(), tensor.data.size());
+  return out;
+}
+
+constexpr char kDense[] = R"mlir(
+func.func @dense(%x: tensor<3x5xf32> {kiln.name = "x"}, %w: tensor<5x7xf32> {kiln.name = "w"},
+                 %b: tensor<7xf32> {kiln.name = "b"}) -> (tensor<3x7xf32> {kiln.name = "y"}) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<3x7xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<3x7xf32>) -> tensor<3x7xf32>
+  %m = linalg.matmul ins(%x, %w : tensor<3x5xf32>, tensor<5x7xf32>) outs(%f : tensor<3x7xf32>) -> tensor<3x7xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>,
+                                        affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%m, %b : tensor<3x7xf32>, tensor<7xf32>) outs(%e : tensor<3x7xf32>) {
+  ^bb0(%a: f32, %bias: f32, %out: f32):
+    %s = arith.addf %a, %bias : f32
+    %t = math.tanh %s : f32
+    linalg.yield %t : f32
+  } -> tensor<3x7xf32>
+  return %r : tensor<3x7xf32>
+}
+)mlir";
+
+TEST(CompilerTest, DenseLayerMatchesReference) {
+  auto module = CompileAndLoad(kDense);
+  ASSERT_NE(module, nullptr);
+  const mv1::FunctionDef* fn = module->FindFunction("dense");
+  ASSERT_NE(fn, nullptr);
+  EXPECT_EQ(SignatureString(*fn), "dense(x: f32[3x5], w: f32[5x7], b: f32[7]) -> (y: f32[3x7])");
+  EXPECT_EQ(fn->execution_model(), mv1::EXECUTION_MODEL_INLINE_DYNAMIC);
+
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> x(15), w(35), b(7);
+  for (auto* v : {&x, &w, &b})
+    for (float& e : *v) e = dist(rng);
+  std::vector<TensorView> inputs = {View(x, {3, 5}), View(w, {5, 7}), View(b, {7})};
+  auto outputs = module->Invoke(*fn, inputs);
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  ASSERT_EQ(outputs->size(), 1u);
+  EXPECT_EQ((*outputs)[0].name, "y");
+  std::vector<float> y = Floats((*outputs)[0]);
+  ASSERT_EQ(y.size(), 21u);
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 7; ++j) {
+      double acc = b[j];
+      for (int k = 0; k < 5; ++k) acc += double(x[i * 5 + k]) * w[k * 7 + j];
+      EXPECT_NEAR(y[i * 7 + j], std::tanh(acc), 1e-5) << i << "," << j;
+    }
+}
+
+TEST(CompilerTest, ConstantsReturnedInputsAndSeveralFunctions) {
+  constexpr char kSource[] = R"mlir(
+func.func @scale(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %c = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  %e = tensor.empty() : tensor<4xf32>
+  %r = linalg.mul ins(%x, %c : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  return %r : tensor<4xf32>
+}
+func.func @identity(%x: tensor<2xi32>) -> (tensor<2xi32>, tensor<2xi32>) {
+  return %x, %x : tensor<2xi32>, tensor<2xi32>
+}
+)mlir";
+  auto module = CompileAndLoad(kSource);
+  ASSERT_NE(module, nullptr);
+  std::vector<float> x = {0.5f, -1.f, 2.f, 10.f};
+  std::vector<TensorView> inputs = {View(x, {4})};
+  auto scaled = module->Invoke(*module->FindFunction("scale"), inputs);
+  ASSERT_TRUE(scaled.ok()) << scaled.status();
+  EXPECT_EQ(Floats((*scaled)[0]), (std::vector<float>{0.5f, -2.f, 6.f, 40.f}));
+  EXPECT_EQ((*scaled)[0].name, "result0");
+
+  std::vector<int32_t> ints = {7, -9};
+  TensorView int_view;
+  int_view.dtype = mv1::DATA_TYPE_I32;
+  std::vector<int64_t> shape = {2};
+  int_view.shape = shape;
+  int_view.data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ints.data()), 8);
+  auto copies = module->Invoke(*module->FindFunction("identity"), {&int_view, 1});
+  ASSERT_TRUE(copies.ok()) << copies.status();
+  ASSERT_EQ(copies->size(), 2u);
+  for (const HostTensor& out : *copies) {
+    ASSERT_EQ(out.data.size(), 8u);
+    EXPECT_EQ(std::memcmp(out.data.data(), ints.data(), 8), 0);
+  }
+}
+
+TEST(CompilerTest, MalformedMlirReportsLineAndColumn) {
+  CompileOptions options;
+  options.source_name = "broken.mlir";
+  auto result = Compile("func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n  return %y : tensor<4xf32>\n}\n",
+                        options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(),
+              HasSubstr("broken.mlir:2:10: error: use of undeclared SSA value name"));
+}
+
+TEST(CompilerTest, UnsupportedOpAndDynamicShapeNameTheOpAndLocation) {
+  CompileOptions options;
+  options.source_name = "model.mlir";
+  auto unsupported = Compile(R"mlir(func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = scf.execute_region -> tensor<4xf32> {
+    scf.yield %x : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+})mlir",
+                             options);
+  ASSERT_FALSE(unsupported.ok());
+  EXPECT_EQ(unsupported.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(unsupported.status().message(),
+              HasSubstr("model.mlir:2:8: error: unsupported op 'scf.execute_region'"));
+
+  auto dynamic = Compile(
+      "func.func @g(%x: tensor<?xf32>) -> tensor<?xf32> {\n  return %x : tensor<?xf32>\n}\n",
+      options);
+  ASSERT_FALSE(dynamic.ok());
+  EXPECT_EQ(dynamic.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(dynamic.status().message(),
+              HasSubstr("model.mlir:1:1: error: function 'g' argument #0 of type tensor<?xf32>: "
+                        "dynamic shapes are not supported"));
+}
+
+TEST(CompilerTest, UnknownTargetCpuIsInvalidArgument) {
+  CompileOptions options;
+  options.target_cpu = "not-a-cpu";
+  auto result = Compile(kDense, options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("unknown target CPU 'not-a-cpu'"));
+}
+
+TEST(CompilerTest, CancellationStopsBetweenPhases) {
+  int calls = 0;
+  auto result = Compile(kDense, CompileOptions{}, [&] {
+    return ++calls == 2 ? absl::DeadlineExceededError("deadline passed") : absl::OkStatus();
+  });
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(CompilerTest, CacheKeyIsStableAndDependsOnTarget) {
+  auto a = CanonicalOptionsKey(CompileOptions{});
+  auto b = CanonicalOptionsKey(CompileOptions{});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+  CompileOptions other;
+  other.target_cpu = "x86-64";
+  auto c = CanonicalOptionsKey(other);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_NE(*a, *c);
+}
+
+}  // namespace
+}  // namespace kiln::compiler

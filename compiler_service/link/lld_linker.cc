@@ -1,0 +1,80 @@
+#include "compiler_service/link/lld_linker.h"
+
+#include <mutex>
+
+#include "lld/Common/Driver.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+LLD_HAS_DRIVER(elf)
+
+namespace kiln::compiler {
+namespace {
+
+// lld keeps global state per link: one link at a time in this process.
+std::mutex& LinkMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// A private directory removed with everything in it, whatever path the link takes out.
+class ScratchDir {
+ public:
+  llvm::Error Create() {
+    if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("kiln-link", path_))
+      return llvm::createStringError(ec, "cannot create a scratch directory for linking");
+    return llvm::Error::success();
+  }
+  ~ScratchDir() {
+    if (!path_.empty()) llvm::sys::fs::remove_directories(path_);
+  }
+  std::string Join(llvm::StringRef name) const {
+    llvm::SmallString<256> out(path_);
+    llvm::sys::path::append(out, name);
+    return std::string(out);
+  }
+
+ private:
+  llvm::SmallString<256> path_;
+};
+
+}  // namespace
+
+llvm::Expected<std::string> LinkSharedLibrary(std::string_view object) {
+  // lld reads its inputs from files, so the object goes through a private scratch directory.
+  // (Only the compiler writes temp files; the runtime loads from memory.)
+  ScratchDir dir;
+  if (llvm::Error error = dir.Create()) return error;
+  std::string object_path = dir.Join("module.o");
+  std::string library_path = dir.Join("module.so");
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(object_path, ec);
+    if (ec) return llvm::createStringError(ec, "cannot write %s", object_path.c_str());
+    out << object;
+  }
+
+  std::string out_text, err_text;
+  llvm::raw_string_ostream out_stream(out_text), err_stream(err_text);
+  const char* args[] = {"ld.lld",     "-shared",       "--no-undefined-version",
+                        "-z",         "now",           "-z",
+                        "relro",      "-z",            "noexecstack",
+                        "--hash-style=gnu", "--build-id=none", "-O1",
+                        "-o",         library_path.c_str(), object_path.c_str()};
+  lld::Result result;
+  {
+    std::lock_guard<std::mutex> lock(LinkMutex());
+    result = lld::lldMain(args, out_stream, err_stream, {{lld::Gnu, &lld::elf::link}});
+  }
+  if (result.retCode != 0)
+    return llvm::createStringError("lld failed: %s", err_text.c_str());
+
+  auto buffer = llvm::MemoryBuffer::getFile(library_path, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+  if (!buffer) return llvm::createStringError(buffer.getError(), "cannot read linked library");
+  return (*buffer)->getBuffer().str();
+}
+
+}  // namespace kiln::compiler

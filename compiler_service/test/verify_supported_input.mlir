@@ -1,0 +1,57 @@
+// RUN: kiln-opt %s --kiln-verify-supported-input --split-input-file --verify-diagnostics | FileCheck %s
+
+// A supported program passes through unchanged.
+// CHECK-LABEL: func.func @ok
+func.func @ok(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %0 = math.tanh %x : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @dynamic(%x: tensor<?x3xf32>) -> tensor<?x3xf32> { // expected-error {{function 'dynamic' argument #0 of type tensor<?x3xf32>: dynamic shapes are not supported}}
+  return %x : tensor<?x3xf32>
+}
+
+// -----
+
+func.func @other_dialect(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{unsupported op 'scf.execute_region': kiln compiles func, linalg, tensor, arith and math ops}}
+  %0 = scf.execute_region -> tensor<4xf32> {
+    scf.yield %x : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @dynamic_inside(%x: tensor<4xf32>, %n: tensor<i64>) -> tensor<4xf32> {
+  %c0 = arith.constant 0 : index
+  %i = tensor.extract %n[] : tensor<i64>
+  %d = arith.index_cast %i : i64 to index
+  // expected-error @+1 {{op 'tensor.empty' has result type tensor<?xf32>: dynamic shapes are not supported}}
+  %e = tensor.empty(%d) : tensor<?xf32>
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+func.func @scalar_arg(%x: f32) -> tensor<4xf32> { // expected-error {{function 'scalar_arg' argument #0 of type f32: must be a ranked tensor}}
+  %e = tensor.empty() : tensor<4xf32>
+  return %e : tensor<4xf32>
+}
+
+// -----
+
+func.func @bad_element(%x: tensor<4xi4>) -> tensor<4xi4> { // expected-error {{function 'bad_element' argument #0 of type tensor<4xi4>: element type is not supported (use f32, f64, f16, bf16, i1, i8, i16, i32 or i64)}}
+  return %x : tensor<4xi4>
+}
+
+// -----
+
+// expected-error @+1 {{module has no public function to export}}
+module {
+  func.func private @hidden(%x: tensor<4xf32>) -> tensor<4xf32> {
+    return %x : tensor<4xf32>
+  }
+}

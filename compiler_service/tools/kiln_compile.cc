@@ -1,0 +1,69 @@
+// kiln-compile: compiles an MLIR program into a kiln module file, like iree-compile.
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+
+#include "CLI/CLI.hpp"
+#include "compiler_service/compiler.h"
+#include "runtime_service/runtime.h"
+
+namespace mv1 = kiln::module::v1;
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln-compile: compile an MLIR program into a kiln module (.kmod)"};
+  std::string input, output;
+  std::string format = "auto", target_cpu = "host", model = "auto", exe_format = "system-library";
+  std::vector<std::string> features;
+  app.add_option("input", input, "MLIR source (text or bytecode)")->required();
+  app.add_option("-o,--output", output, "module file to write")->required();
+  app.add_option("--input-format", format, "auto|linalg|tosa")
+      ->check(CLI::IsMember({"auto", "linalg", "tosa"}));
+  app.add_option("--target-cpu", target_cpu, "host or an LLVM CPU name");
+  app.add_option("--target-feature", features, "extra LLVM feature, e.g. +avx512f");
+  app.add_option("--execution-model", model, "auto|async|inline-dynamic")
+      ->check(CLI::IsMember({"auto", "async", "inline-dynamic"}));
+  app.add_option("--executable-format", exe_format, "embedded-elf|system-library")
+      ->check(CLI::IsMember({"embedded-elf", "system-library"}));
+  CLI11_PARSE(app, argc, argv);
+
+  std::ifstream in(input, std::ios::binary);
+  if (!in) {
+    std::cerr << "kiln-compile: cannot read " << input << "\n";
+    return 1;
+  }
+  std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  kiln::compiler::CompileOptions options;
+  options.source_name = input;
+  options.source_format = format == "tosa"     ? kiln::compiler::SourceFormat::kTosa
+                          : format == "linalg" ? kiln::compiler::SourceFormat::kLinalg
+                                               : kiln::compiler::SourceFormat::kAuto;
+  options.target_cpu = target_cpu;
+  options.target_features = features;
+  options.execution_model = model == "async"            ? mv1::EXECUTION_MODEL_ASYNC
+                            : model == "inline-dynamic" ? mv1::EXECUTION_MODEL_INLINE_DYNAMIC
+                                                        : mv1::EXECUTION_MODEL_UNSPECIFIED;
+  options.executable_format = exe_format == "embedded-elf" ? mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF
+                                                           : mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY;
+
+  auto result = kiln::compiler::Compile(source, options);
+  if (!result.ok()) {
+    std::cerr << result.status().message() << "\n";
+    return 1;
+  }
+  for (const auto& diag : result->diagnostics) std::cerr << diag.ToString() << "\n";
+  std::ofstream out(output, std::ios::binary | std::ios::trunc);
+  out.write(result->module_bytes.data(), static_cast<std::streamsize>(result->module_bytes.size()));
+  if (!out) {
+    std::cerr << "kiln-compile: cannot write " << output << "\n";
+    return 1;
+  }
+  for (const auto& fn : result->def.functions())
+    std::cout << kiln::SignatureString(fn) << "  ["
+              << (fn.execution_model() == mv1::EXECUTION_MODEL_ASYNC ? "async" : "inline-dynamic")
+              << ": " << fn.execution_model_reason() << "]\n";
+  for (const auto& timing : result->timings)
+    std::cout << "  " << timing.phase << ": " << timing.milliseconds << " ms\n";
+  return 0;
+}

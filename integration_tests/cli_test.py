@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""End-to-end: kilnd + kiln CLI on the MLP example and on bad input of every class kiln
+handles. Outputs are compared with a numpy reference whose weights are read straight out of
+the MLIR text, independently of the compiler."""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kiln_harness import Kilnd  # noqa: E402
+
+ARGS = None
+
+
+def mlp_reference(model_path, x):
+    """Parses the four dense constants of examples/mlp and evaluates the MLP in float64."""
+    text = open(model_path).read()
+    consts = {}
+    for name, body, ty in re.findall(r"%(w1|b1|w2|b2) = arith.constant dense<(.*?)> : tensor<([^>]*)>",
+                                     text):
+        shape = [int(d) for d in ty.split("x")[:-1]]
+        consts[name] = np.array(json.loads(body), dtype=np.float64).reshape(shape)
+    h = np.maximum(x.astype(np.float64) @ consts["w1"] + consts["b1"], 0.0)
+    return h @ consts["w2"] + consts["b2"]
+
+
+def spec(name, array):
+    """An --input argument: named, or positional when name is empty."""
+    shape = "x".join(str(d) for d in array.shape)
+    prefix = f"{name}=" if name else ""
+    return f"{prefix}{shape}xf32=" + ",".join(repr(float(v)) for v in array.reshape(-1))
+
+
+class CliEndToEnd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.model = os.path.join(ARGS.examples, "mlp", "1", "model.mlir")
+        cls.server = Kilnd(ARGS.kilnd, ARGS.kiln, extra_args=["--model-dir", ARGS.examples])
+        cls.server.wait_ready()
+        cls.tmp = tempfile.mkdtemp(prefix="kiln-cli-")
+        rng = np.random.default_rng(1)
+        cls.x = rng.uniform(-1, 1, size=(1, 64)).astype(np.float32)
+        cls.expected = mlp_reference(cls.model, cls.x)
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.server.terminate()
+        logs = cls.server.logs()
+        cls.server.cleanup()
+        # Clean drain on SIGTERM: exit code 0 and the final log line.
+        assert code == 0, f"kilnd exit code {code} on SIGTERM:\n{logs}"
+        assert "kilnd stopped" in logs, logs
+
+    def cli(self, *args, **kw):
+        return self.server.cli(*args, **kw)
+
+    def assert_error(self, result, code_name, *fragments):
+        self.assertEqual(result.returncode, 1, result.stderr)
+        line = result.stderr.strip()
+        self.assertTrue(line.startswith(f"kiln: error: {code_name}: "), line)
+        for fragment in fragments:
+            self.assertIn(fragment, line)
+        self.assert_still_serving()
+
+    def assert_still_serving(self):
+        r = self.cli("infer", "mlp", "--input", spec("x", self.x), json_output=True)
+        out = np.array(r.json["outputs"][0]["data"], dtype=np.float64).reshape(1, 10)
+        np.testing.assert_allclose(out, self.expected, rtol=1e-4, atol=1e-5)
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def compile_load(self, name):
+        digest = self.cli("compile", self.model, json_output=True).json["digest"]
+        self.cli("load", digest, "--name", name)
+        return digest
+
+    # --- the thin path ---
+
+    def test_startup_model_infers_correctly(self):
+        r = self.cli("infer", "mlp", "--input", spec("x", self.x), json_output=True)
+        out = r.json["outputs"][0]
+        self.assertEqual(out["name"], "logits")
+        self.assertEqual(out["dtype"], "f32")
+        self.assertEqual(out["shape"], [1, 10])
+        np.testing.assert_allclose(np.array(out["data"]).reshape(1, 10), self.expected,
+                                   rtol=1e-4, atol=1e-5)
+
+    def test_compile_load_infer_with_npy_files(self):
+        first = self.cli("compile", self.model, json_output=True).json
+        self.assertRegex(first["digest"], r"^sha256:[0-9a-f]{64}$")
+        self.assertEqual(first["functions"][0]["name"], "main")
+        # The start-up load compiled the same source with the same options: a cache hit now.
+        self.assertTrue(first["cache_hit"])
+        human = self.cli("compile", self.model)
+        self.assertEqual(human.stdout.splitlines()[0], first["digest"])
+        self.cli("load", first["digest"], "--name", "mlp_npy")
+        x_path = os.path.join(self.tmp, "x.npy")
+        y_path = os.path.join(self.tmp, "y.npy")
+        np.save(x_path, self.x)
+        self.cli("infer", "mlp_npy", "--input", "@" + x_path, "--output", "@" + y_path)
+        y = np.load(y_path)
+        self.assertEqual(y.dtype, np.float32)
+        self.assertEqual(y.shape, (1, 10))
+        np.testing.assert_allclose(y, self.expected, rtol=1e-4, atol=1e-5)
+        listed = self.cli("list", json_output=True).json["modules"]
+        self.assertIn("mlp_npy", [m["name"] for m in listed])
+        self.cli("unload", "mlp_npy")
+        listed = self.cli("list", json_output=True).json["modules"]
+        self.assertNotIn("mlp_npy", [m["name"] for m in listed])
+
+    def test_human_infer_output(self):
+        r = self.cli("infer", "mlp", "--input", spec("x", self.x))
+        self.assertTrue(r.stdout.startswith("logits: f32[1x10] = ["), r.stdout)
+
+    # --- bad input, one class at a time; the daemon keeps serving after each ---
+
+    def test_malformed_mlir(self):
+        path = self.write("bad.mlir", "func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n"
+                                      "  return %y : tensor<4xf32>\n}\n")
+        self.assert_error(self.cli("compile", path, check=False), "INVALID_ARGUMENT",
+                          "bad.mlir:2:10: error: use of undeclared SSA value name")
+
+    def test_unsupported_op(self):
+        path = self.write("scf.mlir", "func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n"
+                                      "  %0 = scf.execute_region -> tensor<4xf32> {\n"
+                                      "    scf.yield %x : tensor<4xf32>\n  }\n"
+                                      "  return %0 : tensor<4xf32>\n}\n")
+        self.assert_error(self.cli("compile", path, check=False), "INVALID_ARGUMENT",
+                          "scf.mlir:2:8: error: unsupported op 'scf.execute_region'")
+
+    def test_dynamic_shape(self):
+        path = self.write("dyn.mlir", "func.func @g(%x: tensor<?xf32>) -> tensor<?xf32> {\n"
+                                      "  return %x : tensor<?xf32>\n}\n")
+        self.assert_error(self.cli("compile", path, check=False), "INVALID_ARGUMENT",
+                          "dyn.mlir:1:1: error: function 'g' argument #0 of type tensor<?xf32>: "
+                          "dynamic shapes are not supported")
+
+    def test_unknown_digest_and_names(self):
+        self.assert_error(self.cli("load", "sha256:" + "0" * 64, "--name", "nope", check=False),
+                          "NOT_FOUND", "no artifact sha256:" + "0" * 64)
+        self.assert_error(self.cli("load", "sha256:xyz", "--name", "nope", check=False),
+                          "INVALID_ARGUMENT", "is not an artifact digest")
+        self.assert_error(self.cli("infer", "missing", "--input", spec("x", self.x), check=False),
+                          "NOT_FOUND", "no module named 'missing' is loaded")
+        self.assert_error(self.cli("infer", "mlp", "--function", "nope", "--input",
+                                   spec("x", self.x), check=False),
+                          "NOT_FOUND", "module 'mlp' has no function 'nope'; functions: main")
+        self.assert_error(self.cli("unload", "missing", check=False), "NOT_FOUND",
+                          "no module named 'missing' is loaded")
+
+    def test_wrong_inputs_state_the_signature(self):
+        signature = "signature: main(x: f32[1x64]) -> (logits: f32[1x10])"
+        self.assert_error(self.cli("infer", "mlp", "--input", spec("y", self.x), check=False),
+                          "INVALID_ARGUMENT", "unknown input 'y'", signature)
+        self.assert_error(self.cli("infer", "mlp", "--input", "x=1x64xi32=" + ",".join(["1"] * 64),
+                                   check=False),
+                          "INVALID_ARGUMENT", "input 'x': expected f32[1x64], got i32[1x64]",
+                          signature)
+        self.assert_error(self.cli("infer", "mlp", "--input", spec("x", self.x[:, :32]),
+                                   check=False),
+                          "INVALID_ARGUMENT", "input 'x': expected f32[1x64], got f32[1x32]",
+                          signature)
+        self.assert_error(self.cli("infer", "mlp", "--input", spec("x", self.x), "--input",
+                                   spec("", self.x), check=False),
+                          "INVALID_ARGUMENT", "expects 1 input, got 2", signature)
+
+    def test_corrupt_cached_module(self):
+        digest = self.cli("compile", self.model, json_output=True).json["digest"]
+        path = os.path.join(self.server.cache_dir, "modules", digest[len("sha256:"):] + ".kmod")
+        with open(path, "rb") as f:
+            original = f.read()
+        try:
+            with open(path, "wb") as f:  # truncated
+                f.write(original[: len(original) // 2])
+            self.assert_error(self.cli("load", digest, "--name", "trunc", check=False),
+                              "DATA_LOSS", "truncated")
+            with open(path, "wb") as f:  # bad magic
+                f.write(b"NOTKILN!" + original[8:])
+            self.assert_error(self.cli("load", digest, "--name", "magic", check=False),
+                              "INVALID_ARGUMENT", "bad magic")
+            with open(path, "wb") as f:  # bad version
+                f.write(original[:8] + (99).to_bytes(4, "little") + original[12:])
+            self.assert_error(self.cli("load", digest, "--name", "version", check=False),
+                              "INVALID_ARGUMENT", "unsupported module format version 99")
+            # Compiling again notices the corrupt entry and rebuilds it.
+            again = self.cli("compile", self.model, json_output=True).json
+            self.assertFalse(again["cache_hit"])
+            self.cli("load", digest, "--name", "rebuilt")
+            self.cli("unload", "rebuilt")
+        finally:
+            with open(path, "wb") as f:
+                f.write(original)
+
+    def test_unreachable_server(self):
+        r = subprocess.run([ARGS.kiln, "--server", "127.0.0.1:1", "health"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 2)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("kiln: cannot reach kilnd at 127.0.0.1:1"), lines[0])
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kilnd", required=True)
+    parser.add_argument("--kiln", required=True)
+    parser.add_argument("--examples", required=True)
+    ARGS, rest = parser.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

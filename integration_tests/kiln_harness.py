@@ -1,0 +1,79 @@
+"""Starts a real kilnd on a free loopback port with a temporary cache and drives it with the
+kiln CLI. Shared by the integration tests; standard library only (plus numpy in tests)."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Kilnd:
+    def __init__(self, kilnd, kiln, extra_args=(), workers=2):
+        self.kilnd = kilnd
+        self.kiln = kiln
+        self.tmp = tempfile.mkdtemp(prefix="kiln-it-")
+        self.cache_dir = os.path.join(self.tmp, "cache")
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.log_path = os.path.join(self.tmp, "kilnd.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [kilnd, "--listen", self.address, "--cache-dir", self.cache_dir,
+             "--workers", str(workers), *extra_args],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kilnd exited early with {self.proc.returncode}:\n{self.logs()}")
+            r = self.cli("health", check=False)
+            if r.returncode == 0 and r.stdout.strip() == "SERVING":
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"kilnd not ready after {timeout}s:\n{self.logs()}")
+
+    def cli(self, *args, check=True, json_output=False):
+        cmd = [self.kiln, "--server", self.address]
+        if json_output:
+            cmd.append("--json")
+        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd + list(args))} failed ({r.returncode}):\n"
+                                 f"{r.stderr}\n--- kilnd log ---\n{self.logs()}")
+        if json_output and r.returncode == 0:
+            r.json = json.loads(r.stdout)
+        return r
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def terminate(self, timeout=30):
+        """SIGTERM, then the exit code (None if it had to be killed)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return None
+        return self.proc.returncode
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,501 @@
+#include "runtime_service/runtime.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "runtime_service/base/status_macros.h"
+#include "runtime_service/loader/cpu_features.h"
+
+namespace kiln {
+
+namespace mv1 = kiln::module::v1;
+
+namespace {
+
+// A host program's slot table is allocated per invocation; this bounds what a module may ask.
+constexpr uint32_t kMaxSlotCount = 1u << 16;
+constexpr uint64_t kArenaAlignment = 64;
+
+std::span<const int64_t> Shape(const mv1::TensorType& type) {
+  return {type.shape().data(), static_cast<size_t>(type.shape().size())};
+}
+
+// Byte length of a signature type; ModuleFile::Validate already proved it computable.
+uint64_t TypeByteLength(const mv1::TensorType& type) {
+  auto length = ByteLength(type.dtype(), Shape(type));
+  return length.ok() ? static_cast<uint64_t>(*length) : 0;
+}
+
+bool SameShape(std::span<const int64_t> a, std::span<const int64_t> b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+// Statically checks a host program against the module and its loaded executables, so that the
+// executor can run it without bounds checks.
+class ProgramChecker {
+ public:
+  ProgramChecker(const mv1::ModuleDef& module, const mv1::FunctionDef& function,
+                 const std::vector<std::unique_ptr<ExecutableLibrary>>& executables,
+                 const module::ModuleFile& file)
+      : module_(module), function_(function), executables_(executables), file_(file) {}
+
+  absl::Status Check() {
+    const mv1::HostProgram& program = function_.program();
+    if (program.slot_count() > kMaxSlotCount) {
+      return absl::InvalidArgumentError(absl::StrCat("function '", function_.name(),
+                                                     "': slot_count ", program.slot_count(),
+                                                     " exceeds the limit of ", kMaxSlotCount));
+    }
+    slot_lengths_.assign(program.slot_count(), std::nullopt);
+    slot_writable_.assign(program.slot_count(), false);
+    for (int i = 0; i < program.commands_size(); ++i) {
+      index_ = i;
+      KILN_RETURN_IF_ERROR(CheckCommand(program.commands(i)));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Error(const std::string& message) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat("function '", function_.name(), "' command ", index_, ": ", message));
+  }
+
+  // `writable`: outputs and transients; inputs are the caller's and constants are read-only
+  // mappings, so the runtime's own copy/fill must never target them.
+  absl::Status BindSlot(uint32_t slot, uint64_t length, bool writable) {
+    if (slot >= slot_lengths_.size()) {
+      return Error(
+          absl::StrCat("slot ", slot, " is out of range (slot_count ", slot_lengths_.size(), ")"));
+    }
+    slot_lengths_[slot] = length;
+    slot_writable_[slot] = writable;
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckRef(const mv1::BufferRef& ref, const std::string& what) {
+    if (ref.slot() >= slot_lengths_.size()) {
+      return Error(absl::StrCat(what, " slot ", ref.slot(), " is out of range (slot_count ",
+                                slot_lengths_.size(), ")"));
+    }
+    const std::optional<uint64_t>& length = slot_lengths_[ref.slot()];
+    if (!length) return Error(absl::StrCat(what, " uses slot ", ref.slot(), " before it is bound"));
+    if (ref.offset() > *length || ref.length() > *length - ref.offset()) {
+      return Error(absl::StrCat(what, " [offset ", ref.offset(), ", length ", ref.length(),
+                                "] is out of bounds of slot ", ref.slot(), " (", *length,
+                                " bytes)"));
+    }
+    return absl::OkStatus();
+  }
+
+  // After CheckRef.
+  absl::Status CheckWritable(const mv1::BufferRef& ref, const std::string& what) {
+    if (!slot_writable_[ref.slot()]) {
+      return Error(absl::StrCat(what, " slot ", ref.slot(),
+                                " is an input or constant, which are read-only"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckCommand(const mv1::Command& command) {
+    switch (command.kind_case()) {
+      case mv1::Command::kBindInput: {
+        const auto& bind = command.bind_input();
+        if (bind.input() >= static_cast<uint32_t>(function_.inputs_size())) {
+          return Error(absl::StrCat("bind_input of input ", bind.input(), " but the function has ",
+                                    function_.inputs_size()));
+        }
+        return BindSlot(bind.slot(), TypeByteLength(function_.inputs(bind.input()).type()),
+                        /*writable=*/false);
+      }
+      case mv1::Command::kBindOutput: {
+        const auto& bind = command.bind_output();
+        if (bind.output() >= static_cast<uint32_t>(function_.outputs_size())) {
+          return Error(absl::StrCat("bind_output of output ", bind.output(),
+                                    " but the function has ", function_.outputs_size()));
+        }
+        return BindSlot(bind.slot(), TypeByteLength(function_.outputs(bind.output()).type()),
+                        /*writable=*/true);
+      }
+      case mv1::Command::kBindConstant: {
+        const auto& bind = command.bind_constant();
+        if (bind.constant() >= static_cast<uint32_t>(module_.constants_size())) {
+          return Error(absl::StrCat("bind_constant of constant ", bind.constant(),
+                                    " but the module has ", module_.constants_size()));
+        }
+        return BindSlot(bind.slot(),
+                        file_.segment(module_.constants(bind.constant()).segment()).size(),
+                        /*writable=*/false);
+      }
+      case mv1::Command::kBindTransient: {
+        const auto& bind = command.bind_transient();
+        const uint64_t arena = function_.program().transient_arena_size();
+        if (bind.arena_offset() > arena || bind.length() > arena - bind.arena_offset()) {
+          return Error(absl::StrCat("bind_transient [offset ", bind.arena_offset(), ", length ",
+                                    bind.length(), "] is outside the transient arena (", arena,
+                                    " bytes)"));
+        }
+        return BindSlot(bind.slot(), bind.length(), /*writable=*/true);
+      }
+      case mv1::Command::kDispatch:
+        return CheckDispatch(command.dispatch());
+      case mv1::Command::kBarrier:
+        return absl::OkStatus();
+      case mv1::Command::kCopy: {
+        const auto& copy = command.copy();
+        KILN_RETURN_IF_ERROR(CheckRef(copy.source(), "copy source"));
+        KILN_RETURN_IF_ERROR(CheckRef(copy.target(), "copy target"));
+        KILN_RETURN_IF_ERROR(CheckWritable(copy.target(), "copy target"));
+        if (copy.source().length() != copy.target().length()) {
+          return Error(absl::StrCat("copy source length ", copy.source().length(),
+                                    " differs from target length ", copy.target().length()));
+        }
+        return absl::OkStatus();
+      }
+      case mv1::Command::kFill: {
+        const auto& fill = command.fill();
+        KILN_RETURN_IF_ERROR(CheckRef(fill.target(), "fill target"));
+        KILN_RETURN_IF_ERROR(CheckWritable(fill.target(), "fill target"));
+        const size_t size = fill.pattern().size();
+        if (size != 1 && size != 2 && size != 4 && size != 8)
+          return Error(absl::StrCat("fill pattern is ", size, " bytes; it must be 1, 2, 4 or 8"));
+        if (fill.target().length() % size != 0) {
+          return Error(absl::StrCat("fill length ", fill.target().length(),
+                                    " is not a multiple of the ", size, "-byte pattern"));
+        }
+        return absl::OkStatus();
+      }
+      case mv1::Command::KIND_NOT_SET:
+        break;
+    }
+    return Error("unknown or empty command");
+  }
+
+  absl::Status CheckDispatch(const mv1::DispatchCommand& dispatch) {
+    if (dispatch.executable() >= executables_.size()) {
+      return Error(absl::StrCat("dispatch of executable ", dispatch.executable(),
+                                " but the module has ", executables_.size()));
+    }
+    const ExecutableLibrary& library = *executables_[dispatch.executable()];
+    const std::string& executable_name = module_.executables(dispatch.executable()).name();
+    if (dispatch.export_ordinal() >= library.export_count()) {
+      return Error(absl::StrCat("dispatch of export ", dispatch.export_ordinal(),
+                                " but executable '", executable_name, "' has ",
+                                library.export_count()));
+    }
+    const kiln_export_t& entry = library.export_at(dispatch.export_ordinal());
+    if (dispatch.workgroup_count_size() != 3) {
+      return Error(absl::StrCat("dispatch of '", entry.name, "' has ",
+                                dispatch.workgroup_count_size(),
+                                " workgroup counts; it needs 3 (x, y, z)"));
+    }
+    for (uint32_t count : dispatch.workgroup_count()) {
+      if (count == 0)
+        return Error(absl::StrCat("dispatch of '", entry.name, "' has a workgroup count of 0"));
+    }
+    if (static_cast<uint32_t>(dispatch.bindings_size()) != entry.binding_count) {
+      return Error(absl::StrCat("dispatch of '", entry.name, "' has ", dispatch.bindings_size(),
+                                " bindings; the export takes ", entry.binding_count));
+    }
+    if (static_cast<uint32_t>(dispatch.constants_size()) != entry.constant_count) {
+      return Error(absl::StrCat("dispatch of '", entry.name, "' has ", dispatch.constants_size(),
+                                " push constants; the export takes ", entry.constant_count));
+    }
+    for (int i = 0; i < dispatch.bindings_size(); ++i) {
+      KILN_RETURN_IF_ERROR(CheckRef(dispatch.bindings(i),
+                                    absl::StrCat("dispatch of '", entry.name, "' binding ", i)));
+    }
+    return absl::OkStatus();
+  }
+
+  const mv1::ModuleDef& module_;
+  const mv1::FunctionDef& function_;
+  const std::vector<std::unique_ptr<ExecutableLibrary>>& executables_;
+  const module::ModuleFile& file_;
+  std::vector<std::optional<uint64_t>> slot_lengths_;
+  std::vector<bool> slot_writable_;
+  int index_ = 0;
+};
+
+struct Slot {
+  uint8_t* ptr = nullptr;
+  size_t length = 0;
+};
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+}  // namespace
+
+std::string SignatureString(const mv1::FunctionDef& function) {
+  std::string text = absl::StrCat(function.name(), "(");
+  for (int i = 0; i < function.inputs_size(); ++i) {
+    const auto& input = function.inputs(i);
+    absl::StrAppend(&text, i ? ", " : "", input.name(), ": ", TypeString(input.type()));
+  }
+  absl::StrAppend(&text, ") -> (");
+  for (int i = 0; i < function.outputs_size(); ++i) {
+    const auto& output = function.outputs(i);
+    absl::StrAppend(&text, i ? ", " : "", output.name(), ": ", TypeString(output.type()));
+  }
+  absl::StrAppend(&text, ")");
+  return text;
+}
+
+absl::StatusOr<std::vector<TensorView>> MatchInputs(const mv1::FunctionDef& function,
+                                                    std::span<const TensorView> tensors) {
+  const size_t count = static_cast<size_t>(function.inputs_size());
+  auto error = [&](const std::string& message) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(message, "; signature: ", SignatureString(function)));
+  };
+  if (tensors.size() != count) {
+    return error(absl::StrCat("function '", function.name(), "' expects ", count,
+                              count == 1 ? " input" : " inputs", ", got ", tensors.size()));
+  }
+
+  // Named tensors claim their inputs first; unnamed ones fill the rest in order.
+  std::vector<std::optional<size_t>> assigned(count);  // input -> tensor index
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (tensors[t].name.empty()) continue;
+    size_t input = 0;
+    while (input < count && function.inputs(input).name() != tensors[t].name) ++input;
+    if (input == count)
+      return error(absl::StrCat("unknown input '", std::string(tensors[t].name), "'"));
+    if (assigned[input])
+      return error(
+          absl::StrCat("input '", std::string(tensors[t].name), "' is given more than once"));
+    assigned[input] = t;
+  }
+  size_t next_input = 0;
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (!tensors[t].name.empty()) continue;
+    while (assigned[next_input]) ++next_input;  // counts match, so a free input exists
+    assigned[next_input] = t;
+  }
+
+  std::vector<TensorView> ordered(count);
+  for (size_t i = 0; i < count; ++i) {
+    const mv1::ArgumentDef& input = function.inputs(i);
+    const TensorView& tensor = tensors[*assigned[i]];
+    const std::span<const int64_t> shape = Shape(input.type());
+    if (tensor.dtype != input.type().dtype() || !SameShape(tensor.shape, shape)) {
+      return error(absl::StrCat("input '", input.name(), "': expected ", TypeString(input.type()),
+                                ", got ", TypeString(tensor.dtype, tensor.shape)));
+    }
+    const uint64_t expected = TypeByteLength(input.type());
+    if (tensor.data.size() != expected) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input '", input.name(), "': expected ", expected, " bytes for ",
+                       TypeString(input.type()), ", got ", tensor.data.size()));
+    }
+    ordered[i] = tensor;
+    ordered[i].name = input.name();
+  }
+  return ordered;
+}
+
+absl::StatusOr<std::shared_ptr<LoadedModule>> LoadedModule::Load(
+    std::unique_ptr<module::ModuleFile> file) {
+  if (file == nullptr) return absl::InvalidArgumentError("no module file");
+  std::shared_ptr<LoadedModule> loaded(new LoadedModule());
+  loaded->file_ = std::move(file);
+  const mv1::ModuleDef& def = loaded->file_->def();
+
+  const uint64_t host_features = HostCpuFeatures();
+  for (const mv1::ExecutableDef& executable : def.executables()) {
+    switch (executable.format()) {
+      case mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY: {
+        KILN_ASSIGN_OR_RETURN(auto library,
+                              LoadSystemLibrary(loaded->file_->segment(executable.segment()),
+                                                executable, host_features));
+        loaded->executables_.push_back(std::move(library));
+        break;
+      }
+      case mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF:
+        return absl::UnimplementedError(
+            "embedded-elf executables are not supported by this runtime yet");
+      default:
+        return absl::InvalidArgumentError(absl::StrCat("executable '", executable.name(),
+                                                       "' has unsupported format ",
+                                                       static_cast<int>(executable.format())));
+    }
+  }
+
+  for (const mv1::FunctionDef& function : def.functions()) {
+    ProgramChecker checker(def, function, loaded->executables_, *loaded->file_);
+    KILN_RETURN_IF_ERROR(checker.Check());
+  }
+  return loaded;
+}
+
+const mv1::FunctionDef* LoadedModule::FindFunction(std::string_view name) const {
+  const auto& functions = def().functions();
+  if (name.empty()) {
+    if (functions.size() == 1) return &functions[0];
+    name = "main";
+  }
+  for (const mv1::FunctionDef& function : functions)
+    if (function.name() == name) return &function;
+  return nullptr;
+}
+
+absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
+    const mv1::FunctionDef& function, std::span<const TensorView> inputs) const {
+  // Only programs that Load checked may run: the function must be this module's own.
+  bool owned = false;
+  for (const mv1::FunctionDef& candidate : def().functions()) owned |= (&candidate == &function);
+  if (!owned) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("function '", function.name(), "' does not belong to this module"));
+  }
+  // The program's bounds were checked against the signature's byte lengths; hold the caller to
+  // them too, whatever MatchInputs did.
+  if (inputs.size() != static_cast<size_t>(function.inputs_size())) {
+    return absl::InvalidArgumentError(absl::StrCat("function '", function.name(), "' expects ",
+                                                   function.inputs_size(), " inputs, got ",
+                                                   inputs.size()));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const uint64_t expected = TypeByteLength(function.inputs(i).type());
+    if (inputs[i].data.size() != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", function.inputs(i).name(), "': expected ", expected, " bytes for ",
+          TypeString(function.inputs(i).type()), ", got ", inputs[i].data.size()));
+    }
+  }
+
+  std::vector<HostTensor> outputs(function.outputs_size());
+  for (int i = 0; i < function.outputs_size(); ++i) {
+    const mv1::ArgumentDef& output = function.outputs(i);
+    outputs[i].name = output.name();
+    outputs[i].dtype = output.type().dtype();
+    outputs[i].shape.assign(output.type().shape().begin(), output.type().shape().end());
+    outputs[i].data.assign(TypeByteLength(output.type()), '\0');
+  }
+
+  const mv1::HostProgram& program = function.program();
+  std::unique_ptr<uint8_t, FreeDeleter> arena;
+  if (program.transient_arena_size() > 0) {
+    const uint64_t size = program.transient_arena_size();
+    const uint64_t rounded = (size + kArenaAlignment - 1) & ~(kArenaAlignment - 1);
+    if (rounded < size)  // wrapped
+      return absl::ResourceExhaustedError("transient arena is too large");
+    arena.reset(static_cast<uint8_t*>(std::aligned_alloc(kArenaAlignment, rounded)));
+    if (arena == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "function '", function.name(), "': cannot allocate a ", size, "-byte transient arena"));
+    }
+  }
+
+  std::vector<Slot> slots(program.slot_count());
+  std::vector<void*> binding_ptrs;
+  std::vector<size_t> binding_lengths;
+  for (int index = 0; index < program.commands_size(); ++index) {
+    const mv1::Command& command = program.commands(index);
+    switch (command.kind_case()) {
+      case mv1::Command::kBindInput: {
+        const auto& bind = command.bind_input();
+        // Compiled code never writes its inputs; the ABI's pointers are just not const.
+        const auto& data = inputs[bind.input()].data;
+        slots[bind.slot()] = {const_cast<uint8_t*>(data.data()), data.size()};
+        break;
+      }
+      case mv1::Command::kBindOutput: {
+        const auto& bind = command.bind_output();
+        std::string& data = outputs[bind.output()].data;
+        slots[bind.slot()] = {reinterpret_cast<uint8_t*>(data.data()), data.size()};
+        break;
+      }
+      case mv1::Command::kBindConstant: {
+        const auto& bind = command.bind_constant();
+        // Zero-copy: the segment in the (read-only) module mapping.
+        auto segment = file_->segment(def().constants(bind.constant()).segment());
+        slots[bind.slot()] = {const_cast<uint8_t*>(segment.data()), segment.size()};
+        break;
+      }
+      case mv1::Command::kBindTransient: {
+        const auto& bind = command.bind_transient();
+        slots[bind.slot()] = {arena.get() + bind.arena_offset(),
+                              static_cast<size_t>(bind.length())};
+        break;
+      }
+      case mv1::Command::kDispatch: {
+        const auto& dispatch = command.dispatch();
+        const ExecutableLibrary& library = *executables_[dispatch.executable()];
+        const kiln_export_t& entry = library.export_at(dispatch.export_ordinal());
+        binding_ptrs.resize(dispatch.bindings_size());
+        binding_lengths.resize(dispatch.bindings_size());
+        for (int b = 0; b < dispatch.bindings_size(); ++b) {
+          const mv1::BufferRef& ref = dispatch.bindings(b);
+          binding_ptrs[b] = slots[ref.slot()].ptr + ref.offset();
+          binding_lengths[b] = static_cast<size_t>(ref.length());
+        }
+        kiln_dispatch_state_t state{};
+        for (int d = 0; d < 3; ++d) {
+          state.workgroup_count[d] = dispatch.workgroup_count(d);
+          state.workgroup_size[d] = entry.workgroup_size[d];
+        }
+        state.binding_count = static_cast<uint32_t>(dispatch.bindings_size());
+        state.constant_count = static_cast<uint32_t>(dispatch.constants_size());
+        state.binding_ptrs = binding_ptrs.data();
+        state.binding_lengths = binding_lengths.data();
+        state.constants = dispatch.constants().data();
+        kiln_workgroup_state_t workgroup{};
+        for (uint32_t z = 0; z < state.workgroup_count[2]; ++z) {
+          for (uint32_t y = 0; y < state.workgroup_count[1]; ++y) {
+            for (uint32_t x = 0; x < state.workgroup_count[0]; ++x) {
+              workgroup.workgroup_id[0] = x;
+              workgroup.workgroup_id[1] = y;
+              workgroup.workgroup_id[2] = z;
+              int code = entry.fn(&library.env(), &state, &workgroup);
+              if (code != 0) {
+                return absl::InternalError(absl::StrCat(
+                    "function '", function.name(), "' command ", index, ": executable '",
+                    def().executables(dispatch.executable()).name(), "' export '", entry.name,
+                    "' failed with code ", code, " in workgroup (", x, ", ", y, ", ", z, ")"));
+              }
+            }
+          }
+        }
+        break;
+      }
+      case mv1::Command::kBarrier:
+        break;  // one thread runs everything in order
+      case mv1::Command::kCopy: {
+        const auto& copy = command.copy();
+        const auto& source = copy.source();
+        const auto& target = copy.target();
+        if (source.length() > 0) {
+          std::memmove(slots[target.slot()].ptr + target.offset(),
+                       slots[source.slot()].ptr + source.offset(), source.length());
+        }
+        break;
+      }
+      case mv1::Command::kFill: {
+        const auto& fill = command.fill();
+        uint8_t* target = slots[fill.target().slot()].ptr + fill.target().offset();
+        const std::string& pattern = fill.pattern();
+        const uint64_t length = fill.target().length();
+        if (pattern.size() == 1) {
+          if (length > 0) std::memset(target, static_cast<unsigned char>(pattern[0]), length);
+        } else {
+          for (uint64_t at = 0; at < length; at += pattern.size())
+            std::memcpy(target + at, pattern.data(), pattern.size());
+        }
+        break;
+      }
+      case mv1::Command::KIND_NOT_SET:
+        break;  // rejected by Load
+    }
+  }
+  return outputs;
+}
+
+}  // namespace kiln

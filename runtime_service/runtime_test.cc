@@ -1,0 +1,593 @@
+#include "runtime_service/runtime.h"
+
+#include <bit>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kiln {
+namespace {
+
+namespace mv1 = kiln::module::v1;
+using ::testing::HasSubstr;
+
+// Export ordinals of loader/testdata/test_library.c.
+constexpr uint32_t kAddF32 = 0;
+constexpr uint32_t kScaleF32 = 1;
+constexpr uint32_t kProbe = 2;
+constexpr uint32_t kFail = 3;
+
+std::string ReadFile(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+template <typename T>
+std::span<const uint8_t> Bytes(const std::vector<T>& v) {
+  return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(T)};
+}
+
+template <typename T>
+std::vector<T> Values(const std::string& data) {
+  std::vector<T> values(data.size() / sizeof(T));
+  std::memcpy(values.data(), data.data(), values.size() * sizeof(T));
+  return values;
+}
+
+void AddArg(google::protobuf::RepeatedPtrField<mv1::ArgumentDef>* args, const std::string& name,
+            mv1::DataType dtype, std::initializer_list<int64_t> shape) {
+  mv1::ArgumentDef* arg = args->Add();
+  arg->set_name(name);
+  arg->mutable_type()->set_dtype(dtype);
+  for (int64_t dim : shape) arg->mutable_type()->add_shape(dim);
+}
+
+// Host program construction.
+struct Program {
+  mv1::HostProgram* program;
+
+  Program& BindInput(uint32_t slot, uint32_t input) {
+    auto* c = program->add_commands()->mutable_bind_input();
+    c->set_slot(slot);
+    c->set_input(input);
+    return *this;
+  }
+  Program& BindOutput(uint32_t slot, uint32_t output) {
+    auto* c = program->add_commands()->mutable_bind_output();
+    c->set_slot(slot);
+    c->set_output(output);
+    return *this;
+  }
+  Program& BindConstant(uint32_t slot, uint32_t constant) {
+    auto* c = program->add_commands()->mutable_bind_constant();
+    c->set_slot(slot);
+    c->set_constant(constant);
+    return *this;
+  }
+  Program& BindTransient(uint32_t slot, uint64_t offset, uint64_t length) {
+    auto* c = program->add_commands()->mutable_bind_transient();
+    c->set_slot(slot);
+    c->set_arena_offset(offset);
+    c->set_length(length);
+    return *this;
+  }
+  static void SetRef(mv1::BufferRef* ref, uint32_t slot, uint64_t offset, uint64_t length) {
+    ref->set_slot(slot);
+    ref->set_offset(offset);
+    ref->set_length(length);
+  }
+  struct Ref {
+    uint32_t slot;
+    uint64_t offset;
+    uint64_t length;
+  };
+  Program& Dispatch(uint32_t ordinal, std::vector<uint32_t> workgroups, std::vector<Ref> bindings,
+                    std::vector<uint32_t> constants = {}, uint32_t executable = 0) {
+    auto* c = program->add_commands()->mutable_dispatch();
+    c->set_executable(executable);
+    c->set_export_ordinal(ordinal);
+    for (uint32_t w : workgroups) c->add_workgroup_count(w);
+    for (const Ref& r : bindings) SetRef(c->add_bindings(), r.slot, r.offset, r.length);
+    for (uint32_t k : constants) c->add_constants(k);
+    return *this;
+  }
+  Program& Barrier() {
+    program->add_commands()->mutable_barrier();
+    return *this;
+  }
+  Program& Copy(Ref source, Ref target) {
+    auto* c = program->add_commands()->mutable_copy();
+    SetRef(c->mutable_source(), source.slot, source.offset, source.length);
+    SetRef(c->mutable_target(), target.slot, target.offset, target.length);
+    return *this;
+  }
+  Program& Fill(Ref target, std::string pattern) {
+    auto* c = program->add_commands()->mutable_fill();
+    SetRef(c->mutable_target(), target.slot, target.offset, target.length);
+    c->set_pattern(std::move(pattern));
+    return *this;
+  }
+};
+
+// A builder holding the test library as executable 0 ("lib").
+module::ModuleBuilder NewBuilder(
+    mv1::ExecutableFormat format = mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY) {
+  module::ModuleBuilder builder;
+  builder.def().set_name("test");
+  static const std::string image = ReadFile(KILN_TEST_LIBRARY_PATH);
+  mv1::ExecutableDef* executable = builder.def().add_executables();
+  executable->set_name("lib");
+  executable->set_format(format);
+  executable->set_segment(builder.AddSegment("lib", Bytes(image)));
+  for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) executable->add_exports(name);
+  return builder;
+}
+
+// "add": inputs a, b f32[1000] -> result0 f32[1000], with a program still to be written.
+Program AddFunction(module::ModuleBuilder& builder, uint32_t slot_count = 3) {
+  mv1::FunctionDef* function = builder.def().add_functions();
+  function->set_name("add");
+  function->set_execution_model(mv1::EXECUTION_MODEL_INLINE_DYNAMIC);
+  AddArg(function->mutable_inputs(), "a", mv1::DATA_TYPE_F32, {1000});
+  AddArg(function->mutable_inputs(), "b", mv1::DATA_TYPE_F32, {1000});
+  AddArg(function->mutable_outputs(), "result0", mv1::DATA_TYPE_F32, {1000});
+  function->mutable_program()->set_slot_count(slot_count);
+  return Program{function->mutable_program()};
+}
+
+absl::StatusOr<std::shared_ptr<LoadedModule>> Load(module::ModuleBuilder& builder) {
+  auto bytes = builder.Serialize();
+  if (!bytes.ok()) return bytes.status();
+  auto file = module::ModuleFile::FromBytes(Bytes(*bytes));
+  if (!file.ok()) return file.status();
+  return LoadedModule::Load(std::move(*file));
+}
+
+std::vector<float> Iota(size_t n, float start, float step) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = start + step * static_cast<float>(i);
+  return v;
+}
+
+const std::vector<int64_t> kShape1000 = {1000};
+
+TensorView View(std::string_view name, const std::vector<float>& data,
+                const std::vector<int64_t>& shape) {
+  return TensorView{name, mv1::DATA_TYPE_F32, shape, Bytes(data)};
+}
+
+TEST(RuntimeTest, AddEndToEnd) {
+  module::ModuleBuilder builder = NewBuilder();
+  AddFunction(builder).BindInput(0, 0).BindInput(1, 1).BindOutput(2, 0).Dispatch(
+      kAddF32, {4, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
+  auto loaded = Load(builder);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const mv1::FunctionDef* function = (*loaded)->FindFunction("add");
+  ASSERT_NE(function, nullptr);
+  EXPECT_EQ((*loaded)->FindFunction(""), function);  // the only function
+  EXPECT_EQ((*loaded)->FindFunction("main"), nullptr);
+
+  std::vector<float> a = Iota(1000, 0.5f, 1.0f), b = Iota(1000, -3.0f, 0.25f);
+  TensorView tensors[] = {View("", a, kShape1000), View("", b, kShape1000)};
+  auto inputs = MatchInputs(*function, tensors);
+  ASSERT_TRUE(inputs.ok()) << inputs.status();
+  auto outputs = (*loaded)->Invoke(*function, *inputs);
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  ASSERT_EQ(outputs->size(), 1u);
+  const HostTensor& result = (*outputs)[0];
+  EXPECT_EQ(result.name, "result0");
+  EXPECT_EQ(result.dtype, mv1::DATA_TYPE_F32);
+  EXPECT_EQ(result.shape, kShape1000);
+  std::vector<float> expected(1000);
+  for (size_t i = 0; i < 1000; ++i) expected[i] = a[i] + b[i];
+  EXPECT_EQ(Values<float>(result.data), expected);
+
+  // Concurrent invocations share nothing mutable.
+  std::vector<std::thread> threads;
+  std::vector<bool> same(4, false);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      bool all = true;
+      for (int i = 0; i < 50; ++i) {
+        auto out = (*loaded)->Invoke(*function, *inputs);
+        all = all && out.ok() && Values<float>((*out)[0].data) == expected;
+      }
+      same[t] = all;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < 4; ++t) EXPECT_TRUE(same[t]) << t;
+}
+
+TEST(RuntimeTest, ConstantSegmentAsInput) {
+  module::ModuleBuilder builder = NewBuilder();
+  std::vector<float> bias = Iota(1000, 100.0f, -0.5f);
+  mv1::ConstantDef* constant = builder.def().add_constants();
+  constant->set_name("bias");
+  constant->set_segment(builder.AddSegment("bias", Bytes(bias)));
+  mv1::FunctionDef* function = builder.def().add_functions();
+  function->set_name("main");
+  AddArg(function->mutable_inputs(), "a", mv1::DATA_TYPE_F32, {1000});
+  AddArg(function->mutable_outputs(), "result0", mv1::DATA_TYPE_F32, {1000});
+  function->mutable_program()->set_slot_count(3);
+  Program{function->mutable_program()}
+      .BindInput(0, 0)
+      .BindConstant(1, 0)
+      .BindOutput(2, 0)
+      .Barrier()
+      .Dispatch(kAddF32, {3, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
+  auto loaded = Load(builder);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const mv1::FunctionDef* main = (*loaded)->FindFunction("");
+  ASSERT_NE(main, nullptr);
+  std::vector<float> a = Iota(1000, 1.0f, 2.0f);
+  TensorView tensors[] = {View("a", a, kShape1000)};
+  auto outputs = (*loaded)->Invoke(*main, tensors);
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  std::vector<float> expected(1000);
+  for (size_t i = 0; i < 1000; ++i) expected[i] = a[i] + bias[i];
+  EXPECT_EQ(Values<float>((*outputs)[0].data), expected);
+}
+
+TEST(RuntimeTest, TransientCopyFillAndPushConstants) {
+  module::ModuleBuilder builder = NewBuilder();
+  mv1::FunctionDef* function = builder.def().add_functions();
+  function->set_name("main");
+  AddArg(function->mutable_inputs(), "x", mv1::DATA_TYPE_F32, {4});
+  AddArg(function->mutable_outputs(), "y", mv1::DATA_TYPE_F32, {8});
+  AddArg(function->mutable_outputs(), "z", mv1::DATA_TYPE_F32, {4});
+  AddArg(function->mutable_outputs(), "w", mv1::DATA_TYPE_U16, {3});
+  AddArg(function->mutable_outputs(), "v", mv1::DATA_TYPE_U8, {5});
+  function->mutable_program()->set_slot_count(6);
+  function->mutable_program()->set_transient_arena_size(100);
+  const float fill_value = 2.5f;
+  std::string pattern4(4, '\0');
+  std::memcpy(pattern4.data(), &fill_value, 4);
+  const float pair[2] = {1.0f, -1.0f};
+  std::string pattern8(8, '\0');
+  std::memcpy(pattern8.data(), pair, 8);
+  Program{function->mutable_program()}
+      .BindInput(0, 0)
+      .BindTransient(1, 64, 32)  // f32[8] at arena offset 64
+      .Copy({0, 0, 16}, {1, 0, 16})
+      .Fill({1, 16, 16}, pattern4)
+      .BindOutput(2, 0)
+      .Dispatch(kScaleF32, {1, 1, 1}, {{1, 0, 32}, {2, 0, 32}}, {std::bit_cast<uint32_t>(3.0f)})
+      .BindOutput(3, 1)
+      .Fill({3, 0, 16}, pattern8)
+      .BindOutput(4, 2)
+      .Fill({4, 0, 6}, std::string("\xef\xbe", 2))
+      .BindOutput(5, 3)
+      .Fill({5, 1, 3}, "\x7f");
+  auto loaded = Load(builder);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::vector<float> x = {1, 2, 3, 4};
+  const std::vector<int64_t> shape = {4};
+  TensorView tensors[] = {View("x", x, shape)};
+  auto outputs = (*loaded)->Invoke(*(*loaded)->FindFunction("main"), tensors);
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  ASSERT_EQ(outputs->size(), 4u);
+  EXPECT_EQ(Values<float>((*outputs)[0].data),
+            (std::vector<float>{3, 6, 9, 12, 7.5, 7.5, 7.5, 7.5}));
+  EXPECT_EQ(Values<float>((*outputs)[1].data), (std::vector<float>{1, -1, 1, -1}));
+  EXPECT_EQ(Values<uint16_t>((*outputs)[2].data), (std::vector<uint16_t>{0xbeef, 0xbeef, 0xbeef}));
+  EXPECT_EQ((*outputs)[3].data, std::string("\0\x7f\x7f\x7f\0", 5));
+  EXPECT_EQ((*outputs)[3].dtype, mv1::DATA_TYPE_U8);
+}
+
+TEST(RuntimeTest, WorkgroupGridAndSizeHint) {
+  module::ModuleBuilder builder = NewBuilder();
+  mv1::FunctionDef* function = builder.def().add_functions();
+  function->set_name("main");
+  AddArg(function->mutable_outputs(), "ids", mv1::DATA_TYPE_U32, {12, 4});
+  function->mutable_program()->set_slot_count(1);
+  Program{function->mutable_program()}.BindOutput(0, 0).Dispatch(kProbe, {3, 2, 2}, {{0, 0, 192}});
+  auto loaded = Load(builder);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto outputs = (*loaded)->Invoke(*(*loaded)->FindFunction("main"), {});
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  std::vector<uint32_t> probe = Values<uint32_t>((*outputs)[0].data);
+  size_t linear = 0;
+  for (uint32_t z = 0; z < 2; ++z) {
+    for (uint32_t y = 0; y < 2; ++y) {
+      for (uint32_t x = 0; x < 3; ++x, ++linear) {
+        EXPECT_EQ(probe[linear * 4], x | y << 8 | z << 16) << linear;
+        EXPECT_EQ(probe[linear * 4 + 1], 8u);
+        EXPECT_EQ(probe[linear * 4 + 2], 4u);
+        EXPECT_EQ(probe[linear * 4 + 3], 2u);
+      }
+    }
+  }
+}
+
+TEST(RuntimeTest, FailingExportIsInternal) {
+  module::ModuleBuilder builder = NewBuilder();
+  AddFunction(builder).BindOutput(2, 0).Dispatch(kFail, {2, 1, 1}, {});
+  auto loaded = Load(builder);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::vector<float> a(1000), b(1000);
+  TensorView tensors[] = {View("a", a, kShape1000), View("b", b, kShape1000)};
+  auto outputs = (*loaded)->Invoke(*(*loaded)->FindFunction("add"), tensors);
+  EXPECT_EQ(outputs.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(outputs.status().message(),
+            "function 'add' command 1: executable 'lib' export 'fail' failed with code 7 in "
+            "workgroup (0, 0, 0)");
+}
+
+TEST(RuntimeTest, InvokeChecksItsArguments) {
+  module::ModuleBuilder builder = NewBuilder();
+  AddFunction(builder).BindInput(0, 0).BindInput(1, 1).BindOutput(2, 0).Dispatch(
+      kAddF32, {1, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
+  auto loaded = Load(builder);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const mv1::FunctionDef& function = *(*loaded)->FindFunction("add");
+  std::vector<float> a(1000), short_b(999);
+  TensorView tensors[] = {View("a", a, kShape1000), View("b", short_b, kShape1000)};
+  EXPECT_EQ((*loaded)->Invoke(function, tensors).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*loaded)->Invoke(function, std::span(tensors, 1)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  mv1::FunctionDef copy = function;  // same program, but not one Load checked
+  tensors[1] = View("b", a, kShape1000);
+  auto outputs = (*loaded)->Invoke(copy, tensors);
+  EXPECT_EQ(outputs.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(outputs.status().message()), HasSubstr("does not belong to this module"));
+  EXPECT_TRUE((*loaded)->Invoke(function, tensors).ok());
+}
+
+TEST(RuntimeTest, EmbeddedElfIsUnimplemented) {
+  module::ModuleBuilder builder = NewBuilder(mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF);
+  auto loaded = Load(builder);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(loaded.status().message(),
+            "embedded-elf executables are not supported by this runtime yet");
+}
+
+TEST(RuntimeTest, LoadReportsExecutableErrors) {
+  module::ModuleBuilder builder = NewBuilder();
+  builder.def().mutable_executables(0)->set_exports(0, "sub_f32");
+  auto loaded = Load(builder);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("'sub_f32'"));
+}
+
+// Each case writes a bad "add" program; Load must reject it before anything runs.
+struct BadProgram {
+  const char* label;
+  std::function<void(Program&)> write;
+  const char* message;  // expected substring after "function 'add' command N: "
+  int command;
+};
+
+class LoadRejectsTest : public testing::TestWithParam<int> {};
+
+const std::vector<BadProgram>& BadPrograms() {
+  static const auto* cases = new std::vector<BadProgram>{
+      {"slot out of range", [](Program& p) { p.BindInput(5, 0); },
+       "slot 5 is out of range (slot_count 3)", 0},
+      {"binding out of bounds",
+       [](Program& p) {
+         p.BindInput(0, 0).BindInput(1, 1).BindOutput(2, 0).Dispatch(
+             kAddF32, {4, 1, 1}, {{0, 0, 4000}, {1, 4, 4000}, {2, 0, 4000}});
+       },
+       "dispatch of 'add_f32' binding 1 [offset 4, length 4000] is out of bounds of slot 1 "
+       "(4000 bytes)",
+       3},
+      {"wrong binding count",
+       [](Program& p) {
+         p.BindInput(0, 0).BindInput(1, 1).Dispatch(kAddF32, {1, 1, 1},
+                                                    {{0, 0, 4000}, {1, 0, 4000}});
+       },
+       "dispatch of 'add_f32' has 2 bindings; the export takes 3", 2},
+      {"wrong constant count",
+       [](Program& p) {
+         p.BindInput(0, 0).BindOutput(1, 0).Dispatch(kScaleF32, {1, 1, 1},
+                                                     {{0, 0, 4000}, {1, 0, 4000}});
+       },
+       "dispatch of 'scale_f32' has 0 push constants; the export takes 1", 2},
+      {"bad export ordinal",
+       [](Program& p) {
+         p.Dispatch(9, {1, 1, 1}, {});
+       },
+       "dispatch of export 9 but executable 'lib' has 4", 0},
+      {"bad executable",
+       [](Program& p) {
+         p.Dispatch(kFail, {1, 1, 1}, {}, {}, 1);
+       },
+       "dispatch of executable 1 but the module has 1", 0},
+      {"two workgroup counts",
+       [](Program& p) {
+         p.Dispatch(kFail, {1, 1}, {});
+       },
+       "dispatch of 'fail' has 2 workgroup counts; it needs 3 (x, y, z)", 0},
+      {"zero workgroups",
+       [](Program& p) {
+         p.Dispatch(kFail, {1, 0, 1}, {});
+       },
+       "dispatch of 'fail' has a workgroup count of 0", 0},
+      {"slot used before bound",
+       [](Program& p) {
+         p.BindInput(0, 0).BindOutput(2, 0).Dispatch(kAddF32, {1, 1, 1},
+                                                     {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
+       },
+       "dispatch of 'add_f32' binding 1 uses slot 1 before it is bound", 2},
+      {"bad input index", [](Program& p) { p.BindInput(0, 2); },
+       "bind_input of input 2 but the function has 2", 0},
+      {"bad output index", [](Program& p) { p.BindOutput(0, 1); },
+       "bind_output of output 1 but the function has 1", 0},
+      {"bad constant index", [](Program& p) { p.BindConstant(0, 0); },
+       "bind_constant of constant 0 but the module has 0", 0},
+      {"transient outside arena", [](Program& p) { p.BindTransient(0, 60, 8); },
+       "bind_transient [offset 60, length 8] is outside the transient arena (64 bytes)", 0},
+      {"copy out of bounds",
+       [](Program& p) {
+         p.BindInput(0, 0).BindOutput(1, 0).Copy({0, 0, 4000}, {1, 8, 4000});
+       },
+       "copy target [offset 8, length 4000] is out of bounds of slot 1 (4000 bytes)", 2},
+      {"copy length mismatch",
+       [](Program& p) {
+         p.BindInput(0, 0).BindOutput(1, 0).Copy({0, 0, 16}, {1, 0, 8});
+       },
+       "copy source length 16 differs from target length 8", 2},
+      {"copy into an input",
+       [](Program& p) {
+         p.BindInput(0, 0).BindOutput(1, 0).Copy({1, 0, 16}, {0, 0, 16});
+       },
+       "copy target slot 0 is an input or constant, which are read-only", 2},
+      {"fill pattern size",
+       [](Program& p) {
+         p.BindOutput(0, 0).Fill({0, 0, 12}, "abc");
+       },
+       "fill pattern is 3 bytes; it must be 1, 2, 4 or 8", 1},
+      {"fill length",
+       [](Program& p) {
+         p.BindOutput(0, 0).Fill({0, 0, 10}, "abcd");
+       },
+       "fill length 10 is not a multiple of the 4-byte pattern", 1},
+      {"empty command", [](Program& p) { p.program->add_commands(); }, "unknown or empty command",
+       0},
+  };
+  return *cases;
+}
+
+TEST_P(LoadRejectsTest, BadProgram) {
+  const BadProgram& bad = BadPrograms()[GetParam()];
+  module::ModuleBuilder builder = NewBuilder();
+  Program program = AddFunction(builder);
+  program.program->set_transient_arena_size(64);
+  bad.write(program);
+  auto loaded = Load(builder);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument) << bad.label;
+  EXPECT_EQ(loaded.status().message(),
+            absl::StrCat("function 'add' command ", bad.command, ": ", bad.message))
+      << bad.label;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, LoadRejectsTest,
+                         testing::Range(0, static_cast<int>(BadPrograms().size())));
+
+TEST(RuntimeTest, LoadRejectsHugeSlotCount) {
+  module::ModuleBuilder builder = NewBuilder();
+  AddFunction(builder, 0xffffffffu);
+  auto loaded = Load(builder);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("slot_count"));
+}
+
+// ---- Signatures and input matching (no executables needed) ----
+
+mv1::FunctionDef MainFunction() {
+  mv1::FunctionDef function;
+  function.set_name("main");
+  AddArg(function.mutable_inputs(), "x", mv1::DATA_TYPE_F32, {1, 64});
+  AddArg(function.mutable_outputs(), "result0", mv1::DATA_TYPE_F32, {1, 10});
+  return function;
+}
+
+constexpr char kMainSignature[] = "main(x: f32[1x64]) -> (result0: f32[1x10])";
+
+TEST(SignatureTest, SignatureString) {
+  EXPECT_EQ(SignatureString(MainFunction()), kMainSignature);
+  mv1::FunctionDef function;
+  function.set_name("f");
+  AddArg(function.mutable_inputs(), "a", mv1::DATA_TYPE_I32, {});
+  AddArg(function.mutable_inputs(), "b", mv1::DATA_TYPE_BF16, {2, 3, 4});
+  EXPECT_EQ(SignatureString(function), "f(a: i32[], b: bf16[2x3x4]) -> ()");
+}
+
+TEST(MatchInputsTest, Positional) {
+  mv1::FunctionDef function = MainFunction();
+  std::vector<float> x(64);
+  const std::vector<int64_t> shape = {1, 64};
+  TensorView tensors[] = {View("", x, shape)};
+  auto inputs = MatchInputs(function, tensors);
+  ASSERT_TRUE(inputs.ok()) << inputs.status();
+  ASSERT_EQ(inputs->size(), 1u);
+  EXPECT_EQ((*inputs)[0].name, "x");
+  EXPECT_EQ((*inputs)[0].data.data(), Bytes(x).data());
+}
+
+TEST(MatchInputsTest, ByNameAndMixed) {
+  mv1::FunctionDef function;
+  function.set_name("f");
+  AddArg(function.mutable_inputs(), "a", mv1::DATA_TYPE_F32, {2});
+  AddArg(function.mutable_inputs(), "b", mv1::DATA_TYPE_F32, {3});
+  AddArg(function.mutable_inputs(), "c", mv1::DATA_TYPE_F32, {4});
+  std::vector<float> a(2), b(3), c(4);
+  const std::vector<int64_t> sa = {2}, sb = {3}, sc = {4};
+  TensorView named[] = {View("c", c, sc), View("a", a, sa), View("b", b, sb)};
+  auto inputs = MatchInputs(function, named);
+  ASSERT_TRUE(inputs.ok()) << inputs.status();
+  EXPECT_EQ((*inputs)[0].data.data(), Bytes(a).data());
+  EXPECT_EQ((*inputs)[1].data.data(), Bytes(b).data());
+  EXPECT_EQ((*inputs)[2].data.data(), Bytes(c).data());
+
+  // A named tensor claims its input; unnamed ones fill the rest in order.
+  TensorView mixed[] = {View("", a, sa), View("b", b, sb), View("", c, sc)};
+  inputs = MatchInputs(function, mixed);
+  ASSERT_TRUE(inputs.ok()) << inputs.status();
+  EXPECT_EQ((*inputs)[0].data.data(), Bytes(a).data());
+  EXPECT_EQ((*inputs)[1].data.data(), Bytes(b).data());
+  EXPECT_EQ((*inputs)[2].data.data(), Bytes(c).data());
+  EXPECT_EQ((*inputs)[2].name, "c");
+
+  TensorView twice[] = {View("a", a, sa), View("a", a, sa), View("", c, sc)};
+  auto status = MatchInputs(function, twice).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("input 'a' is given more than once"));
+}
+
+TEST(MatchInputsTest, Errors) {
+  mv1::FunctionDef function = MainFunction();
+  std::vector<float> x(64), short_x(63);
+  std::vector<int32_t> xi(64);
+  const std::vector<int64_t> shape = {1, 64}, wrong_shape = {64};
+  const std::string signature = absl::StrCat("; signature: ", kMainSignature);
+
+  TensorView two[] = {View("", x, shape), View("", x, shape)};
+  auto status = MatchInputs(function, two).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "function 'main' expects 1 input, got 2" + signature);
+
+  EXPECT_EQ(MatchInputs(function, {}).status().message(),
+            "function 'main' expects 1 input, got 0" + signature);
+
+  TensorView dtype[] = {TensorView{"", mv1::DATA_TYPE_I32, shape, Bytes(xi)}};
+  status = MatchInputs(function, dtype).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "input 'x': expected f32[1x64], got i32[1x64]" + signature);
+
+  TensorView shape_mismatch[] = {View("x", x, wrong_shape)};
+  EXPECT_EQ(MatchInputs(function, shape_mismatch).status().message(),
+            "input 'x': expected f32[1x64], got f32[64]" + signature);
+
+  TensorView unknown[] = {View("y", x, shape)};
+  status = MatchInputs(function, unknown).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "unknown input 'y'" + signature);
+
+  std::string bytes(255, '\0');
+  TensorView short_bytes[] = {TensorView{"x", mv1::DATA_TYPE_F32, shape, Bytes(bytes)}};
+  status = MatchInputs(function, short_bytes).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "input 'x': expected 256 bytes for f32[1x64], got 255");
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,45 @@
+// A fixed set of worker threads serving a bounded FIFO of tasks. Inference requests run
+// synchronously on a worker; a full queue is reported to the caller instead of growing
+// without bound (RESOURCE_EXHAUSTED at the service edge).
+#ifndef KILN_RUNTIME_SERVICE_SERVICE_WORKER_POOL_H_
+#define KILN_RUNTIME_SERVICE_SERVICE_WORKER_POOL_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace kiln {
+
+class WorkerPool {
+ public:
+  WorkerPool(int workers, size_t max_queued);
+  ~WorkerPool();  // Shutdown()
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // RESOURCE_EXHAUSTED when max_queued tasks are already waiting; UNAVAILABLE after Shutdown.
+  absl::Status Submit(std::function<void()> task);
+  // Stops accepting tasks, runs the ones already queued, joins the workers. Idempotent.
+  void Shutdown();
+  int worker_count() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  void Run();
+
+  const size_t max_queued_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_SERVICE_SERVICE_WORKER_POOL_H_

@@ -1,0 +1,45 @@
+#include "runtime_service/service/worker_pool.h"
+
+#include <atomic>
+#include <future>
+
+#include "gtest/gtest.h"
+
+namespace kiln {
+namespace {
+
+TEST(WorkerPoolTest, RunsEveryTaskOnTheWorkers) {
+  std::atomic<int> sum{0};
+  {
+    WorkerPool pool(3, 100);
+    for (int i = 1; i <= 50; ++i) ASSERT_TRUE(pool.Submit([&, i] { sum += i; }).ok());
+  }  // destruction drains the queue
+  EXPECT_EQ(sum.load(), 50 * 51 / 2);
+}
+
+TEST(WorkerPoolTest, FullQueueIsResourceExhausted) {
+  WorkerPool pool(1, 2);
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::promise<void> started;
+  ASSERT_TRUE(pool.Submit([&] {
+    started.set_value();
+    gate.wait();
+  }).ok());
+  started.get_future().wait();  // the worker is busy; the next two fill the queue
+  ASSERT_TRUE(pool.Submit([] {}).ok());
+  ASSERT_TRUE(pool.Submit([] {}).ok());
+  absl::Status full = pool.Submit([] {});
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(full.message(), "the inference queue is full (2 requests waiting); retry later");
+  release.set_value();
+}
+
+TEST(WorkerPoolTest, SubmitAfterShutdownIsUnavailable) {
+  WorkerPool pool(2, 4);
+  pool.Shutdown();
+  EXPECT_EQ(pool.Submit([] {}).code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace kiln

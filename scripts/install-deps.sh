@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages kiln needs to build, test and run. Idempotent: only packages
+# that are missing are installed, so a second run is a no-op that takes well under a second.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git
+  # LLVM/MLIR 22 (shared libMLIR.so / libLLVM.so), in-process lld, FileCheck/lit tools
+  llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools lld-22 liblld-22-dev clang-22
+  # RPC + serialization
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  # libraries
+  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev
+  # tests and benchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-grpcio
+  python3-protobuf
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: installing packages needs root; run 'sudo $0' (or install the packages above) and retry." >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A stale or absent package list makes apt-get install fail on a fresh machine.
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
