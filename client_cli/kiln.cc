@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -240,7 +242,14 @@ struct InferOptions {
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   std::string request_id;
+  int repeat = 1;
 };
+
+// Nearest-rank percentile of sorted samples.
+double Percentile(const std::vector<double>& sorted, double p) {
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
 
 int RunInfer(const GlobalOptions& options, const InferOptions& infer) {
   rv1::InvokeRequest request;
@@ -259,10 +268,19 @@ int RunInfer(const GlobalOptions& options, const InferOptions& infer) {
   Connection connection(options);
   auto stub = rv1::RuntimeService::NewStub(connection.channel());
   rv1::InvokeResponse response;
-  grpc::ClientContext context;
-  connection.Prepare(&context);
-  grpc::Status status = stub->Invoke(&context, request, &response);
-  if (!status.ok()) return connection.Fail(status);
+  // --repeat measures round trips over one connection: each call is timed end to end.
+  std::vector<double> latencies_ms;
+  for (int i = 0; i < infer.repeat; ++i) {
+    response.Clear();
+    grpc::ClientContext context;
+    connection.Prepare(&context);
+    auto start = std::chrono::steady_clock::now();
+    grpc::Status status = stub->Invoke(&context, request, &response);
+    latencies_ms.push_back(std::chrono::duration<double, std::milli>(
+                               std::chrono::steady_clock::now() - start).count());
+    if (!status.ok()) return connection.Fail(status);
+  }
+  std::sort(latencies_ms.begin(), latencies_ms.end());
 
   for (const auto& output : response.outputs()) {
     absl::Status valid = CheckTensor(FromProto(output));
@@ -281,9 +299,19 @@ int RunInfer(const GlobalOptions& options, const InferOptions& infer) {
   }
 
   if (options.json) {
-    PrintJson(InvokeJson(response));
+    nlohmann::json json = InvokeJson(response);
+    if (infer.repeat > 1)
+      json["latency_ms"] = {{"count", infer.repeat},
+                            {"p50", Percentile(latencies_ms, 50)},
+                            {"p90", Percentile(latencies_ms, 90)},
+                            {"p99", Percentile(latencies_ms, 99)}};
+    PrintJson(json);
   } else {
     std::cout << InvokeText(response);
+    if (infer.repeat > 1)
+      std::printf("round trip over %d calls: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms\n",
+                  infer.repeat, Percentile(latencies_ms, 50), Percentile(latencies_ms, 90),
+                  Percentile(latencies_ms, 99));
   }
   return 0;
 }
@@ -327,12 +355,13 @@ int Main(int argc, char** argv) {
       ->add_option("--executable-format", compile.executable_format,
                    "Executable format (default: the compiler's)")
       ->check(CLI::IsMember({"embedded-elf", "system-library"}));
-  compile_cmd->add_flag("--no-cache", compile.no_cache, "Do not store the module in the cache");
+  compile_cmd->add_flag("--no-cache", compile.no_cache,
+                        "Compile again even if the artifact cache has the module");
 
   std::string digest, load_name;
   CLI::App* load = app.add_subcommand("load", "Load a compiled module by digest");
   load->add_option("digest", digest, "Module digest from kiln compile (sha256:...)")->required();
-  load->add_option("--name", load_name, "Name to load it under (default: the module's name)");
+  load->add_option("--name", load_name, "Name requests will use for the module")->required();
 
   std::string unload_name;
   CLI::App* unload = app.add_subcommand("unload", "Unload a module");
@@ -355,6 +384,10 @@ int Main(int argc, char** argv) {
                    "Write the i-th output to @FILE.npy (repeatable, in output order)")
       ->allow_extra_args(false);
   infer_cmd->add_option("--request-id", infer.request_id, "Request id echoed back by kilnd");
+  infer_cmd
+      ->add_option("--repeat", infer.repeat,
+                   "Send the request N times and report round-trip latency percentiles")
+      ->check(CLI::Range(1, 1000000));
 
   try {
     app.parse(argc, argv);

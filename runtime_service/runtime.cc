@@ -1,11 +1,11 @@
 #include "runtime_service/runtime.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "runtime_service/base/status_macros.h"
@@ -19,7 +19,6 @@ namespace {
 
 // A host program's slot table is allocated per invocation; this bounds what a module may ask.
 constexpr uint32_t kMaxSlotCount = 1u << 16;
-constexpr uint64_t kArenaAlignment = 64;
 
 std::span<const int64_t> Shape(const mv1::TensorType& type) {
   return {type.shape().data(), static_cast<size_t>(type.shape().size())};
@@ -227,8 +226,196 @@ struct Slot {
   size_t length = 0;
 };
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
+}  // namespace
+
+// A function's host program recorded for the async HAL. Each bind command opens a new
+// binding-table entry (a slot may be rebound mid-program); `bindings` says where each entry's
+// memory comes from at invocation time.
+struct LoadedModule::RecordedFunction {
+  struct Source {
+    enum Kind { kInput, kOutput, kConstant, kTransient };
+    Kind kind = kInput;
+    uint32_t index = 0;         // input / output / constant index
+    uint64_t offset = 0;        // transients: arena offset
+    uint64_t length = 0;        // transients
+    hal::BufferView constant;   // constants: the segment, fixed at load
+  };
+  std::shared_ptr<const hal::CommandBuffer> commands;
+  std::vector<Source> bindings;
+};
+
+namespace {
+
+using RecordedFunction = LoadedModule::RecordedFunction;
+using Source = RecordedFunction::Source;
+
+// Records a host program that ProgramChecker accepted into a command buffer. Barriers in the
+// program are kept; where the program leaves two commands of one stage touching the same memory
+// (one of them writing), the recorder adds a barrier, so the async model computes exactly what
+// the inline model does even for programs that under-state their barriers. Dispatch bindings on
+// outputs and transients count as writes (the ABI does not say which bindings a dispatch
+// writes); inputs and constants are never written.
+class ProgramRecorder {
+ public:
+  ProgramRecorder(const mv1::ModuleDef& module, const mv1::FunctionDef& function,
+                  const std::vector<std::unique_ptr<ExecutableLibrary>>& executables,
+                  const module::ModuleFile& file)
+      : module_(module), function_(function), executables_(executables), file_(file) {}
+
+  absl::StatusOr<std::unique_ptr<RecordedFunction>> Record() {
+    auto recorded = std::make_unique<RecordedFunction>();
+    const mv1::HostProgram& program = function_.program();
+    // Pass 1: binding-table entries, one per bind command.
+    for (const mv1::Command& command : program.commands()) {
+      Source source;
+      switch (command.kind_case()) {
+        case mv1::Command::kBindInput:
+          source.kind = Source::kInput;
+          source.index = command.bind_input().input();
+          break;
+        case mv1::Command::kBindOutput:
+          source.kind = Source::kOutput;
+          source.index = command.bind_output().output();
+          break;
+        case mv1::Command::kBindConstant: {
+          source.kind = Source::kConstant;
+          source.index = command.bind_constant().constant();
+          auto segment = file_.segment(module_.constants(source.index).segment());
+          source.constant = {const_cast<uint8_t*>(segment.data()), segment.size()};
+          break;
+        }
+        case mv1::Command::kBindTransient:
+          source.kind = Source::kTransient;
+          source.offset = command.bind_transient().arena_offset();
+          source.length = command.bind_transient().length();
+          break;
+        default:
+          continue;
+      }
+      recorded->bindings.push_back(source);
+    }
+
+    // Pass 2: commands over those entries.
+    auto commands =
+        std::make_shared<hal::CommandBuffer>(static_cast<uint32_t>(recorded->bindings.size()));
+    std::vector<uint32_t> slot_binding(program.slot_count(), 0);
+    uint32_t next_binding = 0;
+    for (int index = 0; index < program.commands_size(); ++index) {
+      const mv1::Command& command = program.commands(index);
+      std::vector<Access> accesses;
+      switch (command.kind_case()) {
+        case mv1::Command::kBindInput:
+          slot_binding[command.bind_input().slot()] = next_binding++;
+          continue;
+        case mv1::Command::kBindOutput:
+          slot_binding[command.bind_output().slot()] = next_binding++;
+          continue;
+        case mv1::Command::kBindConstant:
+          slot_binding[command.bind_constant().slot()] = next_binding++;
+          continue;
+        case mv1::Command::kBindTransient:
+          slot_binding[command.bind_transient().slot()] = next_binding++;
+          continue;
+        case mv1::Command::kBarrier:
+          KILN_RETURN_IF_ERROR(commands->Barrier());
+          stage_.clear();
+          continue;
+        case mv1::Command::kDispatch: {
+          const mv1::DispatchCommand& dispatch = command.dispatch();
+          const ExecutableLibrary& library = *executables_[dispatch.executable()];
+          const kiln_export_t& entry = library.export_at(dispatch.export_ordinal());
+          hal::DispatchCommand recorded_dispatch;
+          recorded_dispatch.fn = entry.fn;
+          recorded_dispatch.env = &library.env();
+          for (int d = 0; d < 3; ++d) {
+            recorded_dispatch.workgroup_count[d] = dispatch.workgroup_count(d);
+            recorded_dispatch.workgroup_size[d] = entry.workgroup_size[d];
+          }
+          for (const mv1::BufferRef& ref : dispatch.bindings()) {
+            hal::BindingRef binding = Ref(ref, slot_binding);
+            recorded_dispatch.bindings.push_back(binding);
+            accesses.push_back(AccessOf(*recorded, binding, /*write=*/true));
+          }
+          recorded_dispatch.constants.assign(dispatch.constants().begin(),
+                                             dispatch.constants().end());
+          recorded_dispatch.label = absl::StrCat(
+              "function '", function_.name(), "' command ", index, ": executable '",
+              module_.executables(dispatch.executable()).name(), "' export '", entry.name, "'");
+          BarrierIfHazard(*commands, accesses);
+          KILN_RETURN_IF_ERROR(commands->Dispatch(std::move(recorded_dispatch)));
+          break;
+        }
+        case mv1::Command::kCopy: {
+          hal::BindingRef source = Ref(command.copy().source(), slot_binding);
+          hal::BindingRef target = Ref(command.copy().target(), slot_binding);
+          accesses.push_back(AccessOf(*recorded, source, /*write=*/false));
+          accesses.push_back(AccessOf(*recorded, target, /*write=*/true));
+          BarrierIfHazard(*commands, accesses);
+          KILN_RETURN_IF_ERROR(commands->Copy(source, target));
+          break;
+        }
+        case mv1::Command::kFill: {
+          hal::BindingRef target = Ref(command.fill().target(), slot_binding);
+          accesses.push_back(AccessOf(*recorded, target, /*write=*/true));
+          BarrierIfHazard(*commands, accesses);
+          const std::string& pattern = command.fill().pattern();
+          KILN_RETURN_IF_ERROR(commands->Fill(
+              target, {reinterpret_cast<const uint8_t*>(pattern.data()), pattern.size()}));
+          break;
+        }
+        case mv1::Command::KIND_NOT_SET:
+          return absl::InternalError("recording an unchecked program");
+      }
+      stage_.insert(stage_.end(), accesses.begin(), accesses.end());
+    }
+    commands->Finalize();
+    recorded->commands = std::move(commands);
+    return recorded;
+  }
+
+ private:
+  // A byte range of one underlying memory object: an input, an output, a constant, or the
+  // transient arena (transient bindings of different slots may overlap in it).
+  struct Access {
+    Source::Kind kind;
+    uint32_t index;
+    uint64_t begin;
+    uint64_t end;
+    bool write;
+  };
+
+  static hal::BindingRef Ref(const mv1::BufferRef& ref, const std::vector<uint32_t>& slots) {
+    return {slots[ref.slot()], ref.offset(), ref.length()};
+  }
+
+  static Access AccessOf(const RecordedFunction& recorded, const hal::BindingRef& ref,
+                         bool write) {
+    const Source& source = recorded.bindings[ref.binding];
+    const bool writable = source.kind == Source::kOutput || source.kind == Source::kTransient;
+    const uint64_t base = source.kind == Source::kTransient ? source.offset : 0;
+    const uint32_t index = source.kind == Source::kTransient ? 0 : source.index;
+    return {source.kind, index, base + ref.offset, base + ref.offset + ref.length,
+            write && writable};
+  }
+
+  void BarrierIfHazard(hal::CommandBuffer& commands, const std::vector<Access>& accesses) {
+    for (const Access& a : accesses) {
+      for (const Access& b : stage_) {
+        if (a.kind == b.kind && a.index == b.index && (a.write || b.write) && a.begin < b.end &&
+            b.begin < a.end) {
+          (void)commands.Barrier();
+          stage_.clear();
+          return;
+        }
+      }
+    }
+  }
+
+  const mv1::ModuleDef& module_;
+  const mv1::FunctionDef& function_;
+  const std::vector<std::unique_ptr<ExecutableLibrary>>& executables_;
+  const module::ModuleFile& file_;
+  std::vector<Access> stage_;  // what the commands of the current stage touch
 };
 
 }  // namespace
@@ -301,11 +488,20 @@ absl::StatusOr<std::vector<TensorView>> MatchInputs(const mv1::FunctionDef& func
   return ordered;
 }
 
+LoadedModule::~LoadedModule() = default;
+
 absl::StatusOr<std::shared_ptr<LoadedModule>> LoadedModule::Load(
-    std::unique_ptr<module::ModuleFile> file) {
+    std::unique_ptr<module::ModuleFile> file, std::shared_ptr<hal::Device> device) {
   if (file == nullptr) return absl::InvalidArgumentError("no module file");
   std::shared_ptr<LoadedModule> loaded(new LoadedModule());
   loaded->file_ = std::move(file);
+  loaded->device_ = std::move(device);
+  if (loaded->device_ != nullptr) {
+    loaded->arena_pool_ = &loaded->device_->arena_pool();
+  } else {
+    loaded->own_arena_pool_ = std::make_unique<hal::ArenaPool>();
+    loaded->arena_pool_ = loaded->own_arena_pool_.get();
+  }
   const mv1::ModuleDef& def = loaded->file_->def();
 
   const uint64_t host_features = HostCpuFeatures();
@@ -318,9 +514,13 @@ absl::StatusOr<std::shared_ptr<LoadedModule>> LoadedModule::Load(
         loaded->executables_.push_back(std::move(library));
         break;
       }
-      case mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF:
-        return absl::UnimplementedError(
-            "embedded-elf executables are not supported by this runtime yet");
+      case mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF: {
+        KILN_ASSIGN_OR_RETURN(auto library,
+                              LoadEmbeddedElf(loaded->file_->segment(executable.segment()),
+                                              executable, host_features));
+        loaded->executables_.push_back(std::move(library));
+        break;
+      }
       default:
         return absl::InvalidArgumentError(absl::StrCat("executable '", executable.name(),
                                                        "' has unsupported format ",
@@ -328,9 +528,19 @@ absl::StatusOr<std::shared_ptr<LoadedModule>> LoadedModule::Load(
     }
   }
 
+  // Load's checks are the single gate: only checked programs are recorded or run.
   for (const mv1::FunctionDef& function : def.functions()) {
     ProgramChecker checker(def, function, loaded->executables_, *loaded->file_);
     KILN_RETURN_IF_ERROR(checker.Check());
+  }
+  // Recording is cheap, so every function gets a command buffer and any of them can be
+  // invoked with either model.
+  if (loaded->device_ != nullptr) {
+    for (const mv1::FunctionDef& function : def.functions()) {
+      ProgramRecorder recorder(def, function, loaded->executables_, *loaded->file_);
+      KILN_ASSIGN_OR_RETURN(auto recorded, recorder.Record());
+      loaded->recorded_.push_back(std::move(recorded));
+    }
   }
   return loaded;
 }
@@ -346,15 +556,33 @@ const mv1::FunctionDef* LoadedModule::FindFunction(std::string_view name) const 
   return nullptr;
 }
 
-absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
-    const mv1::FunctionDef& function, std::span<const TensorView> inputs) const {
-  // Only programs that Load checked may run: the function must be this module's own.
-  bool owned = false;
-  for (const mv1::FunctionDef& candidate : def().functions()) owned |= (&candidate == &function);
-  if (!owned) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("function '", function.name(), "' does not belong to this module"));
+int LoadedModule::FunctionIndex(const mv1::FunctionDef& function) const {
+  const auto& functions = def().functions();
+  for (int i = 0; i < functions.size(); ++i)
+    if (&functions[i] == &function) return i;
+  return -1;
+}
+
+const hal::CommandBuffer* LoadedModule::command_buffer(const mv1::FunctionDef& function) const {
+  const int index = FunctionIndex(function);
+  if (index < 0 || recorded_.empty()) return nullptr;
+  return recorded_[index]->commands.get();
+}
+
+bool LoadedModule::UsesAsync(const mv1::FunctionDef& function, const InvokeOptions& options) {
+  switch (options.execution_model) {
+    case ExecutionModelOverride::kAsync:
+      return true;
+    case ExecutionModelOverride::kInline:
+      return false;
+    case ExecutionModelOverride::kDefault:
+      break;
   }
+  return function.execution_model() == mv1::EXECUTION_MODEL_ASYNC;
+}
+
+absl::Status LoadedModule::CheckInputs(const mv1::FunctionDef& function,
+                                       std::span<const TensorView> inputs) const {
   // The program's bounds were checked against the signature's byte lengths; hold the caller to
   // them too, whatever MatchInputs did.
   if (inputs.size() != static_cast<size_t>(function.inputs_size())) {
@@ -370,6 +598,29 @@ absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
           TypeString(function.inputs(i).type()), ", got ", inputs[i].data.size()));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
+    const mv1::FunctionDef& function, std::span<const TensorView> inputs,
+    const InvokeOptions& options) const {
+  // Only programs that Load checked may run: the function must be this module's own.
+  const int index = FunctionIndex(function);
+  if (index < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("function '", function.name(), "' does not belong to this module"));
+  }
+  KILN_RETURN_IF_ERROR(CheckInputs(function, inputs));
+  const bool async = UsesAsync(function, options);
+  if (async && device_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "function '", function.name(), "' ",
+        options.execution_model == ExecutionModelOverride::kAsync
+            ? "was invoked with the async execution model"
+            : "uses the async execution model",
+        " but the module was loaded without a HAL device; load it with a device or invoke it "
+        "with the inline model"));
+  }
 
   std::vector<HostTensor> outputs(function.outputs_size());
   for (int i = 0; i < function.outputs_size(); ++i) {
@@ -379,19 +630,71 @@ absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
     outputs[i].shape.assign(output.type().shape().begin(), output.type().shape().end());
     outputs[i].data.assign(TypeByteLength(output.type()), '\0');
   }
+  if (async) {
+    KILN_RETURN_IF_ERROR(InvokeAsync(index, inputs, outputs));
+  } else {
+    KILN_RETURN_IF_ERROR(InvokeInline(function, inputs, outputs));
+  }
+  return outputs;
+}
 
-  const mv1::HostProgram& program = function.program();
-  std::unique_ptr<uint8_t, FreeDeleter> arena;
-  if (program.transient_arena_size() > 0) {
-    const uint64_t size = program.transient_arena_size();
-    const uint64_t rounded = (size + kArenaAlignment - 1) & ~(kArenaAlignment - 1);
-    if (rounded < size)  // wrapped
-      return absl::ResourceExhaustedError("transient arena is too large");
-    arena.reset(static_cast<uint8_t*>(std::aligned_alloc(kArenaAlignment, rounded)));
-    if (arena == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "function '", function.name(), "': cannot allocate a ", size, "-byte transient arena"));
+absl::Status LoadedModule::InvokeAsync(int function_index, std::span<const TensorView> inputs,
+                                       std::vector<HostTensor>& outputs) const {
+  const RecordedFunction& recorded = *recorded_[function_index];
+  const mv1::FunctionDef& function = def().functions(function_index);
+  hal::Arena arena;
+  if (function.program().transient_arena_size() > 0) {
+    auto acquired = arena_pool_->Acquire(function.program().transient_arena_size());
+    if (!acquired.ok()) {
+      return absl::ResourceExhaustedError(absl::StrCat("function '", function.name(), "': ",
+                                                       std::string(acquired.status().message())));
     }
+    arena = std::move(*acquired);
+  }
+
+  // Typical programs bind a handful of buffers: no heap allocation for the table.
+  absl::InlinedVector<hal::BufferView, 16> table(recorded.bindings.size());
+  for (size_t i = 0; i < table.size(); ++i) {
+    const Source& source = recorded.bindings[i];
+    switch (source.kind) {
+      case Source::kInput: {
+        // Compiled code never writes its inputs; the ABI's pointers are just not const.
+        const auto& data = inputs[source.index].data;
+        table[i] = {const_cast<uint8_t*>(data.data()), data.size()};
+        break;
+      }
+      case Source::kOutput: {
+        std::string& data = outputs[source.index].data;
+        table[i] = {reinterpret_cast<uint8_t*>(data.data()), data.size()};
+        break;
+      }
+      case Source::kConstant:
+        table[i] = source.constant;
+        break;
+      case Source::kTransient:
+        table[i] = {arena.data() + source.offset, static_cast<size_t>(source.length)};
+        break;
+    }
+  }
+
+  auto done = std::make_shared<hal::Semaphore>(0);
+  KILN_RETURN_IF_ERROR(device_->queue().Submit({}, recorded.commands, table, {done, 1}));
+  // Always wait, even for a failure: the submission uses `table`'s memory until it ends.
+  return device_->Wait(*done, 1);
+}
+
+absl::Status LoadedModule::InvokeInline(const mv1::FunctionDef& function,
+                                        std::span<const TensorView> inputs,
+                                        std::vector<HostTensor>& outputs) const {
+  const mv1::HostProgram& program = function.program();
+  hal::Arena arena;
+  if (program.transient_arena_size() > 0) {
+    auto acquired = arena_pool_->Acquire(program.transient_arena_size());
+    if (!acquired.ok()) {
+      return absl::ResourceExhaustedError(absl::StrCat("function '", function.name(), "': ",
+                                                       std::string(acquired.status().message())));
+    }
+    arena = std::move(*acquired);
   }
 
   std::vector<Slot> slots(program.slot_count());
@@ -422,7 +725,7 @@ absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
       }
       case mv1::Command::kBindTransient: {
         const auto& bind = command.bind_transient();
-        slots[bind.slot()] = {arena.get() + bind.arena_offset(),
+        slots[bind.slot()] = {arena.data() + bind.arena_offset(),
                               static_cast<size_t>(bind.length())};
         break;
       }
@@ -495,7 +798,7 @@ absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
         break;  // rejected by Load
     }
   }
-  return outputs;
+  return absl::OkStatus();
 }
 
 }  // namespace kiln

@@ -11,6 +11,9 @@
 
 #include "absl/status/statusor.h"
 #include "kiln/module/v1/module.pb.h"
+#include "runtime_service/hal/allocator.h"
+#include "runtime_service/hal/command_buffer.h"
+#include "runtime_service/hal/device.h"
 #include "runtime_service/loader/executable_library.h"
 #include "runtime_service/module/module_file.h"
 #include "runtime_service/tensor/tensor.h"
@@ -26,25 +29,72 @@ std::string SignatureString(const kiln::module::v1::FunctionDef& function);
 absl::StatusOr<std::vector<TensorView>> MatchInputs(const kiln::module::v1::FunctionDef& function,
                                                     std::span<const TensorView> tensors);
 
+// Which execution model an invocation uses (DESIGN.md: async HAL vs inline-dynamic).
+enum class ExecutionModelOverride {
+  kDefault,  // the FunctionDef's own execution_model (unspecified counts as inline)
+  kAsync,    // the recorded command buffer, submitted to the device's queue
+  kInline,   // the host program, walked on the calling thread
+};
+
+struct InvokeOptions {
+  ExecutionModelOverride execution_model = ExecutionModelOverride::kDefault;
+};
+
 // A module whose executables are loaded and whose host programs were checked against them.
 // Thread-safe: any number of concurrent Invoke calls.
 class LoadedModule {
  public:
-  static absl::StatusOr<std::shared_ptr<LoadedModule>> Load(std::unique_ptr<module::ModuleFile> file);
+  // With a device, every function's host program is also recorded into a command buffer
+  // (once, here) so that it can run on the async HAL. Without one, only the inline model runs.
+  static absl::StatusOr<std::shared_ptr<LoadedModule>> Load(
+      std::unique_ptr<module::ModuleFile> file, std::shared_ptr<hal::Device> device = nullptr);
 
   const kiln::module::v1::ModuleDef& def() const { return file_->def(); }
   // nullptr when absent. An empty name finds the only function, or "main".
   const kiln::module::v1::FunctionDef* FindFunction(std::string_view name) const;
 
-  // Runs `function` synchronously on the calling thread. `inputs` are in signature order and
-  // already checked (MatchInputs); outputs are allocated and filled.
+  // Runs `function` and returns once it is done. `inputs` are in signature order and
+  // already checked (MatchInputs); outputs are allocated and filled. Inline runs on the
+  // calling thread; async submits to the device and waits (the caller helps the workers).
+  // Async without a device is FAILED_PRECONDITION.
   absl::StatusOr<std::vector<HostTensor>> Invoke(const kiln::module::v1::FunctionDef& function,
-                                                 std::span<const TensorView> inputs) const;
+                                                 std::span<const TensorView> inputs,
+                                                 const InvokeOptions& options = {}) const;
+
+  // nullptr when loaded without one.
+  const std::shared_ptr<hal::Device>& device() const { return device_; }
+  // The command buffer recorded for `function` (one of this module's), or nullptr when the
+  // module was loaded without a device. For diagnostics, tests and benchmarks.
+  const hal::CommandBuffer* command_buffer(const kiln::module::v1::FunctionDef& function) const;
+  // The model Invoke would use for `function` under `options` (before any device check).
+  static bool UsesAsync(const kiln::module::v1::FunctionDef& function,
+                        const InvokeOptions& options);
+
+  ~LoadedModule();
+
+  // Internal (defined in runtime.cc): a function's command buffer and where its bindings come
+  // from.
+  struct RecordedFunction;
 
  private:
   LoadedModule() = default;
+  // Index of `function` in def().functions(), or -1 when it is not this module's.
+  int FunctionIndex(const kiln::module::v1::FunctionDef& function) const;
+  absl::Status CheckInputs(const kiln::module::v1::FunctionDef& function,
+                           std::span<const TensorView> inputs) const;
+  absl::Status InvokeInline(const kiln::module::v1::FunctionDef& function,
+                            std::span<const TensorView> inputs,
+                            std::vector<HostTensor>& outputs) const;
+  absl::Status InvokeAsync(int function_index, std::span<const TensorView> inputs,
+                           std::vector<HostTensor>& outputs) const;
+
   std::unique_ptr<module::ModuleFile> file_;
   std::vector<std::unique_ptr<ExecutableLibrary>> executables_;
+  std::shared_ptr<hal::Device> device_;
+  std::vector<std::unique_ptr<RecordedFunction>> recorded_;  // per function; none without a device
+  // Transient arenas: the device's pool, or the module's own without a device.
+  std::unique_ptr<hal::ArenaPool> own_arena_pool_;
+  hal::ArenaPool* arena_pool_ = nullptr;
 };
 
 }  // namespace kiln

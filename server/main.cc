@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   std::string cache_dir = DefaultCacheDir();
   std::string model_dir;
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int executor_threads = 0;
+  bool pin_threads = false;
   std::string log_level = "info";
   size_t max_queue = 1024;
   double drain_seconds = 10;
@@ -44,6 +46,11 @@ int main(int argc, char** argv) {
   app.add_option("--workers", workers, "inference worker threads")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  app.add_option("--executor-threads", executor_threads,
+                 "task-executor threads for async-model functions (0: one per core)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app.add_flag("--pin-threads", pin_threads, "pin task-executor threads to CPUs");
   app.add_option("--max-queue", max_queue, "inference requests that may wait for a worker")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
@@ -76,7 +83,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   kiln::CompilerServiceImpl compiler(*store);
-  kiln::RuntimeServiceImpl runtime(*store, {workers, max_queue});
+  kiln::hal::DeviceOptions device_options;
+  device_options.worker_count = static_cast<uint32_t>(executor_threads);
+  device_options.pin_workers = pin_threads;
+  auto device = kiln::hal::Device::Create(device_options);
+  if (!device.ok()) {
+    spdlog::critical("cannot start the task executor: {}", std::string(device.status().message()));
+    return 1;
+  }
+  kiln::RuntimeServiceImpl runtime(*store, *device, {workers, max_queue});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -39,6 +39,12 @@ absl::StatusOr<std::unique_ptr<ExecutableLibrary>> LoadSystemLibrary(
     std::span<const uint8_t> image, const kiln::module::v1::ExecutableDef& def,
     uint64_t host_features);
 
+// Loads an embedded-ELF executable (a freestanding x86-64 shared object) with kiln's own
+// loader (elf_loader.cc): no dlopen, no files; every undefined symbol is an error.
+absl::StatusOr<std::unique_ptr<ExecutableLibrary>> LoadEmbeddedElf(
+    std::span<const uint8_t> image, const kiln::module::v1::ExecutableDef& def,
+    uint64_t host_features);
+
 }  // namespace kiln
 
 #endif  // KILN_RUNTIME_SERVICE_LOADER_EXECUTABLE_LIBRARY_H_

@@ -13,8 +13,12 @@ namespace kiln {
 namespace rv1 = kiln::runtime::v1;
 using Clock = std::chrono::steady_clock;
 
-RuntimeServiceImpl::RuntimeServiceImpl(const ArtifactStore& store, RuntimeServiceOptions options)
-    : store_(store), workers_(options.workers, options.max_queued_requests) {}
+RuntimeServiceImpl::RuntimeServiceImpl(const ArtifactStore& store,
+                                       std::shared_ptr<hal::Device> device,
+                                       RuntimeServiceOptions options)
+    : store_(store),
+      device_(std::move(device)),
+      workers_(options.workers, options.max_queued_requests) {}
 
 RuntimeServiceImpl::~RuntimeServiceImpl() { Shutdown(); }
 
@@ -54,7 +58,7 @@ absl::StatusOr<rv1::ModuleInfo> RuntimeServiceImpl::LoadFromStore(const std::str
     spdlog::warn("artifact {} failed validation: {}", digest, file.status().ToString());
     return file.status();
   }
-  auto loaded = LoadedModule::Load(std::move(*file));
+  auto loaded = LoadedModule::Load(std::move(*file), device_);
   if (!loaded.ok()) return loaded.status();
   Entry entry{digest, std::move(*loaded), std::make_shared<std::atomic<uint64_t>>(0)};
   std::lock_guard<std::mutex> lock(mutex_);

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "kiln/runtime/v1/runtime.grpc.pb.h"
+#include "runtime_service/hal/device.h"
 #include "runtime_service/runtime.h"
 #include "runtime_service/service/artifact_store.h"
 #include "runtime_service/service/worker_pool.h"
@@ -23,7 +24,9 @@ struct RuntimeServiceOptions {
 
 class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Service {
  public:
-  RuntimeServiceImpl(const ArtifactStore& store, RuntimeServiceOptions options);
+  // `device` runs the async-model functions of every loaded module (one shared task executor).
+  RuntimeServiceImpl(const ArtifactStore& store, std::shared_ptr<hal::Device> device,
+                     RuntimeServiceOptions options);
   ~RuntimeServiceImpl() override;
 
   // Loads the module stored under `digest` as `name` (used by LoadModule and at start-up).
@@ -55,6 +58,7 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
       grpc::ServerContext* context, const kiln::runtime::v1::InvokeRequest& request);
 
   const ArtifactStore& store_;
+  std::shared_ptr<hal::Device> device_;
   WorkerPool workers_;
   mutable std::mutex mutex_;
   std::map<std::string, Entry> modules_;

@@ -200,7 +200,12 @@ template <typename Same>
 std::string Shortest(double value, int max_precision, Same same) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
-  char buffer[40];
+  char buffer[64];
+  // Whole numbers print as such ("10", not "1e+01") below 1e7, where that is no longer.
+  if (value == std::trunc(value) && std::fabs(value) < 1e7) {
+    std::snprintf(buffer, sizeof(buffer), "%.0f", value);
+    if (same(buffer)) return buffer;
+  }
   for (int precision = 1; precision < max_precision; ++precision) {
     std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
     if (same(buffer)) return buffer;

@@ -3,7 +3,10 @@
  *   KILN_TEST_LIBRARY_NAME      library name
  *   KILN_TEST_ABI_VERSION       abi_version in the struct (default: the runtime's)
  *   KILN_TEST_HONOR_MAX_VERSION return NULL when the runtime's max version is lower
- *   KILN_TEST_REQUIRED_FEATURES required_cpu_features bits */
+ *   KILN_TEST_REQUIRED_FEATURES required_cpu_features bits
+ *   KILN_TEST_SYMBOL_RELOCATIONS `fail` reads its result through interposable symbols, giving
+ *                               the embedded-ELF loader GLOB_DAT, JUMP_SLOT and 64 relocations
+ *   KILN_TEST_IMPORT_MISSING    `fail` calls a function defined nowhere (an undefined symbol) */
 #include "runtime_service/executable_abi.h"
 
 #ifndef KILN_TEST_LIBRARY_NAME
@@ -77,12 +80,32 @@ static int probe(const kiln_executable_env_t* env, const kiln_dispatch_state_t* 
   return 0;
 }
 
+#ifdef KILN_TEST_SYMBOL_RELOCATIONS
+/* Default-visibility definitions are interposable in a shared object, so references to them
+ * go through the GOT and PLT: the pointer's initializer is an R_X86_64_64, its GOT entry a
+ * GLOB_DAT and the call a JUMP_SLOT, all against defined symbols. */
+__attribute__((visibility("default"))) int kiln_test_fail_code = 7;
+__attribute__((visibility("default"))) int* const kiln_test_fail_code_ptr = &kiln_test_fail_code;
+__attribute__((visibility("default"), noinline)) int kiln_test_read_fail_code(void) {
+  return *kiln_test_fail_code_ptr;
+}
+#endif
+#ifdef KILN_TEST_IMPORT_MISSING
+__attribute__((visibility("default"))) extern int kiln_test_missing(void);
+#endif
+
 static int fail(const kiln_executable_env_t* env, const kiln_dispatch_state_t* dispatch,
                 const kiln_workgroup_state_t* workgroup) {
   (void)env;
   (void)dispatch;
   (void)workgroup;
+#if defined(KILN_TEST_IMPORT_MISSING)
+  return kiln_test_missing();
+#elif defined(KILN_TEST_SYMBOL_RELOCATIONS)
+  return kiln_test_read_fail_code();
+#else
   return 7;
+#endif
 }
 
 static const kiln_export_t kExports[] = {
