@@ -10,6 +10,7 @@
 #include "compiler_service/codegen/abi_wrapper.h"
 #include "compiler_service/codegen/object_emitter.h"
 #include "compiler_service/codegen/target.h"
+#include "compiler_service/host_program_builder.h"
 #include "compiler_service/link/lld_linker.h"
 #include "compiler_service/pipeline/pipelines.h"
 #include "llvm/Config/llvm-config.h"
@@ -150,40 +151,6 @@ absl::StatusOr<std::vector<mv1::FunctionDef>> ExtractSignatures(mlir::ModuleOp m
   return functions;
 }
 
-// The thin host program: every argument and result bound to a slot, then one dispatch of the
-// whole function with a single workgroup. Dispatch formation (compiler issue) splits this up.
-void BuildHostProgram(mv1::FunctionDef& def, uint32_t export_ordinal) {
-  mv1::HostProgram& program = *def.mutable_program();
-  uint32_t slot = 0;
-  mv1::DispatchCommand dispatch;
-  dispatch.set_executable(0);
-  dispatch.set_export_ordinal(export_ordinal);
-  for (uint32_t w : {1u, 1u, 1u}) dispatch.add_workgroup_count(w);
-  auto add_binding = [&](uint32_t bound_slot, const mv1::TensorType& type) {
-    mv1::BufferRef& ref = *dispatch.add_bindings();
-    ref.set_slot(bound_slot);
-    ref.set_offset(0);
-    // Shapes were checked by the input pipeline, so the length is always computable.
-    ref.set_length(static_cast<uint64_t>(
-        *ByteLength(type.dtype(), std::span<const int64_t>(type.shape().data(), type.shape().size()))));
-  };
-  for (int i = 0; i < def.inputs_size(); ++i, ++slot) {
-    auto& bind = *program.add_commands()->mutable_bind_input();
-    bind.set_slot(slot);
-    bind.set_input(i);
-    add_binding(slot, def.inputs(i).type());
-  }
-  for (int i = 0; i < def.outputs_size(); ++i, ++slot) {
-    auto& bind = *program.add_commands()->mutable_bind_output();
-    bind.set_slot(slot);
-    bind.set_output(i);
-    add_binding(slot, def.outputs(i).type());
-  }
-  *program.add_commands()->mutable_dispatch() = std::move(dispatch);
-  program.set_slot_count(slot);
-  program.set_transient_arena_size(0);
-}
-
 absl::Status ToStatus(llvm::Error error, absl::StatusCode code, const char* context) {
   std::string message = llvm::toString(std::move(error));
   return absl::Status(code, absl::StrCat(context, ": ", message));
@@ -228,16 +195,11 @@ absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOpti
   auto check = [&]() -> absl::Status {
     return should_continue ? should_continue() : absl::OkStatus();
   };
-  if (options.execution_model == mv1::EXECUTION_MODEL_ASYNC)
-    return absl::UnimplementedError(
-        "execution model 'async' is not supported by this compiler yet; use inline-dynamic or "
-        "auto");
-  if (options.executable_format == mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF)
-    return absl::UnimplementedError(
-        "executable format 'embedded-elf' is not supported by this compiler yet; use "
-        "system-library");
-  if (options.source_format == SourceFormat::kTosa)
-    return absl::UnimplementedError("TOSA input is not supported by this compiler yet");
+  const bool embedded = options.executable_format == mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF;
+  std::string execution_model = "auto";
+  if (options.execution_model == mv1::EXECUTION_MODEL_ASYNC) execution_model = "async";
+  if (options.execution_model == mv1::EXECUTION_MODEL_INLINE_DYNAMIC)
+    execution_model = "inline-dynamic";
 
   CompileResult result;
   PhaseTimer timer(result.timings);
@@ -264,25 +226,43 @@ absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOpti
   timer.End("parse");
   if (auto s = check(); !s.ok()) return s;
 
-  {
+  auto run = [&](const std::string& pipeline, std::string_view failure) -> absl::Status {
     mlir::PassManager pm(&ctx);
-    if (mlir::failed(BuildPipeline(InputPipeline(), pm)))
-      return absl::InternalError("input pipeline does not parse");
-    if (mlir::failed(pm.run(*module)))
-      return diagnostics.InvalidInput("the program is not supported");
-  }
+    if (mlir::failed(BuildPipeline(pipeline, pm)))
+      return absl::InternalError("a compiler pipeline does not parse");
+    if (mlir::failed(pm.run(*module))) return diagnostics.InvalidInput(failure);
+    return absl::OkStatus();
+  };
+
+  if (auto s = run(InputPipeline(), "the program is not supported"); !s.ok()) return s;
   auto functions = ExtractSignatures(*module);
   if (!functions.ok()) return functions.status();
-  timer.End("verify");
+  timer.End("input");
   if (auto s = check(); !s.ok()) return s;
 
-  {
-    mlir::PassManager pm(&ctx);
-    if (mlir::failed(BuildPipeline(LoweringPipeline(), pm)))
-      return absl::InternalError("lowering pipeline does not parse");
-    if (mlir::failed(pm.run(*module)))
-      return diagnostics.InvalidInput("kiln could not lower the program");
-  }
+  // The caller's inputs are read-only: bufferization must copy rather than write into them.
+  mlir::Builder builder(&ctx);
+  for (auto func : module->getOps<mlir::func::FuncOp>())
+    if (func.isPublic())
+      for (unsigned i = 0; i < func.getNumArguments(); ++i)
+        func.setArgAttr(i, "bufferization.writable", builder.getBoolAttr(false));
+  if (auto s = run(BufferizePipeline() + "," + DispatchPipeline(execution_model),
+                   "kiln could not form dispatches for the program");
+      !s.ok())
+    return s;
+  auto host_programs = BuildHostPrograms(*module, *functions);
+  if (!host_programs)
+    return ToStatus(host_programs.takeError(), absl::StatusCode::kInternal, "host program");
+  timer.End("dispatch");
+  if (auto s = check(); !s.ok()) return s;
+
+  CodegenOptions codegen;
+  codegen.vector_bits =
+      (target->required_cpu_features & KILN_CPU_FEATURE_AVX512F) ? 512 : 256;
+  codegen.allow_libm = !embedded;
+  if (auto s = run(CodegenPipeline(codegen), "kiln could not generate code for the program");
+      !s.ok())
+    return s;
   timer.End("lower");
   if (auto s = check(); !s.ok()) return s;
 
@@ -291,12 +271,13 @@ absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOpti
       mlir::translateModuleToLLVMIR(*module, llvm_ctx, "kiln_module");
   if (!llvm_module) return diagnostics.InvalidInput("translation to LLVM IR failed");
   std::vector<ExportSpec> exports;
-  for (const mv1::FunctionDef& fn : *functions)
-    exports.push_back({fn.name(), fn.name(),
-                       static_cast<uint32_t>(fn.inputs_size() + fn.outputs_size())});
+  for (size_t i = 0; i < host_programs->exports.size(); ++i)
+    exports.push_back({host_programs->exports[i], host_programs->exports[i],
+                       host_programs->export_binding_counts[i]});
   if (llvm::Error error =
           EmitAbiWrapper(*llvm_module, "kiln_module", exports, target->required_cpu_features))
     return ToStatus(std::move(error), absl::StatusCode::kInternal, "ABI wrapper");
+  if (embedded) EmitFreestandingRuntime(*llvm_module);
   timer.End("translate");
   if (auto s = check(); !s.ok()) return s;
 
@@ -307,12 +288,15 @@ absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOpti
   timer.End("codegen");
   if (auto s = check(); !s.ok()) return s;
 
-  auto library = LinkSharedLibrary(*object);
-  if (!library) return ToStatus(library.takeError(), absl::StatusCode::kInternal, "link");
+  auto library = LinkSharedLibrary(*object, embedded);
+  if (!library)
+    return ToStatus(library.takeError(),
+                    embedded ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kInternal,
+                    "link");
   timer.End("link");
 
-  module::ModuleBuilder builder;
-  mv1::ModuleDef& def = builder.def();
+  module::ModuleBuilder module_builder;
+  mv1::ModuleDef& def = module_builder.def();
   def.set_name(options.source_name);
   def.set_executable_abi_version(KILN_EXECUTABLE_ABI_VERSION);
   def.set_compiler_version(KILN_VERSION);
@@ -322,28 +306,28 @@ absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOpti
     def.mutable_target()->add_features(feature);
   mv1::ExecutableDef& exe = *def.add_executables();
   exe.set_name("kiln_module");
-  exe.set_format(mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY);
-  exe.set_segment(builder.AddSegment(
-      "kiln_module.so", std::span<const uint8_t>(
-                            reinterpret_cast<const uint8_t*>(library->data()), library->size())));
-  for (const std::string& feature : target->EnabledFeatures()) {
-    // Only the features the runtime checks are listed; the rest are implied by them.
+  exe.set_format(embedded ? mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF
+                          : mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY);
+  exe.set_segment(module_builder.AddSegment(
+      embedded ? "kiln_module.elf" : "kiln_module.so",
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(library->data()),
+                               library->size())));
+  for (const std::string& feature : target->EnabledFeatures())
     if (CpuFeatureBitFromLlvmName(feature) != 0) exe.add_required_cpu_features(feature);
+  for (const std::string& name : host_programs->exports) exe.add_exports(name);
+  for (const ConstantData& constant : host_programs->constants) {
+    mv1::ConstantDef& out = *def.add_constants();
+    out.set_name(constant.name);
+    out.set_segment(module_builder.AddSegment(
+        constant.name, std::span<const uint8_t>(
+                           reinterpret_cast<const uint8_t*>(constant.bytes.data()),
+                           constant.bytes.size())));
   }
-  for (uint32_t ordinal = 0; ordinal < functions->size(); ++ordinal) {
-    mv1::FunctionDef fn = (*functions)[ordinal];
-    exe.add_exports(fn.name());
-    fn.set_execution_model(mv1::EXECUTION_MODEL_INLINE_DYNAMIC);
-    fn.set_execution_model_reason(
-        "one dispatch with a single workgroup: nothing runs in parallel, so the inline model "
-        "avoids queue and fence overhead");
-    BuildHostProgram(fn, ordinal);
-    *def.add_functions() = std::move(fn);
-  }
-  auto bytes = builder.Serialize();
+  for (mv1::FunctionDef& fn : *functions) *def.add_functions() = std::move(fn);
+  auto bytes = module_builder.Serialize();
   if (!bytes.ok()) return bytes.status();
   result.module_bytes = std::move(*bytes);
-  result.def = builder.def();
+  result.def = module_builder.def();
   result.diagnostics = diagnostics.NonErrors();
   timer.End("write");
   return result;

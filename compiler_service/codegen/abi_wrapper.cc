@@ -1,7 +1,10 @@
 #include "compiler_service/codegen/abi_wrapper.h"
 
 #include "llvm/IR/Constants.h"
+#include <functional>
+
 #include "llvm/IR/IRBuilder.h"
+#include "llvm/Transforms/Utils/ModuleUtils.h"
 #include "runtime_service/executable_abi.h"
 
 namespace kiln::compiler {
@@ -63,10 +66,10 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
     llvm::Function* kernel = module.getFunction(spec.function);
     if (kernel == nullptr)
       return llvm::createStringError("ABI wrapper: no lowered function '%s'", spec.function.c_str());
-    if (kernel->arg_size() != spec.binding_count)
+    if (kernel->arg_size() != spec.binding_count + 1)
       return llvm::createStringError("ABI wrapper: function '%s' takes %zu arguments, expected %u",
                                      spec.function.c_str(), kernel->arg_size(),
-                                     spec.binding_count);
+                                     spec.binding_count + 1);
     auto* wrapper = llvm::Function::Create(dispatch_type, llvm::GlobalValue::InternalLinkage,
                                            "kiln_dispatch_" + spec.name, module);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", wrapper));
@@ -79,6 +82,9 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
       llvm::Value* slot = b.CreateConstInBoundsGEP1_64(ptr, bindings, i);
       args.push_back(b.CreateLoad(ptr, slot));
     }
+    // kiln_workgroup_state_t.workgroup_id[0] is its first field.
+    llvm::Value* workgroup_x = b.CreateLoad(i32, wrapper->getArg(2), "workgroup_id_x");
+    args.push_back(b.CreateZExt(workgroup_x, kernel->getArg(spec.binding_count)->getType()));
     b.CreateCall(kernel, args);
     b.CreateRet(llvm::ConstantInt::get(i32, 0));
 
@@ -118,6 +124,90 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
       b.CreateICmpUGE(query->getArg(0), llvm::ConstantInt::get(i32, KILN_EXECUTABLE_ABI_VERSION));
   b.CreateRet(b.CreateSelect(supported, library_struct, llvm::ConstantPointerNull::get(ptr)));
   return llvm::Error::success();
+}
+
+void EmitFreestandingRuntime(llvm::Module& module) {
+  llvm::LLVMContext& ctx = module.getContext();
+  auto* ptr = llvm::PointerType::getUnqual(ctx);
+  auto* i8 = llvm::Type::getInt8Ty(ctx);
+  auto* i32 = llvm::Type::getInt32Ty(ctx);
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
+  std::vector<llvm::Constant*> keep;
+
+  // Byte loops: these only back the rare large copy LLVM outlines; the hot data movement is
+  // vectorized in the dispatches themselves.
+  auto define = [&](const char* name, llvm::FunctionType* type,
+                    const std::function<void(llvm::IRBuilder<>&, llvm::Function*)>& body) {
+    llvm::Function* fn = module.getFunction(name);
+    if (fn == nullptr)
+      fn = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, name, module);
+    if (!fn->isDeclaration()) return;
+    fn->setLinkage(llvm::GlobalValue::ExternalLinkage);
+    fn->setVisibility(llvm::GlobalValue::HiddenVisibility);
+    fn->addFnAttr("no-builtins");  // or LLVM turns the loop back into a call to itself
+    fn->addFnAttr(llvm::Attribute::NoInline);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
+    body(b, fn);
+    keep.push_back(fn);
+  };
+  auto byte_loop = [&](llvm::IRBuilder<>& b, llvm::Function* fn, llvm::Value* count,
+                       bool backwards,
+                       const std::function<void(llvm::IRBuilder<>&, llvm::Value*)>& step) {
+    llvm::BasicBlock* entry = b.GetInsertBlock();
+    llvm::BasicBlock* loop = llvm::BasicBlock::Create(ctx, "loop", fn);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(ctx, "done", fn);
+    b.CreateCondBr(b.CreateICmpEQ(count, llvm::ConstantInt::get(i64, 0)), done, loop);
+    b.SetInsertPoint(loop);
+    llvm::PHINode* i = b.CreatePHI(i64, 2);
+    i->addIncoming(llvm::ConstantInt::get(i64, 0), entry);
+    llvm::Value* index = backwards ? b.CreateSub(b.CreateSub(count, i), llvm::ConstantInt::get(i64, 1)) : i;
+    step(b, index);
+    llvm::Value* next = b.CreateAdd(i, llvm::ConstantInt::get(i64, 1));
+    i->addIncoming(next, b.GetInsertBlock());
+    b.CreateCondBr(b.CreateICmpEQ(next, count), done, loop);
+    b.SetInsertPoint(done);
+  };
+  auto copy_fn = [&](bool overlap_safe) {
+    return [&, overlap_safe](llvm::IRBuilder<>& b, llvm::Function* fn) {
+      llvm::Value* dst = fn->getArg(0);
+      llvm::Value* src = fn->getArg(1);
+      llvm::Value* count = fn->getArg(2);
+      auto step = [&](llvm::IRBuilder<>& lb, llvm::Value* index) {
+        llvm::Value* byte = lb.CreateLoad(i8, lb.CreateGEP(i8, src, index));
+        lb.CreateStore(byte, lb.CreateGEP(i8, dst, index));
+      };
+      if (!overlap_safe) {
+        byte_loop(b, fn, count, false, step);
+        b.CreateRet(dst);
+        return;
+      }
+      // memmove: copy backwards when the destination starts inside the source.
+      llvm::BasicBlock* forward = llvm::BasicBlock::Create(ctx, "forward", fn);
+      llvm::BasicBlock* backward = llvm::BasicBlock::Create(ctx, "backward", fn);
+      b.CreateCondBr(b.CreateICmpULT(b.CreatePtrToInt(dst, i64), b.CreatePtrToInt(src, i64)),
+                     forward, backward);
+      b.SetInsertPoint(forward);
+      byte_loop(b, fn, count, false, step);
+      b.CreateRet(dst);
+      b.SetInsertPoint(backward);
+      byte_loop(b, fn, count, true, step);
+      b.CreateRet(dst);
+    };
+  };
+  auto* copy_type = llvm::FunctionType::get(ptr, {ptr, ptr, i64}, false);
+  define("memcpy", copy_type, copy_fn(false));
+  define("memmove", copy_type, copy_fn(true));
+  define("memset", llvm::FunctionType::get(ptr, {ptr, i32, i64}, false),
+         [&](llvm::IRBuilder<>& b, llvm::Function* fn) {
+           llvm::Value* value = b.CreateTrunc(fn->getArg(1), i8);
+           byte_loop(b, fn, fn->getArg(2), false, [&](llvm::IRBuilder<>& lb, llvm::Value* index) {
+             lb.CreateStore(value, lb.CreateGEP(i8, fn->getArg(0), index));
+           });
+           b.CreateRet(fn->getArg(0));
+         });
+  std::vector<llvm::GlobalValue*> used;
+  for (llvm::Constant* fn : keep) used.push_back(llvm::cast<llvm::GlobalValue>(fn));
+  llvm::appendToCompilerUsed(module, used);
 }
 
 }  // namespace kiln::compiler

@@ -13,8 +13,8 @@
 namespace kiln::compiler {
 
 struct ExportSpec {
-  std::string name;           // export name in the library table
-  std::string function;       // lowered function `void f(ptr, ...)` taking one ptr per binding
+  std::string name;      // export name in the library table
+  std::string function;  // lowered `void f(ptr binding0, ..., i64 workgroup_id_x)`
   uint32_t binding_count = 0;
 };
 
@@ -22,6 +22,10 @@ struct ExportSpec {
 // linkage so the library exports exactly the query function.
 llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name,
                            const std::vector<ExportSpec>& exports, uint64_t required_cpu_features);
+
+// Defines memcpy, memmove and memset (hidden, kept alive): LLVM lowers large copies and fills
+// to calls of these even in freestanding code, and embedded ELFs have no libc to import from.
+void EmitFreestandingRuntime(llvm::Module& module);
 
 }  // namespace kiln::compiler
 

@@ -1,6 +1,7 @@
 #include "compiler_service/link/lld_linker.h"
 
 #include <mutex>
+#include <vector>
 
 #include "lld/Common/Driver.h"
 #include "llvm/Support/FileSystem.h"
@@ -42,7 +43,7 @@ class ScratchDir {
 
 }  // namespace
 
-llvm::Expected<std::string> LinkSharedLibrary(std::string_view object) {
+llvm::Expected<std::string> LinkSharedLibrary(std::string_view object, bool freestanding) {
   // lld reads its inputs from files, so the object goes through a private scratch directory.
   // (Only the compiler writes temp files; the runtime loads from memory.)
   ScratchDir dir;
@@ -58,18 +59,32 @@ llvm::Expected<std::string> LinkSharedLibrary(std::string_view object) {
 
   std::string out_text, err_text;
   llvm::raw_string_ostream out_stream(out_text), err_stream(err_text);
-  const char* args[] = {"ld.lld",     "-shared",       "--no-undefined-version",
-                        "-z",         "now",           "-z",
-                        "relro",      "-z",            "noexecstack",
-                        "--hash-style=gnu", "--build-id=none", "-O1",
-                        "-o",         library_path.c_str(), object_path.c_str()};
+  std::vector<const char*> args = {"ld.lld", "-shared", "-z", "now", "-z", "relro", "-z",
+                                   "noexecstack", "--build-id=none", "-O1", "-o",
+                                   library_path.c_str(), object_path.c_str()};
+  if (freestanding) {
+    for (const char* arg : {"-nostdlib", "--no-undefined", "--hash-style=both", "-z", "text"})
+      args.push_back(arg);
+  } else {
+    args.push_back("--hash-style=gnu");
+  }
   lld::Result result;
   {
     std::lock_guard<std::mutex> lock(LinkMutex());
     result = lld::lldMain(args, out_stream, err_stream, {{lld::Gnu, &lld::elf::link}});
   }
-  if (result.retCode != 0)
+  if (result.retCode != 0) {
+    // The one failure users can cause: code that needs a C library function.
+    size_t at = err_text.find("undefined symbol: ");
+    if (freestanding && at != std::string::npos) {
+      std::string symbol = err_text.substr(at + 18, err_text.find_first_of("\n ", at + 18) - at - 18);
+      return llvm::createStringError(
+          "the generated code needs '%s' from the C library, which embedded-elf executables "
+          "cannot import; compile with --executable-format=system-library",
+          symbol.c_str());
+    }
     return llvm::createStringError("lld failed: %s", err_text.c_str());
+  }
 
   auto buffer = llvm::MemoryBuffer::getFile(library_path, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/false);

@@ -11,7 +11,10 @@
 namespace kiln::compiler {
 
 // Returns the bytes of an x86-64 ELF shared object built from one relocatable object.
-llvm::Expected<std::string> LinkSharedLibrary(std::string_view object);
+// `freestanding`: an embedded ELF for kiln's own loader: no libc, every symbol defined
+// (an undefined one is an error naming it), and both hash-table styles so that any loader
+// can size the dynamic symbol table.
+llvm::Expected<std::string> LinkSharedLibrary(std::string_view object, bool freestanding);
 
 }  // namespace kiln::compiler
 

@@ -25,30 +25,47 @@ void RegisterCompilerPasses() {
   });
 }
 
-std::string InputPipeline() { return "kiln-verify-supported-input"; }
-
-std::string LoweringPipeline() {
-  // Naive loops for now: the codegen issue replaces convert-linalg-to-loops with tiling and
-  // vectorization. LLVM's own O3 pipeline still vectorizes the innermost loops.
-  return "kiln-strip-attributes,"
+std::string InputPipeline() {
+  return "kiln-verify-supported-input,"
+         "inline,symbol-dce,"
+         "func.func(tosa-to-linalg-named,tosa-to-linalg,tosa-to-arith,tosa-to-tensor),"
          "canonicalize,cse,"
+         "linalg-fuse-elementwise-ops,"
+         "canonicalize,cse";
+}
+
+std::string BufferizePipeline() {
+  return "kiln-strip-attributes,"
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map},"
-         // Results become caller-provided out-parameters: the runtime owns output storage.
          "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"
-         "canonicalize,"
-         "buffer-deallocation-pipeline,"
-         "convert-bufferization-to-memref,"
-         "func.func(convert-linalg-to-loops),"
+         "canonicalize";
+}
+
+std::string DispatchPipeline(const std::string& execution_model) {
+  return "kiln-form-dispatches,"
+         "kiln-choose-execution-model{model=" + execution_model + "},"
+         "kiln-distribute-workgroups,"
+         "kiln-plan-memory";
+}
+
+std::string CodegenPipeline(const CodegenOptions& options) {
+  return "kiln-tile-and-vectorize{vector-bits=" + std::to_string(options.vector_bits) + "},"
+         "canonicalize,cse,"
+         "kiln-approximate-math,"
+         "func.func(lower-vector-mask,lower-vector-multi-reduction,"
+         "convert-vector-to-scf{full-unroll},convert-linalg-to-loops),"
          "lower-affine,"
          "convert-scf-to-cf,"
-         "func.func(math-expand-ops),"
-         "convert-math-to-llvm,"
-         "convert-math-to-libm,"
+         "convert-vector-to-llvm,"
+         "convert-math-to-llvm," +
+         std::string(options.allow_libm ? "convert-math-to-libm," : "") +
          "expand-strided-metadata,"
+         "lower-affine,"  // expand-strided-metadata computes offsets with affine.apply
          "finalize-memref-to-llvm,"
          "convert-arith-to-llvm,"
          "convert-index-to-llvm,"
+         "convert-ub-to-llvm,"
          "convert-cf-to-llvm,"
          "convert-func-to-llvm{use-bare-ptr-memref-call-conv},"
          "reconcile-unrealized-casts";

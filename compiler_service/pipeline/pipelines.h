@@ -1,7 +1,10 @@
 // The textual pass pipelines kiln runs, kept in one place so they can be read and tuned.
+// Phases: input → bufferize → dispatch formation/memory planning → (host programs are read
+// out in C++) → codegen of the dispatch functions down to the LLVM dialect.
 #ifndef KILN_COMPILER_SERVICE_PIPELINE_PIPELINES_H_
 #define KILN_COMPILER_SERVICE_PIPELINE_PIPELINES_H_
 
+#include <cstdint>
 #include <string>
 
 #include "mlir/IR/DialectRegistry.h"
@@ -14,12 +17,24 @@ void RegisterCompilerDialects(mlir::DialectRegistry& registry);
 // Registers upstream passes (for textual pipelines) and kiln's own. Idempotent.
 void RegisterCompilerPasses();
 
-// Input checks: kiln-verify-supported-input.
+// Input checks, TOSA → linalg, inlining, canonicalization, constant folding and elementwise
+// fusion.
 std::string InputPipeline();
-// tensors → buffers → loops → LLVM dialect, with memref arguments passed as bare pointers
-// (static shapes) and results turned into out-parameters, i.e. a function
-// `void f(ptr in0, ..., ptr out0, ...)` that the ABI wrapper calls from a dispatch.
-std::string LoweringPipeline();
+// Tensors → buffers; results become caller-provided out-parameters (the runtime owns output
+// storage) and function arguments stay read-only.
+std::string BufferizePipeline();
+// Dispatch formation, the execution-model choice ("auto", "async", "inline-dynamic"),
+// workgroup distribution and transient memory planning.
+std::string DispatchPipeline(const std::string& execution_model);
+
+struct CodegenOptions {
+  int64_t vector_bits = 256;
+  // Embedded ELF is freestanding: no libm fallback for math that has no approximation.
+  bool allow_libm = true;
+};
+// Dispatch functions → tiled, vectorized code in the LLVM dialect with bare-pointer buffer
+// arguments: `void f(ptr binding0, ..., i64 workgroup_id_x)`.
+std::string CodegenPipeline(const CodegenOptions& options);
 
 // Fills `pm` from a textual pipeline over builtin.module.
 mlir::LogicalResult BuildPipeline(const std::string& pipeline, mlir::PassManager& pm);

@@ -16,7 +16,7 @@ func.func @dynamic(%x: tensor<?x3xf32>) -> tensor<?x3xf32> { // expected-error {
 // -----
 
 func.func @other_dialect(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{unsupported op 'scf.execute_region': kiln compiles func, linalg, tensor, arith and math ops}}
+  // expected-error @+1 {{unsupported op 'scf.execute_region': kiln compiles func, linalg, tensor, arith, math and tosa ops}}
   %0 = scf.execute_region -> tensor<4xf32> {
     scf.yield %x : tensor<4xf32>
   }

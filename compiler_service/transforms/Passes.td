@@ -13,7 +13,8 @@ include "mlir/Pass/PassBase.td"
 def VerifySupportedInput : Pass<"kiln-verify-supported-input", "mlir::ModuleOp"> {
   let summary = "Rejects programs kiln cannot compile, naming the op and its location";
   let description = [{
-    kiln compiles static-shape programs in the func, linalg, tensor, arith and math dialects.
+    kiln compiles static-shape programs in the func, linalg, tensor, arith, math and tosa
+    dialects.
     This pass runs first and turns everything else (ops of other dialects, dynamic shapes,
     non-tensor function signatures, unsupported element types) into an error attached to the
     offending op, so users get `file:line:col: error: ...` instead of a crash or a silent
@@ -28,6 +29,91 @@ def StripKilnAttributes : Pass<"kiln-strip-attributes", "mlir::ModuleOp"> {
     lowering; the attributes themselves have no meaning to LLVM and are removed so that
     lowering and translation never see them.
   }];
+}
+
+
+def FormDispatches : Pass<"kiln-form-dispatches", "mlir::ModuleOp"> {
+  let summary = "Outlines each root linalg op of a bufferized host function into a dispatch";
+  let description = [{
+    Runs on bufferized programs. Every linalg op of a public (host) function becomes a private
+    `@<host>__dispatch_<n>` function taking the root buffers it touches (function arguments,
+    `memref.alloc` transients or `memref.get_global` constants) plus a trailing `index`
+    workgroup id, with the view ops between root and use cloned inside. A `linalg.fill` that
+    initializes the output of the next op joins that op's dispatch. `memref.copy` becomes
+    `linalg.copy` first, so that all data movement is a dispatch. The host function keeps only
+    buffers and `func.call`s marked `kiln.dispatch`: it is the host program.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::func::FuncDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
+def ChooseExecutionModel : Pass<"kiln-choose-execution-model", "mlir::ModuleOp"> {
+  let summary = "Chooses async or inline-dynamic per host function, with the reason";
+  let description = [{
+    A small cost model over the dispatches of each host function: the work per invocation
+    (iteration-space points, weighted for contractions), the parallelism of the largest
+    dispatch and the dispatch count. Small or serial programs run inline-dynamic (queues and
+    fences would cost more than they save); larger ones with parallel dimensions run async.
+    Writes `kiln.execution_model` and `kiln.execution_model_reason` on each host function.
+  }];
+  let options = [
+    Option<"model", "model", "std::string", /*default=*/"\"auto\"",
+           "auto, async or inline-dynamic">,
+    Option<"inlineWorkThreshold", "inline-work-threshold", "int64_t", /*default=*/"4000000",
+           "below this many weighted iteration points per invocation, run inline">,
+  ];
+}
+
+def DistributeWorkgroups : Pass<"kiln-distribute-workgroups", "mlir::ModuleOp"> {
+  let summary = "Splits each dispatch of an async function into workgroups";
+  let description = [{
+    For dispatches of async host functions, picks the output dimension with the most parallel
+    work whose extent the workgroup tile divides, and tiles every op of the dispatch along it
+    by the trailing workgroup-id argument. Records `kiln.workgroup_count` on the dispatch.
+    Inline-dynamic functions get one workgroup per dispatch: tiles sized for one thread.
+  }];
+  let options = [
+    Option<"targetWorkgroups", "target-workgroups", "int64_t", /*default=*/"16",
+           "workgroups to aim for per dispatch (over-decomposed for load balance)">,
+    Option<"minWorkPerWorkgroup", "min-work-per-workgroup", "int64_t", /*default=*/"32768",
+           "do not split a dispatch into workgroups smaller than this many iteration points">,
+  ];
+}
+
+def PlanMemory : Pass<"kiln-plan-memory", "mlir::ModuleOp"> {
+  let summary = "Packs the transients of each host function into one arena by liveness";
+  let description = [{
+    Each `memref.alloc` of a host function is live from its definition to its last use; the
+    pass assigns 64-byte-aligned offsets (`kiln.arena_offset`) so that buffers whose lifetimes
+    do not overlap share memory, largest first, and records `kiln.arena_size` on the function.
+  }];
+}
+
+def TileAndVectorize : Pass<"kiln-tile-and-vectorize", "mlir::ModuleOp"> {
+  let summary = "Tiles and vectorizes every linalg op of every dispatch";
+  let description = [{
+    The per-op strategy (codegen/strategy.cc) gives register-level tile sizes; tiles the
+    op with scf.for, vectorizes each tile (masked where the tile does not divide the shape) and
+    hoists loop-invariant accumulator transfers. Ops the vectorizer cannot handle keep their
+    tiled loops, which LLVM's loop vectorizer still sees.
+  }];
+  let dependentDialects = ["mlir::vector::VectorDialect", "mlir::scf::SCFDialect",
+                           "mlir::affine::AffineDialect", "mlir::memref::MemRefDialect"];
+  let options = [
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"256",
+           "native vector register width of the target (512 with AVX-512)">,
+  ];
+}
+
+def ApproximateMath : Pass<"kiln-approximate-math", "mlir::ModuleOp"> {
+  let summary = "Replaces transcendental math ops with polynomial approximations";
+  let description = [{
+    Embedded ELF executables are freestanding: no libm. tanh, exp, log, erf and friends become
+    polynomial approximations in arith ops (upstream's math approximation patterns), after the
+    compositions that have no direct approximation are expanded into ones that do.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::vector::VectorDialect",
+                           "mlir::math::MathDialect"];
 }
 
 #endif // KILN_COMPILER_TRANSFORMS_PASSES

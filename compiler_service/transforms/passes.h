@@ -4,10 +4,29 @@
 
 #include <memory>
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace kiln::compiler {
+
+// Attribute names shared by the passes and the host-program builder.
+inline constexpr char kDispatchAttr[] = "kiln.dispatch";
+inline constexpr char kWorkgroupCountAttr[] = "kiln.workgroup_count";
+inline constexpr char kExecutionModelAttr[] = "kiln.execution_model";
+inline constexpr char kExecutionModelReasonAttr[] = "kiln.execution_model_reason";
+inline constexpr char kArenaOffsetAttr[] = "kiln.arena_offset";
+inline constexpr char kArenaSizeAttr[] = "kiln.arena_size";
+inline constexpr char kAsyncModel[] = "async";
+inline constexpr char kInlineModel[] = "inline-dynamic";
+inline constexpr int64_t kArenaAlignment = 64;
 
 #define GEN_PASS_DECL
 #include "compiler_service/transforms/Passes.h.inc"

@@ -12,7 +12,7 @@ namespace {
 
 bool IsSupportedDialect(llvm::StringRef ns) {
   return ns == "builtin" || ns == "func" || ns == "linalg" || ns == "tensor" || ns == "arith" ||
-         ns == "math";
+         ns == "math" || ns == "tosa";
 }
 
 bool IsSupportedElementType(mlir::Type type) {
@@ -50,7 +50,7 @@ struct VerifySupportedInputPass
       llvm::StringRef ns = op->getName().getDialectNamespace();
       if (!IsSupportedDialect(ns)) {
         op->emitError() << "unsupported op '" << op->getName()
-                        << "': kiln compiles func, linalg, tensor, arith and math ops";
+                        << "': kiln compiles func, linalg, tensor, arith, math and tosa ops";
         failed = true;
         return mlir::WalkResult::skip();
       }
@@ -70,7 +70,8 @@ struct VerifySupportedInputPass
           failed = true;
           return mlir::WalkResult::skip();
         }
-        if (func.isPublic()) ++public_functions;
+        if (!func.isPublic()) return mlir::WalkResult::advance();  // inlined into callers
+        ++public_functions;
         auto check_signature_type = [&](mlir::Type type, llvm::StringRef what) {
           auto tensor = llvm::dyn_cast<mlir::RankedTensorType>(type);
           std::string problem;

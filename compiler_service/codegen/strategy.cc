@@ -1,0 +1,57 @@
+#include "compiler_service/codegen/strategy.h"
+
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+
+namespace kiln::compiler {
+
+TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
+  TileStrategy strategy;
+  llvm::SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  unsigned loops = ranges.size();
+  if (loops == 0 || llvm::any_of(ranges, mlir::ShapedType::isDynamic)) {
+    strategy.name = "scalar (no static loops)";
+    return strategy;
+  }
+  // Ops the vectorizer cannot take whole (convolutions with sliding windows, pooling) stay
+  // scalar loops here; LLVM still vectorizes their innermost loop.
+  if (mlir::failed(mlir::linalg::vectorizeOpPrecondition(op))) {
+    strategy.name = "scalar (not vectorizable)";
+    return strategy;
+  }
+  int64_t element_bits = 32;
+  for (mlir::OpOperand& operand : op->getOpOperands())
+    if (auto type = llvm::dyn_cast<mlir::ShapedType>(operand.get().getType()))
+      element_bits = std::max<int64_t>(8, type.getElementTypeBitWidth());
+  int64_t lanes = std::max<int64_t>(1, vector_bits / element_bits);
+
+  strategy.vectorize = true;
+  strategy.tile_sizes.assign(loops, 1);
+  auto contraction = mlir::linalg::inferContractionDims(op);
+  if (mlir::linalg::isaContractionOpInterface(op) && mlir::succeeded(contraction)) {
+    // Register blocking: an 8 x (2 vectors) accumulator tile stays in registers while the
+    // reduction loop streams one k at a time (outer products).
+    strategy.name = "contraction";
+    if (!contraction->n.empty()) {
+      strategy.tile_sizes[contraction->n.back()] = 2 * lanes;
+      if (!contraction->m.empty()) strategy.tile_sizes[contraction->m.back()] = 8;
+    } else {
+      // matvec: vectorize along the reduction, several rows at a time.
+      if (!contraction->m.empty()) strategy.tile_sizes[contraction->m.back()] = 4;
+      if (!contraction->k.empty()) strategy.tile_sizes[contraction->k.back()] = lanes;
+    }
+  } else {
+    // Elementwise, reductions, copies, fills, transposes: one vector along the innermost loop.
+    strategy.name = op.getNumReductionLoops() ? "reduction" : "elementwise";
+    strategy.tile_sizes[loops - 1] = lanes;
+  }
+  // Never tile past the extent: a single partial tile is masked.
+  strategy.vector_sizes = strategy.tile_sizes;
+  for (unsigned i = 0; i < loops; ++i)
+    if (strategy.tile_sizes[i] >= ranges[i]) {
+      strategy.tile_sizes[i] = 0;  // whole extent in one tile
+      strategy.vector_sizes[i] = ranges[i];
+    }
+  return strategy;
+}
+
+}  // namespace kiln::compiler

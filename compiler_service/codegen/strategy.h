@@ -1,0 +1,26 @@
+// The per-op codegen strategy: one readable table of how each kind of linalg op is tiled and
+// vectorized. The codegen-performance work tunes it here.
+#ifndef KILN_COMPILER_SERVICE_CODEGEN_STRATEGY_H_
+#define KILN_COMPILER_SERVICE_CODEGEN_STRATEGY_H_
+
+#include <cstdint>
+#include <string>
+
+#include "llvm/ADT/SmallVector.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+
+namespace kiln::compiler {
+
+struct TileStrategy {
+  std::string name;                      // for debugging output
+  bool vectorize = false;                // false: leave the op to scalar loops
+  llvm::SmallVector<int64_t> tile_sizes;  // per loop; 0 = not tiled
+  llvm::SmallVector<int64_t> vector_sizes;  // per loop; >= the tile (masked when larger)
+};
+
+// `vector_bits`: the target's native vector width (256 AVX2, 512 AVX-512).
+TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits);
+
+}  // namespace kiln::compiler
+
+#endif  // KILN_COMPILER_SERVICE_CODEGEN_STRATEGY_H_

@@ -1,0 +1,551 @@
+// Numerical end-to-end tests across ops: each program is compiled in both executable formats
+// and both execution models, run through the real runtime (async HAL or inline), and compared
+// with a reference computed here with plain loops. Tolerances: 1e-4 relative + 1e-5 absolute
+// for f32 (reassociated sums, polynomial exp/tanh), exact for integers.
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "compiler_service/compiler.h"
+#include "gtest/gtest.h"
+#include "runtime_service/hal/device.h"
+#include "runtime_service/runtime.h"
+
+namespace kiln::compiler {
+namespace {
+
+namespace mv1 = kiln::module::v1;
+
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> values;  // f32 data (ints are stored as floats in the test and converted)
+};
+using Reference = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+
+struct Case {
+  std::string name;
+  std::string mlir;
+  std::vector<std::vector<int64_t>> input_shapes;
+  Reference reference;
+  mv1::DataType dtype = mv1::DATA_TYPE_F32;
+};
+
+int64_t Count(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Tensor Zeros(std::vector<int64_t> shape) { return {shape, std::vector<float>(Count(shape), 0)}; }
+
+// ---- references ----
+
+Tensor MatMul(const Tensor& a, const Tensor& b) {
+  int64_t m = a.shape[0], k = a.shape[1], n = b.shape[1];
+  Tensor c = Zeros({m, n});
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t p = 0; p < k; ++p) acc += double(a.values[i * k + p]) * b.values[p * n + j];
+      c.values[i * n + j] = static_cast<float>(acc);
+    }
+  return c;
+}
+
+// NHWC input, HWCF filter, symmetric zero padding.
+Tensor Conv2dNhwc(const Tensor& x, const Tensor& w, int64_t stride, int64_t pad) {
+  int64_t n = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3];
+  int64_t kh = w.shape[0], kw = w.shape[1], f = w.shape[3];
+  int64_t oh = (h + 2 * pad - kh) / stride + 1, ow = (wd + 2 * pad - kw) / stride + 1;
+  Tensor y = Zeros({n, oh, ow, f});
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j)
+        for (int64_t o = 0; o < f; ++o) {
+          double acc = 0;
+          for (int64_t p = 0; p < kh; ++p)
+            for (int64_t q = 0; q < kw; ++q) {
+              int64_t yi = i * stride + p - pad, xj = j * stride + q - pad;
+              if (yi < 0 || yi >= h || xj < 0 || xj >= wd) continue;
+              for (int64_t ch = 0; ch < c; ++ch)
+                acc += double(x.values[((b * h + yi) * wd + xj) * c + ch]) *
+                       w.values[((p * kw + q) * c + ch) * f + o];
+            }
+          y.values[((b * oh + i) * ow + j) * f + o] = static_cast<float>(acc);
+        }
+  return y;
+}
+
+std::vector<Case> Cases() {
+  std::vector<Case> cases;
+  auto matmul_case = [&](int64_t m, int64_t k, int64_t n) {
+    std::string s = std::to_string(m) + "x" + std::to_string(k) + "xf32";
+    std::string t = std::to_string(k) + "x" + std::to_string(n) + "xf32";
+    std::string r = std::to_string(m) + "x" + std::to_string(n) + "xf32";
+    cases.push_back(
+        {"matmul_" + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n),
+         "func.func @main(%a: tensor<" + s + ">, %b: tensor<" + t + ">) -> tensor<" + r + "> {\n"
+         "  %z = arith.constant 0.0 : f32\n"
+         "  %e = tensor.empty() : tensor<" + r + ">\n"
+         "  %f = linalg.fill ins(%z : f32) outs(%e : tensor<" + r + ">) -> tensor<" + r + ">\n"
+         "  %c = linalg.matmul ins(%a, %b : tensor<" + s + ">, tensor<" + t + ">) outs(%f : "
+         "tensor<" + r + ">) -> tensor<" + r + ">\n"
+         "  return %c : tensor<" + r + ">\n}\n",
+         {{m, k}, {k, n}},
+         [](const std::vector<Tensor>& in) { return std::vector<Tensor>{MatMul(in[0], in[1])}; }});
+  };
+  matmul_case(64, 64, 64);
+  matmul_case(13, 19, 17);
+  matmul_case(1, 513, 1000);
+  matmul_case(96, 128, 256);
+
+  cases.push_back({"batch_matmul", R"mlir(
+func.func @main(%a: tensor<3x8x12xf32>, %b: tensor<3x12x20xf32>) -> tensor<3x8x20xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<3x8x20xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<3x8x20xf32>) -> tensor<3x8x20xf32>
+  %c = linalg.batch_matmul ins(%a, %b : tensor<3x8x12xf32>, tensor<3x12x20xf32>) outs(%f : tensor<3x8x20xf32>) -> tensor<3x8x20xf32>
+  return %c : tensor<3x8x20xf32>
+})mlir",
+                   {{3, 8, 12}, {3, 12, 20}}, [](const std::vector<Tensor>& in) {
+                     Tensor out = Zeros({3, 8, 20});
+                     for (int64_t b = 0; b < 3; ++b) {
+                       Tensor a{{8, 12}, {in[0].values.begin() + b * 96, in[0].values.begin() + (b + 1) * 96}};
+                       Tensor w{{12, 20}, {in[1].values.begin() + b * 240, in[1].values.begin() + (b + 1) * 240}};
+                       Tensor c = MatMul(a, w);
+                       std::copy(c.values.begin(), c.values.end(), out.values.begin() + b * 160);
+                     }
+                     return std::vector<Tensor>{out};
+                   }});
+
+  cases.push_back({"matvec", R"mlir(
+func.func @main(%a: tensor<33x65xf32>, %x: tensor<65xf32>) -> tensor<33xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<33xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<33xf32>) -> tensor<33xf32>
+  %y = linalg.matvec ins(%a, %x : tensor<33x65xf32>, tensor<65xf32>) outs(%f : tensor<33xf32>) -> tensor<33xf32>
+  return %y : tensor<33xf32>
+})mlir",
+                   {{33, 65}, {65}}, [](const std::vector<Tensor>& in) {
+                     Tensor x{{65, 1}, in[1].values};
+                     Tensor y = MatMul(in[0], x);
+                     y.shape = {33};
+                     return std::vector<Tensor>{y};
+                   }});
+
+  cases.push_back({"conv2d_nhwc_pad_stride", R"mlir(
+func.func @main(%x: tensor<1x9x9x3xf32>, %w: tensor<3x3x3x4xf32>) -> tensor<1x5x5x4xf32> {
+  %z = arith.constant 0.0 : f32
+  %p = tensor.pad %x low[0, 1, 1, 0] high[0, 1, 1, 0] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %z : f32
+  } : tensor<1x9x9x3xf32> to tensor<1x11x11x3xf32>
+  %e = tensor.empty() : tensor<1x5x5x4xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1x5x5x4xf32>) -> tensor<1x5x5x4xf32>
+  %y = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>}
+       ins(%p, %w : tensor<1x11x11x3xf32>, tensor<3x3x3x4xf32>) outs(%f : tensor<1x5x5x4xf32>) -> tensor<1x5x5x4xf32>
+  return %y : tensor<1x5x5x4xf32>
+})mlir",
+                   {{1, 9, 9, 3}, {3, 3, 3, 4}}, [](const std::vector<Tensor>& in) {
+                     return std::vector<Tensor>{Conv2dNhwc(in[0], in[1], 2, 1)};
+                   }});
+
+  cases.push_back({"conv2d_nchw", R"mlir(
+func.func @main(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x4x6x6xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x4x6x6xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1x4x6x6xf32>) -> tensor<1x4x6x6xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+       ins(%x, %w : tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) outs(%f : tensor<1x4x6x6xf32>) -> tensor<1x4x6x6xf32>
+  return %y : tensor<1x4x6x6xf32>
+})mlir",
+                   {{1, 3, 8, 8}, {4, 3, 3, 3}}, [](const std::vector<Tensor>& in) {
+                     Tensor y = Zeros({1, 4, 6, 6});
+                     for (int64_t o = 0; o < 4; ++o)
+                       for (int64_t i = 0; i < 6; ++i)
+                         for (int64_t j = 0; j < 6; ++j) {
+                           double acc = 0;
+                           for (int64_t c = 0; c < 3; ++c)
+                             for (int64_t p = 0; p < 3; ++p)
+                               for (int64_t q = 0; q < 3; ++q)
+                                 acc += double(in[0].values[(c * 8 + i + p) * 8 + j + q]) *
+                                        in[1].values[((o * 3 + c) * 3 + p) * 3 + q];
+                           y.values[(o * 6 + i) * 6 + j] = static_cast<float>(acc);
+                         }
+                     return std::vector<Tensor>{y};
+                   }});
+
+  cases.push_back({"depthwise_conv", R"mlir(
+func.func @main(%x: tensor<1x8x8x4xf32>, %w: tensor<3x3x4xf32>) -> tensor<1x6x6x4xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x6x6x4xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1x6x6x4xf32>) -> tensor<1x6x6x4xf32>
+  %y = linalg.depthwise_conv_2d_nhwc_hwc {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+       ins(%x, %w : tensor<1x8x8x4xf32>, tensor<3x3x4xf32>) outs(%f : tensor<1x6x6x4xf32>) -> tensor<1x6x6x4xf32>
+  return %y : tensor<1x6x6x4xf32>
+})mlir",
+                   {{1, 8, 8, 4}, {3, 3, 4}}, [](const std::vector<Tensor>& in) {
+                     Tensor y = Zeros({1, 6, 6, 4});
+                     for (int64_t i = 0; i < 6; ++i)
+                       for (int64_t j = 0; j < 6; ++j)
+                         for (int64_t c = 0; c < 4; ++c) {
+                           double acc = 0;
+                           for (int64_t p = 0; p < 3; ++p)
+                             for (int64_t q = 0; q < 3; ++q)
+                               acc += double(in[0].values[((i + p) * 8 + j + q) * 4 + c]) *
+                                      in[1].values[(p * 3 + q) * 4 + c];
+                           y.values[(i * 6 + j) * 4 + c] = static_cast<float>(acc);
+                         }
+                     return std::vector<Tensor>{y};
+                   }});
+
+  cases.push_back({"max_and_avg_pool", R"mlir(
+func.func @main(%x: tensor<1x8x8x2xf32>) -> (tensor<1x4x4x2xf32>, tensor<1x4x4x2xf32>) {
+  %ninf = arith.constant -3.4e38 : f32
+  %z = arith.constant 0.0 : f32
+  %quarter = arith.constant 0.25 : f32
+  %k = tensor.empty() : tensor<2x2xf32>
+  %e = tensor.empty() : tensor<1x4x4x2xf32>
+  %fm = linalg.fill ins(%ninf : f32) outs(%e : tensor<1x4x4x2xf32>) -> tensor<1x4x4x2xf32>
+  %max = linalg.pooling_nhwc_max {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>}
+         ins(%x, %k : tensor<1x8x8x2xf32>, tensor<2x2xf32>) outs(%fm : tensor<1x4x4x2xf32>) -> tensor<1x4x4x2xf32>
+  %fs = linalg.fill ins(%z : f32) outs(%e : tensor<1x4x4x2xf32>) -> tensor<1x4x4x2xf32>
+  %sum = linalg.pooling_nhwc_sum {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>}
+         ins(%x, %k : tensor<1x8x8x2xf32>, tensor<2x2xf32>) outs(%fs : tensor<1x4x4x2xf32>) -> tensor<1x4x4x2xf32>
+  %avg = linalg.generic {indexing_maps = [affine_map<(a, b, c, d) -> (a, b, c, d)>, affine_map<(a, b, c, d) -> (a, b, c, d)>],
+                         iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%sum : tensor<1x4x4x2xf32>) outs(%e : tensor<1x4x4x2xf32>) {
+  ^bb0(%s: f32, %o: f32):
+    %m = arith.mulf %s, %quarter : f32
+    linalg.yield %m : f32
+  } -> tensor<1x4x4x2xf32>
+  return %max, %avg : tensor<1x4x4x2xf32>, tensor<1x4x4x2xf32>
+})mlir",
+                   {{1, 8, 8, 2}}, [](const std::vector<Tensor>& in) {
+                     Tensor mx = Zeros({1, 4, 4, 2}), av = Zeros({1, 4, 4, 2});
+                     for (int64_t i = 0; i < 4; ++i)
+                       for (int64_t j = 0; j < 4; ++j)
+                         for (int64_t c = 0; c < 2; ++c) {
+                           float m = -3.4e38f;
+                           double s = 0;
+                           for (int64_t p = 0; p < 2; ++p)
+                             for (int64_t q = 0; q < 2; ++q) {
+                               float v = in[0].values[((2 * i + p) * 8 + 2 * j + q) * 2 + c];
+                               m = std::max(m, v);
+                               s += v;
+                             }
+                           mx.values[(i * 4 + j) * 2 + c] = m;
+                           av.values[(i * 4 + j) * 2 + c] = static_cast<float>(s / 4);
+                         }
+                     return std::vector<Tensor>{mx, av};
+                   }});
+
+  cases.push_back({"softmax", R"mlir(
+#id = affine_map<(i, j) -> (i, j)>
+#row = affine_map<(i, j) -> (i)>
+func.func @main(%x: tensor<4x33xf32>) -> tensor<4x33xf32> {
+  %ninf = arith.constant -3.4e38 : f32
+  %z = arith.constant 0.0 : f32
+  %er = tensor.empty() : tensor<4xf32>
+  %e = tensor.empty() : tensor<4x33xf32>
+  %m0 = linalg.fill ins(%ninf : f32) outs(%er : tensor<4xf32>) -> tensor<4xf32>
+  %m = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+       ins(%x : tensor<4x33xf32>) outs(%m0 : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %r = arith.maximumf %a, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %ex = linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]}
+       ins(%x, %m : tensor<4x33xf32>, tensor<4xf32>) outs(%e : tensor<4x33xf32>) {
+  ^bb0(%a: f32, %mx: f32, %o: f32):
+    %d = arith.subf %a, %mx : f32
+    %r = math.exp %d : f32
+    linalg.yield %r : f32
+  } -> tensor<4x33xf32>
+  %s0 = linalg.fill ins(%z : f32) outs(%er : tensor<4xf32>) -> tensor<4xf32>
+  %s = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+       ins(%ex : tensor<4x33xf32>) outs(%s0 : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %r = arith.addf %a, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %y = linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]}
+       ins(%ex, %s : tensor<4x33xf32>, tensor<4xf32>) outs(%e : tensor<4x33xf32>) {
+  ^bb0(%a: f32, %t: f32, %o: f32):
+    %r = arith.divf %a, %t : f32
+    linalg.yield %r : f32
+  } -> tensor<4x33xf32>
+  return %y : tensor<4x33xf32>
+})mlir",
+                   {{4, 33}}, [](const std::vector<Tensor>& in) {
+                     Tensor y = Zeros({4, 33});
+                     for (int64_t i = 0; i < 4; ++i) {
+                       double m = -1e30, s = 0;
+                       for (int64_t j = 0; j < 33; ++j) m = std::max(m, double(in[0].values[i * 33 + j]));
+                       for (int64_t j = 0; j < 33; ++j) s += std::exp(in[0].values[i * 33 + j] - m);
+                       for (int64_t j = 0; j < 33; ++j)
+                         y.values[i * 33 + j] = static_cast<float>(std::exp(in[0].values[i * 33 + j] - m) / s);
+                     }
+                     return std::vector<Tensor>{y};
+                   }});
+
+  cases.push_back({"layernorm", R"mlir(
+#id = affine_map<(i, j) -> (i, j)>
+#row = affine_map<(i, j) -> (i)>
+func.func @main(%x: tensor<6x40xf32>) -> tensor<6x40xf32> {
+  %z = arith.constant 0.0 : f32
+  %n = arith.constant 40.0 : f32
+  %eps = arith.constant 1.0e-5 : f32
+  %er = tensor.empty() : tensor<6xf32>
+  %e = tensor.empty() : tensor<6x40xf32>
+  %s0 = linalg.fill ins(%z : f32) outs(%er : tensor<6xf32>) -> tensor<6xf32>
+  %sum = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+       ins(%x : tensor<6x40xf32>) outs(%s0 : tensor<6xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %r = arith.addf %a, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<6xf32>
+  %q = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+       ins(%x : tensor<6x40xf32>) outs(%s0 : tensor<6xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %sq = arith.mulf %a, %a : f32
+    %r = arith.addf %sq, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<6xf32>
+  %y = linalg.generic {indexing_maps = [#id, #row, #row, #id], iterator_types = ["parallel", "parallel"]}
+       ins(%x, %sum, %q : tensor<6x40xf32>, tensor<6xf32>, tensor<6xf32>) outs(%e : tensor<6x40xf32>) {
+  ^bb0(%a: f32, %s: f32, %ss: f32, %o: f32):
+    %mean = arith.divf %s, %n : f32
+    %msq = arith.divf %ss, %n : f32
+    %m2 = arith.mulf %mean, %mean : f32
+    %var = arith.subf %msq, %m2 : f32
+    %ve = arith.addf %var, %eps : f32
+    %inv = math.rsqrt %ve : f32
+    %c = arith.subf %a, %mean : f32
+    %r = arith.mulf %c, %inv : f32
+    linalg.yield %r : f32
+  } -> tensor<6x40xf32>
+  return %y : tensor<6x40xf32>
+})mlir",
+                   {{6, 40}}, [](const std::vector<Tensor>& in) {
+                     Tensor y = Zeros({6, 40});
+                     for (int64_t i = 0; i < 6; ++i) {
+                       double s = 0, q = 0;
+                       for (int64_t j = 0; j < 40; ++j) {
+                         double v = in[0].values[i * 40 + j];
+                         s += v;
+                         q += v * v;
+                       }
+                       double mean = s / 40, var = q / 40 - mean * mean;
+                       for (int64_t j = 0; j < 40; ++j)
+                         y.values[i * 40 + j] =
+                             static_cast<float>((in[0].values[i * 40 + j] - mean) / std::sqrt(var + 1e-5));
+                     }
+                     return std::vector<Tensor>{y};
+                   }});
+
+  cases.push_back({"transpose_reshape", R"mlir(
+func.func @main(%x: tensor<3x5x7xf32>) -> tensor<7x15xf32> {
+  %e = tensor.empty() : tensor<7x3x5xf32>
+  %t = linalg.transpose ins(%x : tensor<3x5x7xf32>) outs(%e : tensor<7x3x5xf32>) permutation = [2, 0, 1]
+  %r = tensor.collapse_shape %t [[0], [1, 2]] : tensor<7x3x5xf32> into tensor<7x15xf32>
+  return %r : tensor<7x15xf32>
+})mlir",
+                   {{3, 5, 7}}, [](const std::vector<Tensor>& in) {
+                     Tensor y = Zeros({7, 15});
+                     for (int64_t a = 0; a < 3; ++a)
+                       for (int64_t b = 0; b < 5; ++b)
+                         for (int64_t c = 0; c < 7; ++c)
+                           y.values[c * 15 + a * 5 + b] = in[0].values[(a * 5 + b) * 7 + c];
+                     return std::vector<Tensor>{y};
+                   }});
+
+  cases.push_back({"mlp_tanh", R"mlir(
+#id = affine_map<(i, j) -> (i, j)>
+#col = affine_map<(i, j) -> (j)>
+func.func @main(%x: tensor<4x32xf32>, %w: tensor<32x48xf32>, %b: tensor<48xf32>) -> tensor<4x48xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x48xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<4x48xf32>) -> tensor<4x48xf32>
+  %m = linalg.matmul ins(%x, %w : tensor<4x32xf32>, tensor<32x48xf32>) outs(%f : tensor<4x48xf32>) -> tensor<4x48xf32>
+  %y = linalg.generic {indexing_maps = [#id, #col, #id], iterator_types = ["parallel", "parallel"]}
+       ins(%m, %b : tensor<4x48xf32>, tensor<48xf32>) outs(%e : tensor<4x48xf32>) {
+  ^bb0(%a: f32, %bb: f32, %o: f32):
+    %s = arith.addf %a, %bb : f32
+    %t = math.tanh %s : f32
+    linalg.yield %t : f32
+  } -> tensor<4x48xf32>
+  return %y : tensor<4x48xf32>
+})mlir",
+                   {{4, 32}, {32, 48}, {48}}, [](const std::vector<Tensor>& in) {
+                     Tensor y = MatMul(in[0], in[1]);
+                     for (int64_t i = 0; i < 4; ++i)
+                       for (int64_t j = 0; j < 48; ++j)
+                         y.values[i * 48 + j] = std::tanh(y.values[i * 48 + j] + in[2].values[j]);
+                     return std::vector<Tensor>{y};
+                   }});
+
+  cases.push_back({"i32_elementwise", R"mlir(
+func.func @main(%a: tensor<5x9xi32>, %b: tensor<5x9xi32>) -> tensor<5x9xi32> {
+  %e = tensor.empty() : tensor<5x9xi32>
+  %s = linalg.add ins(%a, %b : tensor<5x9xi32>, tensor<5x9xi32>) outs(%e : tensor<5x9xi32>) -> tensor<5x9xi32>
+  %m = linalg.mul ins(%s, %a : tensor<5x9xi32>, tensor<5x9xi32>) outs(%e : tensor<5x9xi32>) -> tensor<5x9xi32>
+  return %m : tensor<5x9xi32>
+})mlir",
+                   {{5, 9}, {5, 9}}, [](const std::vector<Tensor>& in) {
+                     Tensor y = Zeros({5, 9});
+                     for (int64_t i = 0; i < 45; ++i)
+                       y.values[i] = (in[0].values[i] + in[1].values[i]) * in[0].values[i];
+                     return std::vector<Tensor>{y};
+                   },
+                   mv1::DATA_TYPE_I32});
+
+  // A small TOSA CNN: conv (pad 1) + bias, ReLU via clamp, 2x2 max pool.
+  cases.push_back({"tosa_cnn", R"mlir(
+func.func @main(%x: tensor<1x8x8x2xf32>, %w: tensor<3x3x3x2xf32>) -> tensor<1x4x4x3xf32> {
+  %b = "tosa.const"() <{values = dense<[0.1, -0.1, 0.05]> : tensor<3xf32>}> : () -> tensor<3xf32>
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  %c = tosa.conv2d %x, %w, %b, %zp, %zp {acc_type = f32, dilation = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, stride = array<i64: 1, 1>} : (tensor<1x8x8x2xf32>, tensor<3x3x3x2xf32>, tensor<3xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x8x8x3xf32>
+  %r = tosa.clamp %c {max_val = 3.4e38 : f32, min_val = 0.0 : f32} : (tensor<1x8x8x3xf32>) -> tensor<1x8x8x3xf32>
+  %p = tosa.max_pool2d %r {kernel = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 2, 2>} : (tensor<1x8x8x3xf32>) -> tensor<1x4x4x3xf32>
+  return %p : tensor<1x4x4x3xf32>
+})mlir",
+                   {{1, 8, 8, 2}, {3, 3, 3, 2}}, [](const std::vector<Tensor>& in) {
+                     // TOSA weights are OHWI; the reference conv takes HWCF.
+                     Tensor hwcf = Zeros({3, 3, 2, 3});
+                     for (int64_t o = 0; o < 3; ++o)
+                       for (int64_t h = 0; h < 3; ++h)
+                         for (int64_t w = 0; w < 3; ++w)
+                           for (int64_t i = 0; i < 2; ++i)
+                             hwcf.values[((h * 3 + w) * 2 + i) * 3 + o] =
+                                 in[1].values[((o * 3 + h) * 3 + w) * 2 + i];
+                     Tensor c = Conv2dNhwc(in[0], hwcf, 1, 1);
+                     const float bias[3] = {0.1f, -0.1f, 0.05f};
+                     Tensor y = Zeros({1, 4, 4, 3});
+                     for (int64_t i = 0; i < 4; ++i)
+                       for (int64_t j = 0; j < 4; ++j)
+                         for (int64_t o = 0; o < 3; ++o) {
+                           float m = 0;  // ReLU output is >= 0
+                           for (int64_t p = 0; p < 2; ++p)
+                             for (int64_t q = 0; q < 2; ++q)
+                               m = std::max(m, c.values[((2 * i + p) * 8 + 2 * j + q) * 3 + o] + bias[o]);
+                           y.values[(i * 4 + j) * 3 + o] = m;
+                         }
+                     return std::vector<Tensor>{y};
+                   }});
+  return cases;
+}
+
+struct Param {
+  Case test_case;
+  mv1::ExecutableFormat format;
+  mv1::ExecutionModel model;
+};
+
+std::string ParamName(const testing::TestParamInfo<Param>& info) {
+  return info.param.test_case.name +
+         (info.param.format == mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF ? "_elf" : "_so") +
+         (info.param.model == mv1::EXECUTION_MODEL_ASYNC ? "_async" : "_inline");
+}
+
+std::vector<Param> Params() {
+  std::vector<Param> params;
+  for (const Case& c : Cases())
+    for (auto format : {mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF, mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY})
+      for (auto model : {mv1::EXECUTION_MODEL_INLINE_DYNAMIC, mv1::EXECUTION_MODEL_ASYNC})
+        params.push_back({c, format, model});
+  return params;
+}
+
+class OpsEndToEnd : public testing::TestWithParam<Param> {};
+
+TEST_P(OpsEndToEnd, MatchesReference) {
+  const Param& param = GetParam();
+  CompileOptions options;
+  options.source_name = param.test_case.name + ".mlir";
+  options.executable_format = param.format;
+  options.execution_model = param.model;
+  auto compiled = Compile(param.test_case.mlir, options);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  auto file = module::ModuleFile::FromBytes(std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(compiled->module_bytes.data()),
+      compiled->module_bytes.size()));
+  ASSERT_TRUE(file.ok()) << file.status();
+  hal::DeviceOptions device_options;
+  device_options.worker_count = 2;
+  auto device = hal::Device::Create(device_options);
+  ASSERT_TRUE(device.ok()) << device.status();
+  auto loaded = LoadedModule::Load(std::move(*file), *device);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const mv1::FunctionDef* fn = (*loaded)->FindFunction("main");
+  ASSERT_NE(fn, nullptr);
+  EXPECT_EQ(fn->execution_model(), param.model);
+
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<Tensor> inputs;
+  std::vector<std::string> storage;
+  std::vector<TensorView> views;
+  inputs.reserve(param.test_case.input_shapes.size());
+  storage.reserve(param.test_case.input_shapes.size());
+  for (const auto& shape : param.test_case.input_shapes) {
+    Tensor t = Zeros(shape);
+    std::string bytes(t.values.size() * 4, '\0');
+    for (size_t i = 0; i < t.values.size(); ++i) {
+      if (param.test_case.dtype == mv1::DATA_TYPE_I32) {
+        int32_t v = static_cast<int32_t>(rng() % 201) - 100;
+        t.values[i] = static_cast<float>(v);
+        std::memcpy(&bytes[i * 4], &v, 4);
+      } else {
+        t.values[i] = dist(rng);
+        std::memcpy(&bytes[i * 4], &t.values[i], 4);
+      }
+    }
+    inputs.push_back(std::move(t));
+    storage.push_back(std::move(bytes));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    TensorView view;
+    view.dtype = param.test_case.dtype;
+    view.shape = inputs[i].shape;
+    view.data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(storage[i].data()),
+                                         storage[i].size());
+    views.push_back(view);
+  }
+  auto outputs = (*loaded)->Invoke(*fn, views);
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  std::vector<Tensor> expected = param.test_case.reference(inputs);
+  ASSERT_EQ(outputs->size(), expected.size());
+  for (size_t o = 0; o < expected.size(); ++o) {
+    const HostTensor& got = (*outputs)[o];
+    EXPECT_EQ(got.shape, expected[o].shape);
+    ASSERT_EQ(got.data.size(), expected[o].values.size() * 4);
+    int mismatches = 0;
+    for (size_t i = 0; i < expected[o].values.size() && mismatches < 5; ++i) {
+      float want = expected[o].values[i];
+      if (param.test_case.dtype == mv1::DATA_TYPE_I32) {
+        int32_t v;
+        std::memcpy(&v, &got.data[i * 4], 4);
+        if (v != static_cast<int32_t>(want)) {
+          ADD_FAILURE() << "output " << o << "[" << i << "] = " << v << ", want " << want;
+          ++mismatches;
+        }
+      } else {
+        float v;
+        std::memcpy(&v, &got.data[i * 4], 4);
+        if (!(std::fabs(v - want) <= 1e-5f + 1e-4f * std::fabs(want))) {
+          ADD_FAILURE() << "output " << o << "[" << i << "] = " << v << ", want " << want;
+          ++mismatches;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, OpsEndToEnd, testing::ValuesIn(Params()), ParamName);
+
+}  // namespace
+}  // namespace kiln::compiler

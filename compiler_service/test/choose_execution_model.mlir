@@ -1,0 +1,34 @@
+// RUN: kiln-opt %s --kiln-choose-execution-model --split-input-file | FileCheck %s
+// RUN: kiln-opt %s --kiln-choose-execution-model="model=async" --split-input-file | FileCheck %s --check-prefix=FORCED
+
+// CHECK-LABEL: func.func @small
+// CHECK-SAME: kiln.execution_model = "inline-dynamic"
+// CHECK-SAME: kiln.execution_model_reason = "1K iteration points over 1 dispatch: too little work
+// FORCED-LABEL: func.func @small
+// FORCED-SAME: kiln.execution_model = "async"
+// FORCED-SAME: kiln.execution_model_reason = "requested by the compile options (1K iteration points over 1 dispatch)"
+func.func private @small__dispatch_0(%a: memref<32x32xf32>, %wg: index) attributes {kiln.dispatch} {
+  %z = arith.constant 0.0 : f32
+  linalg.fill ins(%z : f32) outs(%a : memref<32x32xf32>)
+  return
+}
+func.func @small(%a: memref<32x32xf32>) {
+  %c0 = arith.constant 0 : index
+  call @small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<32x32xf32>, index) -> ()
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @large
+// CHECK-SAME: kiln.execution_model = "async"
+// CHECK-SAME: kiln.execution_model_reason = "16.7M iteration points over 1 dispatch, up to 65K parallel points per dispatch
+func.func private @large__dispatch_0(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
+  return
+}
+func.func @large(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>) {
+  %c0 = arith.constant 0 : index
+  call @large__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
+  return
+}

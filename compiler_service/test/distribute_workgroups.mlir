@@ -1,0 +1,33 @@
+// RUN: kiln-opt %s --kiln-distribute-workgroups | FileCheck %s
+
+// 256 rows over 16 workgroups of 16 rows; the fill is split the same way as the matmul.
+// CHECK-LABEL: func.func private @f__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 16, 1, 1>
+// CHECK: %[[OFF:.*]] = arith.muli %arg3, %c16
+// CHECK: memref.subview %arg2[%[[OFF]], 0] [16, 256] [1, 1]
+// CHECK: linalg.fill
+// CHECK: linalg.matmul {{.*}} memref<16x256xf32
+func.func private @f__dispatch_0(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  %z = arith.constant 0.0 : f32
+  linalg.fill ins(%z : f32) outs(%c : memref<256x256xf32>)
+  linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
+  return
+}
+// Inline functions keep one workgroup per dispatch.
+// CHECK-LABEL: func.func private @g__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 1, 1, 1>
+// CHECK: linalg.matmul {{.*}} outs(%arg2 : memref<256x256xf32>)
+func.func private @g__dispatch_0(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
+  return
+}
+func.func @f(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @f__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
+  return
+}
+func.func @g(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>) attributes {kiln.execution_model = "inline-dynamic"} {
+  %c0 = arith.constant 0 : index
+  call @g__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
+  return
+}

@@ -1,0 +1,39 @@
+// RUN: kiln-opt %s --kiln-tile-and-vectorize="vector-bits=512" | FileCheck %s
+
+// Odd shapes: 8-row register tiles over 13 rows with a masked partial tile (N=17 fits one
+// tile); the k loop streams outer products.
+// CHECK-LABEL: func.func private @mm
+// CHECK: scf.for
+// CHECK: vector.create_mask
+// CHECK: scf.for
+// CHECK: vector.mask {{.*}} vector.transfer_read
+// CHECK: arith.mulf {{.*}} : vector<8x17x1xf32>
+// CHECK: vector.transfer_write
+// CHECK-NOT: linalg.matmul
+func.func private @mm(%a: memref<13x19xf32>, %b: memref<19x17xf32>, %c: memref<13x17xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<13x19xf32>, memref<19x17xf32>) outs(%c : memref<13x17xf32>)
+  return
+}
+
+// Elementwise: one 16-lane vector along the innermost dimension.
+// CHECK-LABEL: func.func private @ew
+// CHECK: vector.transfer_read {{.*}} vector<1x16xf32>
+// CHECK: math.tanh {{.*}} : vector<1x16xf32>
+// CHECK-NOT: linalg.generic
+func.func private @ew(%a: memref<4x64xf32>, %b: memref<4x64xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]}
+      ins(%a : memref<4x64xf32>) outs(%b : memref<4x64xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %t = math.tanh %x : f32
+    linalg.yield %t : f32
+  }
+  return
+}
+
+// Sliding-window convolutions stay to scalar loops for now.
+// CHECK-LABEL: func.func private @conv
+// CHECK: linalg.conv_2d_nhwc_hwcf
+func.func private @conv(%x: memref<1x8x8x3xf32>, %w: memref<3x3x3x4xf32>, %y: memref<1x6x6x4xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.conv_2d_nhwc_hwcf ins(%x, %w : memref<1x8x8x3xf32>, memref<3x3x3x4xf32>) outs(%y : memref<1x6x6x4xf32>)
+  return
+}

@@ -1,0 +1,108 @@
+// kiln-distribute-workgroups: see Passes.td.
+#include "compiler_service/transforms/passes.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/TilingInterface.h"
+
+namespace kiln::compiler {
+
+#define GEN_PASS_DEF_DISTRIBUTEWORKGROUPS
+#include "compiler_service/transforms/Passes.h.inc"
+
+namespace {
+
+// The loop dimension of `op` that iterates over result dimension `result_dim` of its first
+// init operand, if that is a plain parallel dimension.
+std::optional<unsigned> LoopDimForResultDim(mlir::linalg::LinalgOp op, unsigned result_dim) {
+  mlir::AffineMap map = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  if (result_dim >= map.getNumResults()) return std::nullopt;
+  auto dim = llvm::dyn_cast<mlir::AffineDimExpr>(map.getResult(result_dim));
+  if (!dim) return std::nullopt;
+  if (op.getIteratorTypesArray()[dim.getPosition()] != mlir::utils::IteratorType::parallel)
+    return std::nullopt;
+  return dim.getPosition();
+}
+
+int64_t LargestDivisorAtMost(int64_t n, int64_t limit) {
+  for (int64_t k = std::min(n, limit); k > 1; --k)
+    if (n % k == 0) return k;
+  return 1;
+}
+
+struct DistributeWorkgroupsPass
+    : public impl::DistributeWorkgroupsBase<DistributeWorkgroupsPass> {
+  using DistributeWorkgroupsBase::DistributeWorkgroupsBase;
+
+  void runOnOperation() override {
+    mlir::ModuleOp module = getOperation();
+    mlir::SymbolTable symbols(module);
+    for (auto host : module.getOps<mlir::func::FuncOp>()) {
+      auto model = host->getAttrOfType<mlir::StringAttr>(kExecutionModelAttr);
+      if (!model || model.getValue() != kAsyncModel) continue;
+      host.walk([&](mlir::func::CallOp call) {
+        if (call->hasAttr(kDispatchAttr))
+          Distribute(symbols.lookup<mlir::func::FuncOp>(call.getCallee()));
+      });
+    }
+  }
+
+  void Distribute(mlir::func::FuncOp dispatch) {
+    llvm::SmallVector<mlir::linalg::LinalgOp> ops;
+    dispatch.walk([&](mlir::linalg::LinalgOp op) { ops.push_back(op); });
+    if (ops.empty()) return;
+    mlir::linalg::LinalgOp root = ops.back();
+    if (root.getNumDpsInits() != 1) return;
+    mlir::Value out = root.getDpsInitOperand(0)->get();
+    for (mlir::linalg::LinalgOp op : ops)
+      if (op.getNumDpsInits() != 1 || op.getDpsInitOperand(0)->get() != out) return;
+
+    int64_t points = 1;
+    for (int64_t range : root.getStaticLoopRanges()) points *= range;
+    int64_t wanted = std::min<int64_t>(targetWorkgroups, points / minWorkPerWorkgroup);
+    if (wanted < 2) return;
+
+    // The output dimension that splits into the most equal workgroups (outermost on ties):
+    // equal static tiles keep every workgroup's code free of remainder handling.
+    auto out_type = llvm::cast<mlir::MemRefType>(out.getType());
+    unsigned best_dim = 0;
+    int64_t best_count = 1;
+    for (unsigned r = 0; r < out_type.getRank(); ++r) {
+      bool all_parallel = llvm::all_of(
+          ops, [&](mlir::linalg::LinalgOp op) { return LoopDimForResultDim(op, r).has_value(); });
+      if (!all_parallel) continue;
+      int64_t count = LargestDivisorAtMost(out_type.getDimSize(r), wanted);
+      if (count > best_count) {
+        best_count = count;
+        best_dim = r;
+      }
+    }
+    if (best_count < 2) return;
+
+    int64_t tile = out_type.getDimSize(best_dim) / best_count;
+    mlir::Value workgroup_id = dispatch.getArgument(dispatch.getNumArguments() - 1);
+    for (mlir::linalg::LinalgOp op : ops) {
+      mlir::OpBuilder b(op);
+      auto tiling = llvm::cast<mlir::TilingInterface>(op.getOperation());
+      llvm::SmallVector<mlir::Range> domain = tiling.getIterationDomain(b);
+      llvm::SmallVector<mlir::OpFoldResult> offsets, sizes;
+      for (const mlir::Range& range : domain) {
+        offsets.push_back(range.offset);
+        sizes.push_back(range.size);
+      }
+      unsigned loop_dim = *LoopDimForResultDim(op, best_dim);
+      mlir::Value tile_value = mlir::arith::ConstantIndexOp::create(b, op.getLoc(), tile);
+      offsets[loop_dim] =
+          mlir::arith::MulIOp::create(b, op.getLoc(), workgroup_id, tile_value).getResult();
+      sizes[loop_dim] = b.getIndexAttr(tile);
+      if (mlir::failed(tiling.getTiledImplementation(b, offsets, sizes))) {
+        op.emitError() << "cannot split into workgroups";
+        return signalPassFailure();
+      }
+      op->erase();
+    }
+    dispatch->setAttr(kWorkgroupCountAttr,
+                      mlir::Builder(dispatch.getContext()).getDenseI64ArrayAttr({best_count, 1, 1}));
+  }
+};
+
+}  // namespace
+}  // namespace kiln::compiler
