@@ -190,12 +190,14 @@ const std::string& CompilerBuildId() {
   return id;
 }
 
-absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOptions& options,
-                                      const ContinueCheck& should_continue) {
+namespace {
+
+absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
+                                               const CompileOptions& options, bool embedded,
+                                               const ContinueCheck& should_continue) {
   auto check = [&]() -> absl::Status {
     return should_continue ? should_continue() : absl::OkStatus();
   };
-  const bool embedded = options.executable_format == mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF;
   std::string execution_model = "auto";
   if (options.execution_model == mv1::EXECUTION_MODEL_ASYNC) execution_model = "async";
   if (options.execution_model == mv1::EXECUTION_MODEL_INLINE_DYNAMIC)
@@ -331,6 +333,31 @@ absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOpti
   result.diagnostics = diagnostics.NonErrors();
   timer.End("write");
   return result;
+}
+
+}  // namespace
+
+absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOptions& options,
+                                      const ContinueCheck& should_continue) {
+  if (options.executable_format != mv1::EXECUTABLE_FORMAT_UNSPECIFIED)
+    return CompileForFormat(source, options,
+                            options.executable_format == mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF,
+                            should_continue);
+  // Default: a freestanding embedded ELF, loaded by kiln's own loader. Code that needs the C
+  // library (e.g. fmodf for arith.remf) falls back to a system library, with a remark saying so.
+  auto embedded = CompileForFormat(source, options, /*embedded=*/true, should_continue);
+  if (embedded.ok() || embedded.status().code() != absl::StatusCode::kInvalidArgument ||
+      embedded.status().message().find("from the C library") == absl::string_view::npos)
+    return embedded;
+  auto library = CompileForFormat(source, options, /*embedded=*/false, should_continue);
+  if (library.ok()) {
+    Diagnostic remark;
+    remark.severity = Diagnostic::Severity::kRemark;
+    remark.message = absl::StrCat("built a system-library executable: ",
+                                  std::string(embedded.status().message()));
+    library->diagnostics.push_back(std::move(remark));
+  }
+  return library;
 }
 
 }  // namespace kiln::compiler

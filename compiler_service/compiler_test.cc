@@ -183,6 +183,51 @@ TEST(CompilerTest, CancellationStopsBetweenPhases) {
   EXPECT_EQ(calls, 2);
 }
 
+TEST(CompilerTest, EmbeddedElfByDefaultWithSystemLibraryFallbackForLibc) {
+  constexpr char kRemainder[] = R"mlir(
+func.func @rem(%a: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<8xf32> {
+  %e = tensor.empty() : tensor<8xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>, affine_map<(i) -> (i)>],
+                       iterator_types = ["parallel"]}
+      ins(%a, %b : tensor<8xf32>, tensor<8xf32>) outs(%e : tensor<8xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %m = arith.remf %x, %y : f32
+    linalg.yield %m : f32
+  } -> tensor<8xf32>
+  return %r : tensor<8xf32>
+})mlir";
+  auto plain = Compile(kDense, CompileOptions{});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->def.executables(0).format(), mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF);
+
+  CompileOptions embedded;
+  embedded.executable_format = mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF;
+  auto refused = Compile(kRemainder, embedded);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("needs 'fmodf' from the C library"));
+
+  auto fallback = Compile(kRemainder, CompileOptions{});
+  ASSERT_TRUE(fallback.ok()) << fallback.status();
+  EXPECT_EQ(fallback->def.executables(0).format(), mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY);
+  ASSERT_FALSE(fallback->diagnostics.empty());
+  EXPECT_THAT(fallback->diagnostics.back().message, HasSubstr("built a system-library executable"));
+  auto file = module::ModuleFile::FromBytes(std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(fallback->module_bytes.data()),
+      fallback->module_bytes.size()));
+  ASSERT_TRUE(file.ok());
+  auto module = LoadedModule::Load(std::move(*file));
+  ASSERT_TRUE(module.ok()) << module.status();
+  std::vector<float> a = {5.5f, -7.f, 9.f, 1.f, 2.5f, 100.f, -3.f, 0.5f};
+  std::vector<float> b = {2.f, 3.f, 4.f, 1.f, 1.f, 7.f, 2.f, 0.25f};
+  std::vector<TensorView> inputs = {View(a, {8}), View(b, {8})};
+  auto out = (*module)->Invoke(*(*module)->FindFunction("rem"), inputs);
+  ASSERT_TRUE(out.ok()) << out.status();
+  std::vector<float> got = Floats((*out)[0]);
+  for (int i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(got[i], std::fmod(a[i], b[i])) << i;
+}
+
 TEST(CompilerTest, CacheKeyIsStableAndDependsOnTarget) {
   auto a = CanonicalOptionsKey(CompileOptions{});
   auto b = CanonicalOptionsKey(CompileOptions{});

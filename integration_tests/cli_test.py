@@ -180,27 +180,37 @@ class CliEndToEnd(unittest.TestCase):
         path = os.path.join(self.server.cache_dir, "modules", digest[len("sha256:"):] + ".kmod")
         with open(path, "rb") as f:
             original = f.read()
+
+        def replace(content):
+            # A new file renamed over the entry, as any writer of the cache must do: kilnd maps
+            # module files to use weights in place, and the "mlp" model loaded at start-up
+            # still maps the old inode.
+            with open(path + ".new", "wb") as f:
+                f.write(content)
+            os.replace(path + ".new", path)
+
         try:
-            with open(path, "wb") as f:  # truncated
-                f.write(original[: len(original) // 2])
+            replace(original[: len(original) // 2])
             self.assert_error(self.cli("load", digest, "--name", "trunc", check=False),
                               "DATA_LOSS", "truncated")
-            with open(path, "wb") as f:  # bad magic
-                f.write(b"NOTKILN!" + original[8:])
+            replace(b"NOTKILN!" + original[8:])
             self.assert_error(self.cli("load", digest, "--name", "magic", check=False),
                               "INVALID_ARGUMENT", "bad magic")
-            with open(path, "wb") as f:  # bad version
-                f.write(original[:8] + (99).to_bytes(4, "little") + original[12:])
+            replace(original[:8] + (99).to_bytes(4, "little") + original[12:])
             self.assert_error(self.cli("load", digest, "--name", "version", check=False),
                               "INVALID_ARGUMENT", "unsupported module format version 99")
+            flipped = bytearray(original)
+            flipped[-1] ^= 0xFF  # inside the last segment
+            replace(bytes(flipped))
+            self.assert_error(self.cli("load", digest, "--name", "sha", check=False),
+                              "DATA_LOSS", "fails its SHA-256 check")
             # Compiling again notices the corrupt entry and rebuilds it.
             again = self.cli("compile", self.model, json_output=True).json
             self.assertFalse(again["cache_hit"])
             self.cli("load", digest, "--name", "rebuilt")
             self.cli("unload", "rebuilt")
         finally:
-            with open(path, "wb") as f:
-                f.write(original)
+            replace(original)
 
     def test_unreachable_server(self):
         r = subprocess.run([ARGS.kiln, "--server", "127.0.0.1:1", "health"], capture_output=True,

@@ -13,7 +13,7 @@ namespace mv1 = kiln::module::v1;
 int main(int argc, char** argv) {
   CLI::App app{"kiln-compile: compile an MLIR program into a kiln module (.kmod)"};
   std::string input, output;
-  std::string format = "auto", target_cpu = "host", model = "auto", exe_format = "system-library";
+  std::string format = "auto", target_cpu = "host", model = "auto", exe_format = "auto";
   std::vector<std::string> features;
   app.add_option("input", input, "MLIR source (text or bytecode)")->required();
   app.add_option("-o,--output", output, "module file to write")->required();
@@ -23,8 +23,9 @@ int main(int argc, char** argv) {
   app.add_option("--target-feature", features, "extra LLVM feature, e.g. +avx512f");
   app.add_option("--execution-model", model, "auto|async|inline-dynamic")
       ->check(CLI::IsMember({"auto", "async", "inline-dynamic"}));
-  app.add_option("--executable-format", exe_format, "embedded-elf|system-library")
-      ->check(CLI::IsMember({"embedded-elf", "system-library"}));
+  app.add_option("--executable-format", exe_format,
+                 "auto (embedded-elf unless the code needs libc)|embedded-elf|system-library")
+      ->check(CLI::IsMember({"auto", "embedded-elf", "system-library"}));
   CLI11_PARSE(app, argc, argv);
 
   std::ifstream in(input, std::ios::binary);
@@ -45,7 +46,9 @@ int main(int argc, char** argv) {
                             : model == "inline-dynamic" ? mv1::EXECUTION_MODEL_INLINE_DYNAMIC
                                                         : mv1::EXECUTION_MODEL_UNSPECIFIED;
   options.executable_format = exe_format == "embedded-elf" ? mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF
-                                                           : mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY;
+                              : exe_format == "system-library"
+                                  ? mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY
+                                  : mv1::EXECUTABLE_FORMAT_UNSPECIFIED;
 
   auto result = kiln::compiler::Compile(source, options);
   if (!result.ok()) {
@@ -59,6 +62,11 @@ int main(int argc, char** argv) {
     std::cerr << "kiln-compile: cannot write " << output << "\n";
     return 1;
   }
+  std::cout << "executable format: "
+            << (result->def.executables(0).format() == mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF
+                    ? "embedded-elf"
+                    : "system-library")
+            << "\n";
   for (const auto& fn : result->def.functions())
     std::cout << kiln::SignatureString(fn) << "  ["
               << (fn.execution_model() == mv1::EXECUTION_MODEL_ASYNC ? "async" : "inline-dynamic")
