@@ -1,7 +1,10 @@
-// kiln: the operations CLI for kilnd (compile, load, list, infer, health over gRPC).
+// kiln: the operations CLI for kilnd (compile, artifacts, load, unload, list, models, infer,
+// stats, metrics, bench, health).
 //
 // Exit codes: 0 success; 1 an error (RPC status, bad input, usage); 2 kilnd cannot be reached.
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
@@ -12,17 +15,23 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <iterator>
+#include <latch>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client_cli/output.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "kiln/compiler/v1/compiler.grpc.pb.h"
 #include "kiln/runtime/v1/runtime.grpc.pb.h"
+#include "runtime_service/base/sha256.h"
 #include "runtime_service/tensor/npy.h"
 #include "runtime_service/tensor/tensor_spec.h"
 
@@ -56,8 +65,11 @@ void PrintJson(const nlohmann::json& json) {
 
 class Connection {
  public:
-  explicit Connection(const GlobalOptions& options) : options_(options) {
+  // `channel_id` > 0 gives the connection its own TCP connection (gRPC otherwise shares one
+  // between channels with equal arguments), as separate clients would have.
+  explicit Connection(const GlobalOptions& options, int channel_id = 0) : options_(options) {
     grpc::ChannelArguments args;
+    if (channel_id > 0) args.SetInt("kiln.client_id", channel_id);
     args.SetMaxReceiveMessageSize(1 << 30);
     // Each connection attempt gets 3 s instead of gRPC's 20 s, so an unroutable address fails
     // fast rather than eating the whole deadline.
@@ -127,7 +139,73 @@ struct CompileOptions {
   std::string execution_model = "auto";
   std::string executable_format;
   bool no_cache = false;
+  std::string output;  // -o: also download the module
 };
+
+// Streams a cached module into `path` (temp file + rename) and checks its SHA-256.
+int DownloadArtifact(const Connection& connection, const std::string& digest,
+                     const std::string& path) {
+  auto stub = cv1::CompilerService::NewStub(connection.channel());
+  cv1::GetArtifactRequest request;
+  request.set_digest(digest);
+  grpc::ClientContext context;
+  connection.Prepare(&context);
+  std::string temp = absl::StrCat(path, ".part.", ::getpid());
+  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+  if (!out) return LocalError(absl::StrCat("cannot write ", temp, ": ", std::strerror(errno)));
+  auto reader = stub->GetArtifact(&context, request);
+  cv1::ArtifactChunk chunk;
+  Sha256Hasher hasher;
+  uint64_t received = 0, total = 0;
+  std::string expected;
+  bool malformed = false;
+  while (reader->Read(&chunk)) {
+    if (received == 0) {
+      total = chunk.total_bytes();
+      expected = chunk.file_sha256();
+    }
+    if (chunk.offset() != received) malformed = true;
+    hasher.Update(chunk.data());
+    out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    received += chunk.data().size();
+  }
+  grpc::Status status = reader->Finish();
+  out.close();
+  auto fail = [&](int code) {
+    std::filesystem::remove(temp);
+    return code;
+  };
+  if (!status.ok()) return fail(connection.Fail(status));
+  if (!out) return fail(LocalError(absl::StrCat("cannot write ", temp)));
+  std::string actual = DigestString(hasher.Finish());
+  if (malformed || received != total || actual != expected)
+    return fail(LocalError(absl::StrCat("the module download of ", digest, " is corrupt: got ",
+                                        received, " of ", total, " bytes hashing to ", actual,
+                                        ", expected ", expected)));
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) return fail(LocalError(absl::StrCat("cannot write ", path, ": ", ec.message())));
+  return 0;
+}
+
+// Calls `rpc` on another thread; while it runs longer than half a second, shows a progress
+// line on stderr (only when stderr is a terminal, so scripts and logs stay clean).
+grpc::Status WithProgress(const std::string& what, const std::function<grpc::Status()>& rpc) {
+  auto result = std::async(std::launch::async, rpc);
+  if (!::isatty(STDERR_FILENO)) return result.get();
+  auto start = std::chrono::steady_clock::now();
+  bool shown = false;
+  while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (seconds < 0.5) continue;
+    std::fprintf(stderr, "\r%s ... %.1f s", what.c_str(), seconds);
+    std::fflush(stderr);
+    shown = true;
+  }
+  if (shown) std::fprintf(stderr, "\r\033[K");
+  return result.get();
+}
 
 int RunCompile(const GlobalOptions& options, const CompileOptions& compile) {
   cv1::CompileRequest request;
@@ -168,13 +246,81 @@ int RunCompile(const GlobalOptions& options, const CompileOptions& compile) {
   cv1::CompileResponse response;
   grpc::ClientContext context;
   connection.Prepare(&context);
-  grpc::Status status = stub->Compile(&context, request, &response);
+  grpc::Status status = WithProgress(absl::StrCat("compiling ", request.source_name()), [&] {
+    return stub->Compile(&context, request, &response);
+  });
   if (!status.ok()) return connection.Fail(status);
+  if (!compile.output.empty()) {
+    if (int code = DownloadArtifact(connection, response.digest(), compile.output); code != 0)
+      return code;
+  }
   if (options.json) {
-    PrintJson(CompileJson(response));
+    nlohmann::json json = CompileJson(response);
+    if (!compile.output.empty()) json["output"] = compile.output;
+    PrintJson(json);
   } else {
     std::cerr << DiagnosticsText(response);
     std::cout << CompileText(response);
+    if (!compile.output.empty()) std::cout << "  written to " << compile.output << "\n";
+  }
+  return 0;
+}
+
+// ---- artifacts ----
+
+int RunArtifactsList(const GlobalOptions& options) {
+  Connection connection(options);
+  auto stub = cv1::CompilerService::NewStub(connection.channel());
+  cv1::ListArtifactsResponse response;
+  grpc::ClientContext context;
+  connection.Prepare(&context);
+  grpc::Status status = stub->ListArtifacts(&context, cv1::ListArtifactsRequest(), &response);
+  if (!status.ok()) return connection.Fail(status);
+  if (options.json) {
+    PrintJson(ArtifactsJson(response));
+  } else {
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    std::cout << ArtifactsText(response, now);
+  }
+  return 0;
+}
+
+int RunArtifactsStats(const GlobalOptions& options) {
+  Connection connection(options);
+  auto stub = cv1::CompilerService::NewStub(connection.channel());
+  cv1::CacheStatsResponse response;
+  grpc::ClientContext context;
+  connection.Prepare(&context);
+  grpc::Status status = stub->CacheStats(&context, cv1::CacheStatsRequest(), &response);
+  if (!status.ok()) return connection.Fail(status);
+  if (options.json) {
+    PrintJson(CacheStatsJson(response));
+  } else {
+    std::cout << CacheStatsText(response);
+  }
+  return 0;
+}
+
+int RunArtifactsEvict(const GlobalOptions& options, const std::vector<std::string>& digests,
+                      bool all) {
+  if (digests.empty() != all)
+    return LocalError("give the digests to evict, or --all for every artifact not loaded");
+  Connection connection(options);
+  auto stub = cv1::CompilerService::NewStub(connection.channel());
+  cv1::EvictArtifactsRequest request;
+  for (const std::string& digest : digests) request.add_digests(digest);
+  request.set_all(all);
+  cv1::EvictArtifactsResponse response;
+  grpc::ClientContext context;
+  connection.Prepare(&context);
+  grpc::Status status = stub->EvictArtifacts(&context, request, &response);
+  if (!status.ok()) return connection.Fail(status);
+  if (options.json) {
+    PrintJson(EvictJson(response));
+  } else {
+    std::cout << EvictText(response);
   }
   return 0;
 }
@@ -234,6 +380,84 @@ int RunList(const GlobalOptions& options) {
   return 0;
 }
 
+// ---- models / stats ----
+
+int RunModels(const GlobalOptions& options) {
+  Connection connection(options);
+  auto stub = rv1::RuntimeService::NewStub(connection.channel());
+  rv1::ListModulesResponse response;
+  grpc::ClientContext context;
+  connection.Prepare(&context);
+  grpc::Status status = stub->ListModules(&context, rv1::ListModulesRequest(), &response);
+  if (!status.ok()) return connection.Fail(status);
+  if (options.json) {
+    PrintJson(ModelsJson(response));
+  } else {
+    std::cout << ModelsText(response);
+  }
+  return 0;
+}
+
+int RunStats(const GlobalOptions& options) {
+  Connection connection(options);
+  cv1::CacheStatsResponse cache;
+  {
+    auto stub = cv1::CompilerService::NewStub(connection.channel());
+    grpc::ClientContext context;
+    connection.Prepare(&context);
+    grpc::Status status = stub->CacheStats(&context, cv1::CacheStatsRequest(), &cache);
+    if (!status.ok()) return connection.Fail(status);
+  }
+  rv1::ListModulesResponse models;
+  {
+    auto stub = rv1::RuntimeService::NewStub(connection.channel());
+    grpc::ClientContext context;
+    connection.Prepare(&context);
+    grpc::Status status = stub->ListModules(&context, rv1::ListModulesRequest(), &models);
+    if (!status.ok()) return connection.Fail(status);
+  }
+  if (options.json) {
+    PrintJson(StatsJson(cache, models));
+  } else {
+    std::cout << StatsText(cache, models);
+  }
+  return 0;
+}
+
+// ---- metrics ----
+
+int RunMetrics(const GlobalOptions& options, const std::string& address) {
+  size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(std::string(address.substr(colon + 1)), &port) || port <= 0 ||
+      port > 65535)
+    return LocalError(absl::StrCat("--metrics-address '", address, "' is not host:port"));
+  std::string host = address.substr(0, colon);
+  httplib::Client client(host, port);
+  client.set_connection_timeout(std::chrono::milliseconds(
+      static_cast<int64_t>(std::min(options.timeout_seconds, 10.0) * 1000)));
+  client.set_read_timeout(
+      std::chrono::milliseconds(static_cast<int64_t>(options.timeout_seconds * 1000)));
+  auto response = client.Get("/metrics");
+  if (!response) {
+    std::cerr << "kiln: cannot reach kilnd metrics at " << address << ": "
+              << httplib::to_string(response.error()) << "\n";
+    return kExitUnreachable;
+  }
+  if (response->status != 200)
+    return LocalError(absl::StrCat("GET http://", address, "/metrics answered HTTP ",
+                                   response->status));
+  if (options.json) {
+    auto json = MetricsJson(response->body);
+    if (!json.ok()) return LocalError(std::string(json.status().message()));
+    PrintJson({{"samples", *json}});
+  } else {
+    std::cout << response->body;
+  }
+  return 0;
+}
+
 // ---- infer ----
 
 struct InferOptions {
@@ -244,12 +468,6 @@ struct InferOptions {
   std::string request_id;
   int repeat = 1;
 };
-
-// Nearest-rank percentile of sorted samples.
-double Percentile(const std::vector<double>& sorted, double p) {
-  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
 
 int RunInfer(const GlobalOptions& options, const InferOptions& infer) {
   rv1::InvokeRequest request;
@@ -316,6 +534,107 @@ int RunInfer(const GlobalOptions& options, const InferOptions& infer) {
   return 0;
 }
 
+// ---- bench ----
+
+struct BenchOptions {
+  std::string module;
+  std::string function;
+  std::vector<std::string> inputs;
+  int requests = 1000;
+  int concurrency = 1;
+  int warmup = 10;
+};
+
+absl::StatusOr<rv1::InvokeRequest> BuildInvokeRequest(const std::string& module,
+                                                      const std::string& function,
+                                                      const std::vector<std::string>& inputs) {
+  rv1::InvokeRequest request;
+  request.set_module(module);
+  request.set_function(function);
+  for (const std::string& spec : inputs) {
+    auto tensor = ParseTensorSpec(spec);
+    if (!tensor.ok()) {
+      std::string shown = spec.size() > 60 ? spec.substr(0, 57) + "..." : spec;
+      return absl::InvalidArgumentError(
+          absl::StrCat("--input ", shown, ": ", tensor.status().message()));
+    }
+    *request.add_inputs() = ToProto(*std::move(tensor));
+  }
+  return request;
+}
+
+// N requests over C clients, each a thread with its own channel and connection, all started
+// together after a warm-up; latencies are round trips as the client sees them.
+int RunBench(const GlobalOptions& options, const BenchOptions& bench) {
+  auto request = BuildInvokeRequest(bench.module, bench.function, bench.inputs);
+  if (!request.ok()) return LocalError(std::string(request.status().message()));
+  const int clients = bench.concurrency;
+  std::vector<std::unique_ptr<Connection>> connections;
+  for (int i = 0; i < clients; ++i)
+    connections.push_back(std::make_unique<Connection>(options, i + 1));
+
+  std::atomic<int> next{0};
+  std::mutex mutex;
+  BenchResult result;
+  result.module = bench.module;
+  result.concurrency = clients;
+  grpc::Status first_failure;
+  std::latch ready(clients + 1);
+  std::latch go(1);
+  std::vector<std::vector<double>> latencies(clients);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      auto stub = rv1::RuntimeService::NewStub(connections[c]->channel());
+      auto call = [&]() {
+        rv1::InvokeResponse response;
+        grpc::ClientContext context;
+        connections[c]->Prepare(&context);
+        return stub->Invoke(&context, *request, &response);
+      };
+      for (int i = 0; i < std::max(1, bench.warmup / clients); ++i) call();
+      ready.count_down();
+      go.wait();
+      latencies[c].reserve(bench.requests / clients + 1);
+      while (next.fetch_add(1) < bench.requests) {
+        auto start = std::chrono::steady_clock::now();
+        grpc::Status status = call();
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                              start)
+                        .count();
+        if (status.ok()) {
+          latencies[c].push_back(ms);
+          continue;
+        }
+        std::lock_guard<std::mutex> lock(mutex);
+        if (result.errors++ == 0) {
+          first_failure = status;
+          result.first_error = absl::StrCat(StatusCodeName(status.error_code()), ": ",
+                                            status.error_message());
+        }
+      }
+    });
+  }
+  ready.arrive_and_wait();
+  auto start = std::chrono::steady_clock::now();
+  go.count_down();
+  for (std::thread& thread : threads) thread.join();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (const auto& part : latencies)
+    result.latencies_ms.insert(result.latencies_ms.end(), part.begin(), part.end());
+  std::sort(result.latencies_ms.begin(), result.latencies_ms.end());
+  // Nothing got through: report it like any other failed call (exit 2 if kilnd is not there).
+  if (result.latencies_ms.empty() && result.errors > 0)
+    return connections[0]->Fail(first_failure);
+  if (options.json) {
+    PrintJson(BenchJson(result));
+  } else {
+    std::cout << BenchText(result);
+  }
+  return result.errors > 0 ? kExitError : 0;
+}
+
 int Main(int argc, char** argv) {
   GlobalOptions options;
   CLI::App app{"kiln: operations CLI for kilnd, the kiln compile and inference daemon", "kiln"};
@@ -357,6 +676,20 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"embedded-elf", "system-library"}));
   compile_cmd->add_flag("--no-cache", compile.no_cache,
                         "Compile again even if the artifact cache has the module");
+  compile_cmd->add_option("--output,-o", compile.output,
+                          "Also download the compiled module file to this path");
+
+  CLI::App* artifacts = app.add_subcommand("artifacts", "Inspect and manage the artifact cache");
+  artifacts->require_subcommand(1);
+  CLI::App* artifacts_list =
+      artifacts->add_subcommand("list", "List cached modules, most recently used first");
+  CLI::App* artifacts_stats = artifacts->add_subcommand("stats", "Artifact cache statistics");
+  std::vector<std::string> evict_digests;
+  bool evict_all = false;
+  CLI::App* artifacts_evict = artifacts->add_subcommand(
+      "evict", "Remove cached modules (those of loaded modules are always kept)");
+  artifacts_evict->add_option("digests", evict_digests, "Digests to evict (sha256:...)");
+  artifacts_evict->add_flag("--all", evict_all, "Evict every artifact that is not loaded");
 
   std::string digest, load_name;
   CLI::App* load = app.add_subcommand("load", "Load a compiled module by digest");
@@ -368,6 +701,32 @@ int Main(int argc, char** argv) {
   unload->add_option("name", unload_name, "Loaded module name")->required();
 
   CLI::App* list = app.add_subcommand("list", "List loaded modules");
+  CLI::App* models = app.add_subcommand("models", "List loaded modules with their status");
+  CLI::App* stats = app.add_subcommand("stats", "Artifact cache and per-module statistics");
+
+  std::string metrics_address = "127.0.0.1:8002";
+  CLI::App* metrics = app.add_subcommand("metrics", "Print kilnd's Prometheus metrics");
+  metrics->add_option("--metrics-address", metrics_address, "kilnd's --metrics-listen address")
+      ->envname("KILN_METRICS_ADDRESS")
+      ->capture_default_str();
+
+  BenchOptions bench;
+  CLI::App* bench_cmd = app.add_subcommand(
+      "bench", "Send N inference requests from C concurrent clients; print latency percentiles "
+               "and throughput");
+  bench_cmd->add_option("module", bench.module, "Loaded module name")->required();
+  bench_cmd->add_option("--function,-f", bench.function, "Function to run");
+  bench_cmd->add_option("--input,-i", bench.inputs, "Input tensor, as for infer (repeatable)")
+      ->allow_extra_args(false);
+  bench_cmd->add_option("--requests,-n", bench.requests, "Requests to send in all")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
+  bench_cmd->add_option("--concurrency,-c", bench.concurrency, "Concurrent clients")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  bench_cmd->add_option("--warmup", bench.warmup, "Unmeasured requests first")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
 
   InferOptions infer;
   CLI::App* infer_cmd = app.add_subcommand("infer", "Run a function of a loaded module");
@@ -400,6 +759,13 @@ int Main(int argc, char** argv) {
   if (load->parsed()) return RunLoad(options, digest, load_name);
   if (unload->parsed()) return RunUnload(options, unload_name);
   if (list->parsed()) return RunList(options);
+  if (artifacts_list->parsed()) return RunArtifactsList(options);
+  if (artifacts_stats->parsed()) return RunArtifactsStats(options);
+  if (artifacts_evict->parsed()) return RunArtifactsEvict(options, evict_digests, evict_all);
+  if (models->parsed()) return RunModels(options);
+  if (stats->parsed()) return RunStats(options);
+  if (metrics->parsed()) return RunMetrics(options, metrics_address);
+  if (bench_cmd->parsed()) return RunBench(options, bench);
   if (infer_cmd->parsed()) return RunInfer(options, infer);
   return kExitError;  // unreachable: require_subcommand(1)
 }

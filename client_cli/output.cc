@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -96,6 +97,43 @@ const char* SeverityName(cv1::Severity severity) {
   }
 }
 
+const char* ExecutableFormatName(mv1::ExecutableFormat format) {
+  switch (format) {
+    case mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF: return "embedded-elf";
+    case mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY: return "system-library";
+    default: return "unspecified";
+  }
+}
+
+std::string ByteSize(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) value /= 1024, ++unit;
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), value < 10 ? "%.1f %s" : "%.0f %s", value, kUnits[unit]);
+  return buffer;
+}
+
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
 std::string Signature(const cv1::FunctionSummary& function) { return SignatureOf(function); }
 std::string Signature(const rv1::FunctionSignature& function) { return SignatureOf(function); }
 
@@ -160,8 +198,12 @@ nlohmann::json TensorJson(const HostTensor& tensor) {
 
 std::string CompileText(const cv1::CompileResponse& response) {
   std::string out = absl::StrCat(response.digest(), "\n");
-  absl::StrAppend(&out, "  cache: ", response.cache_hit() ? "hit" : "miss", "\n");
+  absl::StrAppend(&out, "  cache: ", response.cache_hit() ? "hit" : "miss",
+                  response.merged() ? " (joined an identical compile in progress)" : "", "\n");
   absl::StrAppend(&out, "  module size: ", response.module_size(), " bytes\n");
+  if (response.executable_format() != mv1::EXECUTABLE_FORMAT_UNSPECIFIED)
+    absl::StrAppend(&out, "  executable format: ",
+                    ExecutableFormatName(response.executable_format()), "\n");
   if (!response.timings().empty()) {
     double total = 0;
     std::vector<std::string> phases;
@@ -208,7 +250,9 @@ nlohmann::json CompileJson(const cv1::CompileResponse& response) {
   }
   return {{"digest", response.digest()},
           {"cache_hit", response.cache_hit()},
+          {"merged", response.merged()},
           {"module_size", response.module_size()},
+          {"executable_format", ExecutableFormatName(response.executable_format())},
           {"timings", std::move(timings)},
           {"functions", std::move(functions)},
           {"diagnostics", std::move(diagnostics)}};
@@ -250,25 +294,233 @@ std::string ListText(const rv1::ListModulesResponse& response) {
     rows.push_back({module.name(), module.digest().substr(0, kDigestWidth),
                     absl::StrCat(module.invocation_count()), absl::StrJoin(names, ", ")});
   }
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows)
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
-    }
-    absl::StrAppend(&out, line, "\n");
-  }
-  return out;
+  return Table(rows);
 }
 
 nlohmann::json ListJson(const rv1::ListModulesResponse& response) {
   nlohmann::json modules = nlohmann::json::array();
   for (const auto& module : response.modules()) modules.push_back(ModuleInfoJson(module));
   return {{"modules", std::move(modules)}};
+}
+
+std::string ModelsText(const rv1::ListModulesResponse& response) {
+  if (response.modules().empty()) return "no modules loaded\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "STATUS", "DIGEST", "CALLS", "EXECUTION", "FUNCTIONS"}};
+  for (const auto& module : response.modules()) {
+    std::vector<std::string> signatures, models;
+    for (const auto& function : module.functions()) {
+      signatures.push_back(Signature(function));
+      std::string model = ExecutionModelName(function.execution_model());
+      if (std::find(models.begin(), models.end(), model) == models.end()) models.push_back(model);
+    }
+    rows.push_back({module.name(), "READY", module.digest().substr(0, 19),
+                    absl::StrCat(module.invocation_count()), absl::StrJoin(models, ","),
+                    absl::StrJoin(signatures, "; ")});
+  }
+  return Table(rows);
+}
+
+nlohmann::json ModelsJson(const rv1::ListModulesResponse& response) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& module : response.modules()) {
+    nlohmann::json json = ModuleInfoJson(module);
+    json["status"] = "READY";  // ListModules lists modules that are loaded and serving
+    models.push_back(std::move(json));
+  }
+  return {{"models", std::move(models)}};
+}
+
+namespace {
+
+std::string Age(int64_t then_ms, int64_t now_ms) {
+  int64_t seconds = std::max<int64_t>(0, (now_ms - then_ms) / 1000);
+  if (seconds < 120) return absl::StrCat(seconds, " s ago");
+  if (seconds < 7200) return absl::StrCat(seconds / 60, " min ago");
+  if (seconds < 2 * 86400) return absl::StrCat(seconds / 3600, " h ago");
+  return absl::StrCat(seconds / 86400, " days ago");
+}
+
+}  // namespace
+
+std::string ArtifactsText(const cv1::ListArtifactsResponse& response, int64_t now_unix_ms) {
+  if (response.artifacts().empty()) return "the artifact cache is empty\n";
+  std::vector<std::vector<std::string>> rows = {{"DIGEST", "SIZE", "LAST USED", "LOADED"}};
+  for (const auto& artifact : response.artifacts())
+    rows.push_back({artifact.digest(), ByteSize(artifact.size_bytes()),
+                    Age(artifact.last_access_unix_ms(), now_unix_ms),
+                    artifact.pinned() ? "yes" : "no"});
+  return Table(rows);
+}
+
+nlohmann::json ArtifactsJson(const cv1::ListArtifactsResponse& response) {
+  nlohmann::json artifacts = nlohmann::json::array();
+  for (const auto& artifact : response.artifacts())
+    artifacts.push_back({{"digest", artifact.digest()},
+                         {"size_bytes", artifact.size_bytes()},
+                         {"last_access_unix_ms", artifact.last_access_unix_ms()},
+                         {"loaded", artifact.pinned()}});
+  return {{"artifacts", std::move(artifacts)}};
+}
+
+std::string CacheStatsText(const cv1::CacheStatsResponse& r) {
+  uint64_t lookups = r.hits() + r.misses();
+  char ratio[32] = "-";
+  if (lookups > 0)
+    std::snprintf(ratio, sizeof(ratio), "%.1f%%",
+                  100.0 * static_cast<double>(r.hits()) / static_cast<double>(lookups));
+  return absl::StrCat(
+      "cache ", r.cache_dir(), "\n",
+      "  entries: ", r.entries(), " (", r.pinned_entries(), " loaded)\n",
+      "  size: ", ByteSize(r.bytes()), " of ", ByteSize(r.max_bytes()), "\n",
+      "  hits: ", r.hits(), ", misses: ", r.misses(), " (hit ratio ", ratio, ")\n",
+      "  evictions: ", r.evictions(), ", corrupt entries dropped: ", r.corrupt_dropped(), "\n",
+      "  compiles: ", r.compiles(), " (", r.compile_failures(), " failed, ", r.merged_compiles(),
+      " requests merged into one in progress)\n");
+}
+
+nlohmann::json CacheStatsJson(const cv1::CacheStatsResponse& r) {
+  return {{"cache_dir", r.cache_dir()},         {"entries", r.entries()},
+          {"bytes", r.bytes()},                 {"max_bytes", r.max_bytes()},
+          {"hits", r.hits()},                   {"misses", r.misses()},
+          {"evictions", r.evictions()},         {"corrupt_dropped", r.corrupt_dropped()},
+          {"pinned_entries", r.pinned_entries()}, {"compiles", r.compiles()},
+          {"merged_compiles", r.merged_compiles()}, {"compile_failures", r.compile_failures()}};
+}
+
+std::string EvictText(const cv1::EvictArtifactsResponse& response) {
+  std::string out = absl::StrCat("evicted ", response.evicted_size(),
+                                 response.evicted_size() == 1 ? " artifact" : " artifacts", " (",
+                                 ByteSize(response.bytes_freed()), ")\n");
+  for (const auto& digest : response.evicted()) absl::StrAppend(&out, "  ", digest, "\n");
+  for (const auto& skipped : response.skipped())
+    absl::StrAppend(&out, "kept ", skipped.digest(), ": ", skipped.reason(), "\n");
+  return out;
+}
+
+nlohmann::json EvictJson(const cv1::EvictArtifactsResponse& response) {
+  nlohmann::json skipped = nlohmann::json::array();
+  for (const auto& s : response.skipped())
+    skipped.push_back({{"digest", s.digest()}, {"reason", s.reason()}});
+  return {{"evicted", std::vector<std::string>(response.evicted().begin(),
+                                               response.evicted().end())},
+          {"bytes_freed", response.bytes_freed()},
+          {"skipped", std::move(skipped)}};
+}
+
+std::string StatsText(const cv1::CacheStatsResponse& cache,
+                      const rv1::ListModulesResponse& models) {
+  std::string out = CacheStatsText(cache);
+  uint64_t calls = 0;
+  for (const auto& module : models.modules()) calls += module.invocation_count();
+  absl::StrAppend(&out, "models: ", models.modules_size(), " loaded, ", calls, " calls\n");
+  for (const auto& module : models.modules())
+    absl::StrAppend(&out, "  ", module.name(), ": ", module.invocation_count(), " calls\n");
+  return out;
+}
+
+nlohmann::json StatsJson(const cv1::CacheStatsResponse& cache,
+                         const rv1::ListModulesResponse& models) {
+  nlohmann::json calls = nlohmann::json::object();
+  for (const auto& module : models.modules()) calls[module.name()] = module.invocation_count();
+  return {{"cache", CacheStatsJson(cache)}, {"invocations", std::move(calls)}};
+}
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+std::string BenchText(const BenchResult& r) {
+  uint64_t ok = r.latencies_ms.size();
+  double throughput = r.seconds > 0 ? static_cast<double>(ok) / r.seconds : 0;
+  char buffer[512];
+  std::snprintf(buffer, sizeof(buffer),
+                "%s: %llu requests, %d concurrent, %llu errors in %.3f s\n"
+                "  latency: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n"
+                "  throughput: %.1f requests/s\n",
+                r.module.c_str(), static_cast<unsigned long long>(ok + r.errors), r.concurrency,
+                static_cast<unsigned long long>(r.errors), r.seconds,
+                Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 90),
+                Percentile(r.latencies_ms, 99), ok ? r.latencies_ms.back() : 0.0, throughput);
+  std::string out = buffer;
+  if (!r.first_error.empty()) absl::StrAppend(&out, "  first error: ", r.first_error, "\n");
+  return out;
+}
+
+nlohmann::json BenchJson(const BenchResult& r) {
+  uint64_t ok = r.latencies_ms.size();
+  nlohmann::json json = {
+      {"module", r.module},
+      {"requests", ok + r.errors},
+      {"concurrency", r.concurrency},
+      {"errors", r.errors},
+      {"seconds", r.seconds},
+      {"throughput_rps", r.seconds > 0 ? static_cast<double>(ok) / r.seconds : 0.0},
+      {"latency_ms",
+       {{"p50", Percentile(r.latencies_ms, 50)},
+        {"p90", Percentile(r.latencies_ms, 90)},
+        {"p99", Percentile(r.latencies_ms, 99)},
+        {"max", ok ? r.latencies_ms.back() : 0.0}}}};
+  if (!r.first_error.empty()) json["first_error"] = r.first_error;
+  return json;
+}
+
+absl::StatusOr<nlohmann::json> MetricsJson(std::string_view text) {
+  nlohmann::json samples = nlohmann::json::array();
+  size_t line_number = 0;
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    ++line_number;
+    if (line.empty() || line[0] == '#') continue;
+    auto bad = [&] {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics line ", line_number, " does not parse: ", std::string(line)));
+    };
+    size_t name_end = line.find_first_of("{ ");
+    if (name_end == std::string_view::npos || name_end == 0) return bad();
+    nlohmann::json labels = nlohmann::json::object();
+    size_t pos = name_end;
+    if (line[pos] == '{') {
+      ++pos;
+      while (pos < line.size() && line[pos] != '}') {
+        size_t eq = line.find("=\"", pos);
+        if (eq == std::string_view::npos) return bad();
+        std::string key(line.substr(pos, eq - pos));
+        std::string value;
+        pos = eq + 2;
+        while (pos < line.size() && line[pos] != '"') {
+          if (line[pos] == '\\' && pos + 1 < line.size()) {
+            char c = line[++pos];
+            value += c == 'n' ? '\n' : c;
+          } else {
+            value += line[pos];
+          }
+          ++pos;
+        }
+        if (pos >= line.size()) return bad();
+        ++pos;  // closing quote
+        if (pos < line.size() && line[pos] == ',') ++pos;
+        labels[key] = value;
+      }
+      if (pos >= line.size()) return bad();
+      ++pos;  // '}'
+    }
+    std::string value_text(line.substr(pos));
+    value_text.erase(0, value_text.find_first_not_of(' '));
+    value_text = value_text.substr(0, value_text.find(' '));  // drop a timestamp
+    char* parsed_end = nullptr;
+    double value = std::strtod(value_text.c_str(), &parsed_end);
+    if (value_text.empty() || *parsed_end != '\0') return bad();
+    nlohmann::json sample = {{"name", std::string(line.substr(0, name_end))},
+                             {"labels", std::move(labels)}};
+    sample["value"] = std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(value_text);
+    samples.push_back(std::move(sample));
+  }
+  return samples;
 }
 
 std::string InvokeText(const rv1::InvokeResponse& response, size_t max_elements) {

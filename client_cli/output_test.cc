@@ -147,6 +147,134 @@ TEST(OutputTest, TensorChecks) {
   EXPECT_EQ(back.data.size(), 16u);
 }
 
+TEST(OutputTest, CompileTextMergedAndFormat) {
+  cv1::CompileResponse response = SampleCompile();
+  response.set_merged(true);
+  response.set_executable_format(mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF);
+  EXPECT_THAT(CompileText(response),
+              HasSubstr("  cache: miss (joined an identical compile in progress)\n"
+                        "  module size: 12345 bytes\n"
+                        "  executable format: embedded-elf\n"));
+  nlohmann::json json = CompileJson(response);
+  EXPECT_EQ(json["merged"], true);
+  EXPECT_EQ(json["executable_format"], "embedded-elf");
+}
+
+TEST(OutputTest, ByteSizes) {
+  EXPECT_EQ(ByteSize(0), "0 B");
+  EXPECT_EQ(ByteSize(1023), "1023 B");
+  EXPECT_EQ(ByteSize(1536), "1.5 KiB");
+  EXPECT_EQ(ByteSize(200 << 20), "200 MiB");
+  EXPECT_EQ(ByteSize(4ull << 30), "4.0 GiB");
+}
+
+TEST(OutputTest, Artifacts) {
+  cv1::ListArtifactsResponse list;
+  EXPECT_EQ(ArtifactsText(list, 0), "the artifact cache is empty\n");
+  auto* a = list.add_artifacts();
+  a->set_digest("sha256:aa");
+  a->set_size_bytes(2048);
+  a->set_last_access_unix_ms(1000000);
+  a->set_pinned(true);
+  auto* b = list.add_artifacts();
+  b->set_digest("sha256:bbbb");
+  b->set_size_bytes(100);
+  b->set_last_access_unix_ms(1000000 - 3 * 3600 * 1000);
+  EXPECT_EQ(ArtifactsText(list, 1005000),
+            "DIGEST       SIZE     LAST USED  LOADED\n"
+            "sha256:aa    2.0 KiB  5 s ago    yes\n"
+            "sha256:bbbb  100 B    3 h ago    no\n");
+  EXPECT_EQ(ArtifactsJson(list)["artifacts"][0],
+            nlohmann::json({{"digest", "sha256:aa"},
+                            {"size_bytes", 2048},
+                            {"last_access_unix_ms", 1000000},
+                            {"loaded", true}}));
+
+  cv1::CacheStatsResponse stats;
+  stats.set_cache_dir("/c");
+  stats.set_entries(2);
+  stats.set_pinned_entries(1);
+  stats.set_bytes(3 << 20);
+  stats.set_max_bytes(4ull << 30);
+  stats.set_hits(3);
+  stats.set_misses(1);
+  stats.set_evictions(5);
+  stats.set_compiles(2);
+  stats.set_merged_compiles(4);
+  EXPECT_EQ(CacheStatsText(stats),
+            "cache /c\n"
+            "  entries: 2 (1 loaded)\n"
+            "  size: 3.0 MiB of 4.0 GiB\n"
+            "  hits: 3, misses: 1 (hit ratio 75.0%)\n"
+            "  evictions: 5, corrupt entries dropped: 0\n"
+            "  compiles: 2 (0 failed, 4 requests merged into one in progress)\n");
+  EXPECT_EQ(CacheStatsJson(stats)["merged_compiles"], 4);
+
+  cv1::EvictArtifactsResponse evict;
+  evict.add_evicted("sha256:bbbb");
+  evict.set_bytes_freed(100);
+  auto* skipped = evict.add_skipped();
+  skipped->set_digest("sha256:aa");
+  skipped->set_reason("loaded");
+  EXPECT_EQ(EvictText(evict),
+            "evicted 1 artifact (100 B)\n"
+            "  sha256:bbbb\n"
+            "kept sha256:aa: loaded\n");
+  EXPECT_EQ(EvictJson(evict).dump(),
+            R"({"bytes_freed":100,"evicted":["sha256:bbbb"],)"
+            R"("skipped":[{"digest":"sha256:aa","reason":"loaded"}]})");
+}
+
+TEST(OutputTest, ModelsAndStats) {
+  rv1::ListModulesResponse list;
+  EXPECT_EQ(ModelsText(list), "no modules loaded\n");
+  *list.add_modules() = SampleModule("mlp");
+  EXPECT_EQ(ModelsText(list),
+            "NAME  STATUS  DIGEST               CALLS  EXECUTION  FUNCTIONS\n"
+            "mlp   READY   sha256:0123456789ab  7      async      main(x: f16[]) -> (y: i8[3])\n");
+  EXPECT_EQ(ModelsJson(list)["models"][0]["status"], "READY");
+  cv1::CacheStatsResponse cache;
+  EXPECT_THAT(StatsText(cache, list), HasSubstr("models: 1 loaded, 7 calls\n  mlp: 7 calls\n"));
+  EXPECT_EQ(StatsJson(cache, list)["invocations"]["mlp"], 7);
+}
+
+TEST(OutputTest, Bench) {
+  BenchResult result;
+  result.module = "mlp";
+  result.concurrency = 2;
+  result.seconds = 0.5;
+  for (int i = 1; i <= 100; ++i) result.latencies_ms.push_back(i * 0.01);
+  EXPECT_EQ(BenchText(result),
+            "mlp: 100 requests, 2 concurrent, 0 errors in 0.500 s\n"
+            "  latency: p50 0.500 ms, p90 0.900 ms, p99 0.990 ms, max 1.000 ms\n"
+            "  throughput: 200.0 requests/s\n");
+  nlohmann::json json = BenchJson(result);
+  EXPECT_EQ(json["requests"], 100);
+  EXPECT_EQ(json["throughput_rps"], 200.0);
+  EXPECT_EQ(json["latency_ms"]["p99"], 0.99);
+  EXPECT_EQ(Percentile({}, 50), 0);
+  EXPECT_EQ(Percentile({3.0}, 99), 3.0);
+}
+
+TEST(OutputTest, MetricsJson) {
+  auto json = MetricsJson(
+      "# HELP a_total A.\n# TYPE a_total counter\n"
+      "a_total{rpc=\"Invoke\",model=\"q\\\"x\"} 3\n"
+      "b 0.5\n"
+      "h_bucket{le=\"+Inf\"} 2\n"
+      "g +Inf\n");
+  ASSERT_TRUE(json.ok()) << json.status();
+  ASSERT_EQ(json->size(), 4u);
+  EXPECT_EQ((*json)[0], nlohmann::json({{"name", "a_total"},
+                                        {"labels", {{"rpc", "Invoke"}, {"model", "q\"x"}}},
+                                        {"value", 3.0}}));
+  EXPECT_EQ((*json)[1]["labels"], nlohmann::json::object());
+  EXPECT_EQ((*json)[2]["labels"]["le"], "+Inf");
+  EXPECT_EQ((*json)[3]["value"], "+Inf");
+  EXPECT_FALSE(MetricsJson("no_value\n").ok());
+  EXPECT_FALSE(MetricsJson("x{a=\"b} 1\n").ok());
+}
+
 TEST(OutputTest, Names) {
   EXPECT_STREQ(StatusCodeName(grpc::StatusCode::INVALID_ARGUMENT), "INVALID_ARGUMENT");
   EXPECT_STREQ(StatusCodeName(grpc::StatusCode::NOT_FOUND), "NOT_FOUND");

@@ -19,3 +19,7 @@ find_package(MLIR 22.1 CONFIG REQUIRED PATHS ${KILN_LLVM_ROOT}/lib/cmake/mlir NO
 find_package(LLVM CONFIG REQUIRED PATHS ${KILN_LLVM_ROOT}/lib/cmake/llvm NO_DEFAULT_PATH)
 find_package(LLD CONFIG REQUIRED PATHS ${KILN_LLVM_ROOT}/lib/cmake/lld NO_DEFAULT_PATH)
 set(KILN_FILECHECK ${KILN_LLVM_ROOT}/bin/FileCheck)
+# cpp-httplib for the Prometheus endpoint and `kiln metrics`: Debian builds it as a library,
+# and its header must see the same feature macros (from pkg-config).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

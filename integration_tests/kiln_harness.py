@@ -17,18 +17,23 @@ def free_port():
 
 
 class Kilnd:
-    def __init__(self, kilnd, kiln, extra_args=(), workers=2):
+    def __init__(self, kilnd, kiln, extra_args=(), workers=2, cache_dir=None):
+        """cache_dir: reuse a cache (e.g. a previous Kilnd's) instead of a fresh one."""
         self.kilnd = kilnd
         self.kiln = kiln
         self.tmp = tempfile.mkdtemp(prefix="kiln-it-")
-        self.cache_dir = os.path.join(self.tmp, "cache")
+        self.cache_dir = cache_dir or os.path.join(self.tmp, "cache")
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        # Every kilnd gets its own metrics port, so tests can run side by side.
+        self.metrics_address = f"127.0.0.1:{free_port()}"
+        metrics_args = [] if "--metrics-listen" in extra_args else [
+            "--metrics-listen", self.metrics_address]
         self.log_path = os.path.join(self.tmp, "kilnd.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [kilnd, "--listen", self.address, "--cache-dir", self.cache_dir,
-             "--workers", str(workers), *extra_args],
+             "--workers", str(workers), *metrics_args, *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout=120):
@@ -53,6 +58,12 @@ class Kilnd:
         if json_output and r.returncode == 0:
             r.json = json.loads(r.stdout)
         return r
+
+    def metrics(self):
+        """The Prometheus text from /metrics."""
+        import urllib.request
+        with urllib.request.urlopen(f"http://{self.metrics_address}/metrics", timeout=10) as r:
+            return r.read().decode()
 
     def logs(self):
         self.log.flush()

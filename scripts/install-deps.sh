@@ -11,7 +11,7 @@ PACKAGES=(
   # RPC + serialization
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # libraries
-  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev
+  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev libcpp-httplib-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-grpcio
   python3-protobuf

@@ -12,6 +12,8 @@
 #include "CLI/CLI.hpp"
 #include "compiler_service/service/compiler_service.h"
 #include "runtime_service/service/runtime_service.h"
+#include "server/kserve_service.h"
+#include "server/metrics.h"
 #include "server/model_repository.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -38,7 +40,13 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   size_t max_queue = 1024;
   double drain_seconds = 10;
-  int max_message_mb = 256;
+  uint64_t max_message_bytes = 256 << 20;
+  std::string metrics_listen = "127.0.0.1:8002";
+  uint64_t cache_max_bytes = 4ull << 30;
+  double keepalive_seconds = 60;
+  double keepalive_timeout_seconds = 20;
+  double max_connection_age_seconds = 0;
+  double max_connection_idle_seconds = 0;
   app.add_option("--listen", listen, "address to serve gRPC on")->capture_default_str();
   app.add_option("--cache-dir", cache_dir, "artifact cache directory ($KILN_CACHE_DIR)")
       ->capture_default_str();
@@ -57,11 +65,38 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
-  app.add_option("--drain-timeout", drain_seconds, "seconds to finish in-flight work on SIGTERM")
+  app.add_option("--drain-seconds,--drain-timeout", drain_seconds,
+                 "seconds to finish in-flight work on SIGTERM")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
-  app.add_option("--max-message-mb", max_message_mb, "largest request or response, MiB")
-      ->check(CLI::Range(1, 2047))
+  app.add_option("--max-message-bytes", max_message_bytes,
+                 "largest request or response (suffixes: KiB, MiB, ...)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{INT32_MAX}))
+      ->capture_default_str();
+  app.add_option("--cache-max-bytes", cache_max_bytes,
+                 "artifact cache size bound; least recently used modules not loaded are evicted "
+                 "(suffixes: KiB, MiB, GiB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "host:port serving Prometheus metrics at /metrics (empty: none)")
+      ->capture_default_str();
+  app.add_option("--keepalive-seconds", keepalive_seconds,
+                 "ping idle client connections this often (0: never)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--keepalive-timeout-seconds", keepalive_timeout_seconds,
+                 "close a connection whose keepalive ping is not answered in this time")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--max-connection-age-seconds", max_connection_age_seconds,
+                 "close connections after this long, so clients rebalance (0: never)")
+      ->check(CLI::Range(0.0, 1e7))
+      ->capture_default_str();
+  app.add_option("--max-connection-idle-seconds", max_connection_idle_seconds,
+                 "close connections idle this long (0: never)")
+      ->check(CLI::Range(0.0, 1e7))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -77,7 +112,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto store = kiln::ArtifactStore::Open(cache_dir);
+  auto store = kiln::ArtifactStore::Open(cache_dir, {.max_bytes = cache_max_bytes});
   if (!store.ok()) {
     spdlog::critical("{}", std::string(store.status().message()));
     return 1;
@@ -92,16 +127,82 @@ int main(int argc, char** argv) {
     return 1;
   }
   kiln::RuntimeServiceImpl runtime(*store, *device, {workers, max_queue});
+  kiln::ModelRepository repository(model_dir, compiler, runtime);
+  kiln::KServeService kserve(runtime, repository, KILN_VERSION);
+
+  // Metrics: what the services record, plus sizes read at scrape time.
+  namespace km = kiln::metrics;
+  km::Registry& registry = km::Kiln().registry;
+  const kiln::ArtifactStore& cache = *store;
+  auto stat = [&cache](uint64_t kiln::ArtifactStoreStats::*field) {
+    return [&cache, field] { return static_cast<double>(cache.Stats().*field); };
+  };
+  registry.AddCallback("kiln_cache_hits_total", "Artifact cache reads that found a valid module.",
+                       km::Type::kCounter, stat(&kiln::ArtifactStoreStats::hits));
+  registry.AddCallback("kiln_cache_misses_total",
+                       "Artifact cache reads that found nothing (or a corrupt entry).",
+                       km::Type::kCounter, stat(&kiln::ArtifactStoreStats::misses));
+  registry.AddCallback("kiln_cache_evictions_total", "Artifacts evicted from the cache.",
+                       km::Type::kCounter, stat(&kiln::ArtifactStoreStats::evictions));
+  registry.AddCallback("kiln_cache_corrupt_total",
+                       "Cached artifacts that failed verification and were dropped.",
+                       km::Type::kCounter, stat(&kiln::ArtifactStoreStats::corrupt_dropped));
+  registry.AddCallback("kiln_cache_bytes", "Bytes of modules in the artifact cache.",
+                       km::Type::kGauge, stat(&kiln::ArtifactStoreStats::bytes));
+  registry.AddCallback("kiln_cache_max_bytes", "The artifact cache's size bound.",
+                       km::Type::kGauge, stat(&kiln::ArtifactStoreStats::max_bytes));
+  registry.AddCallback("kiln_cache_entries", "Modules in the artifact cache.", km::Type::kGauge,
+                       stat(&kiln::ArtifactStoreStats::entries));
+  registry.AddCallback("kiln_loaded_models", "Modules loaded and serving.", km::Type::kGauge,
+                       [&runtime] { return static_cast<double>(runtime.Modules().size()); });
+  registry.AddCallback("kiln_queue_depth", "Inference requests waiting for a worker.",
+                       km::Type::kGauge,
+                       [] { return static_cast<double>(kiln::WorkerPool::TotalQueued()); });
+  registry.AddCallback("kiln_workers", "Inference worker threads.", km::Type::kGauge,
+                       [] { return static_cast<double>(kiln::WorkerPool::TotalWorkers()); });
+  registry.AddCallback("kiln_workers_busy", "Inference workers running a request now.",
+                       km::Type::kGauge,
+                       [] { return static_cast<double>(kiln::WorkerPool::TotalBusy()); });
+  registry.AddCallback("kiln_worker_busy_seconds_total",
+                       "Time inference workers spent running requests.", km::Type::kCounter,
+                       [] { return kiln::WorkerPool::TotalBusySeconds(); });
+  std::unique_ptr<km::MetricsServer> metrics_server;
+  if (!metrics_listen.empty()) {
+    auto started = km::MetricsServer::Start(metrics_listen, registry);
+    if (!started.ok()) {
+      spdlog::critical("{}", std::string(started.status().message()));
+      return 1;
+    }
+    metrics_server = std::move(*started);
+    spdlog::info("metrics on {} (port {}) at /metrics", metrics_listen, metrics_server->port());
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(max_message_mb << 20);
-  builder.SetMaxSendMessageSize(max_message_mb << 20);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
+  auto ms = [](double seconds) { return static_cast<int>(std::min(seconds * 1000, 2e9)); };
+  if (keepalive_seconds > 0) {
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ms(keepalive_seconds));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ms(keepalive_timeout_seconds));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  }
+  // Clients may ping idle connections every 10 s without being told off (GOAWAY).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  if (max_connection_age_seconds > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, ms(max_connection_age_seconds));
+    // Calls running when a connection reaches its age get the drain time to finish.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, ms(drain_seconds));
+  }
+  if (max_connection_idle_seconds > 0)
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ms(max_connection_idle_seconds));
   builder.RegisterService(&compiler);
   builder.RegisterService(&runtime);
+  builder.RegisterService(&kserve);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::critical("cannot listen on {}", listen);
@@ -112,16 +213,18 @@ int main(int argc, char** argv) {
   spdlog::info("kilnd {} listening on {} (cache {}, {} workers)", KILN_VERSION, listen, cache_dir,
                workers);
   if (!model_dir.empty()) {
-    int loaded = kiln::LoadModelDirectory(model_dir, compiler, runtime);
+    int loaded = repository.LoadAll();
     spdlog::info("{} model(s) loaded from {}", loaded, model_dir);
   }
   server->GetHealthCheckService()->SetServingStatus(true);
+  kserve.SetReady(true);
 
   std::thread signal_thread([&] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     spdlog::info("received {}; draining (up to {} s)", strsignal(signal_number), drain_seconds);
     server->GetHealthCheckService()->SetServingStatus(false);
+    kserve.SetReady(false);
     auto deadline = std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(drain_seconds * 1000));
     // Stops accepting calls, lets in-flight ones finish until the deadline, cancels the rest.
@@ -129,6 +232,7 @@ int main(int argc, char** argv) {
   });
   server->Wait();
   signal_thread.join();
+  if (metrics_server) metrics_server->Stop();
   runtime.Shutdown();
   spdlog::info("kilnd stopped");
   return 0;

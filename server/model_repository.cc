@@ -4,19 +4,62 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace kiln {
 
 namespace fs = std::filesystem;
+namespace mv1 = kiln::module::v1;
 
 namespace {
 
 bool IsVersion(const std::string& name) {
   return !name.empty() && name.size() < 19 &&
          std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The model file of a version directory, or empty.
+std::string ModelFile(const fs::path& version_dir) {
+  for (const char* file : {"model.mlir", "model.tosa.mlir"}) {
+    std::error_code ec;
+    if (fs::is_regular_file(version_dir / file, ec)) return (version_dir / file).string();
+  }
+  return "";
+}
+
+// DIR/<name>: the highest version with a model file (path empty when there is none).
+ModelSource ScanModel(const fs::path& model_dir) {
+  ModelSource source;
+  source.name = model_dir.filename().string();
+  std::error_code ec;
+  for (const fs::directory_entry& version : fs::directory_iterator(model_dir, ec)) {
+    std::string v = version.path().filename().string();
+    if (!version.is_directory() || !IsVersion(v)) continue;
+    std::string file = ModelFile(version.path());
+    if (file.empty()) continue;
+    if (source.version.empty() || std::stoll(v) > std::stoll(source.version)) {
+      source.version = v;
+      source.path = file;
+    }
+  }
+  if (fs::is_regular_file(model_dir / "config.json", ec))
+    source.config_path = (model_dir / "config.json").string();
+  return source;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
 }  // namespace
@@ -27,20 +70,8 @@ absl::StatusOr<std::vector<ModelSource>> ScanModelDirectory(const std::string& d
     return absl::NotFoundError(absl::StrCat("model directory '", dir, "' does not exist"));
   std::vector<ModelSource> models;
   for (const fs::directory_entry& model : fs::directory_iterator(dir, ec)) {
-    if (!model.is_directory()) continue;
-    std::string best;
-    for (const fs::directory_entry& version : fs::directory_iterator(model.path(), ec)) {
-      std::string v = version.path().filename().string();
-      if (!version.is_directory() || !IsVersion(v)) continue;
-      if (!fs::exists(version.path() / "model.mlir")) continue;
-      if (best.empty() || std::stoll(v) > std::stoll(best)) best = v;
-    }
-    std::string name = model.path().filename().string();
-    if (best.empty()) {
-      spdlog::warn("model '{}': no <version>/model.mlir under {}", name, model.path().string());
-      continue;
-    }
-    models.push_back({name, best, (model.path() / best / "model.mlir").string()});
+    if (!model.is_directory() || model.path().filename().string().starts_with(".")) continue;
+    models.push_back(ScanModel(model.path()));
   }
   if (ec) return absl::InternalError(absl::StrCat("cannot read '", dir, "': ", ec.message()));
   std::sort(models.begin(), models.end(),
@@ -48,37 +79,258 @@ absl::StatusOr<std::vector<ModelSource>> ScanModelDirectory(const std::string& d
   return models;
 }
 
-int LoadModelDirectory(const std::string& dir, CompilerServiceImpl& compiler,
-                       RuntimeServiceImpl& runtime) {
-  auto models = ScanModelDirectory(dir);
+absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::string& model) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return absl::InvalidArgumentError("config.json is not valid JSON");
+  if (!json.is_object()) return absl::InvalidArgumentError("config.json must be a JSON object");
+  ModelConfig config;
+  auto bad = [](const std::string& key, const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("config.json: \"", key, "\" ", why));
+  };
+  // Integers in [0, max]; JSON numbers like 2.0 are not accepted.
+  auto integer = [&](const std::string& key, const nlohmann::json& value,
+                     int64_t max) -> absl::StatusOr<int64_t> {
+    if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > max)
+      return bad(key, absl::StrCat("must be an integer from 0 to ", max));
+    return value.get<int64_t>();
+  };
+  for (const auto& [key, value] : json.items()) {
+    if (key == "name") {
+      if (!value.is_string() || value.get<std::string>() != model)
+        return bad(key, absl::StrCat("must be the model directory's name, \"", model, "\""));
+    } else if (key == "execution_model") {
+      std::string mode = value.is_string() ? value.get<std::string>() : "";
+      if (mode == "auto") {
+        config.execution_model = mv1::EXECUTION_MODEL_UNSPECIFIED;
+      } else if (mode == "async") {
+        config.execution_model = mv1::EXECUTION_MODEL_ASYNC;
+      } else if (mode == "inline-dynamic") {
+        config.execution_model = mv1::EXECUTION_MODEL_INLINE_DYNAMIC;
+      } else {
+        return bad(key, "must be \"auto\", \"async\" or \"inline-dynamic\"");
+      }
+    } else if (key == "max_queue_size") {
+      auto n = integer(key, value, 1 << 20);
+      if (!n.ok()) return n.status();
+      config.max_queue_size = static_cast<size_t>(*n);
+    } else if (key == "workers") {
+      auto n = integer(key, value, 1024);
+      if (!n.ok()) return n.status();
+      config.workers = static_cast<int>(*n);
+    } else if (key == "max_batch_size") {
+      auto n = integer(key, value, 0);
+      if (!n.ok()) return bad(key, "must be 0: kiln does not batch requests");
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config.json: unknown key \"", key,
+          "\"; known keys: name, execution_model, max_queue_size, workers, max_batch_size"));
+    }
+  }
+  return config;
+}
+
+std::string_view ModelStateName(ModelState state) {
+  switch (state) {
+    case ModelState::kReady:
+      return "READY";
+    case ModelState::kLoading:
+      return "LOADING";
+    case ModelState::kUnavailable:
+      break;
+  }
+  return "UNAVAILABLE";
+}
+
+ModelRepository::ModelRepository(std::string dir, CompilerServiceImpl& compiler,
+                                 RuntimeServiceImpl& runtime)
+    : dir_(std::move(dir)), compiler_(compiler), runtime_(runtime) {}
+
+int ModelRepository::LoadAll() {
+  if (dir_.empty()) return 0;
+  auto models = ScanModelDirectory(dir_);
   if (!models.ok()) {
     spdlog::error("{}", std::string(models.status().message()));
     return 0;
   }
-  int loaded = 0;
-  for (const ModelSource& model : *models) {
-    std::ifstream in(model.path, std::ios::binary);
-    std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    kiln::compiler::v1::CompileRequest request;
-    request.set_source(std::move(source));
-    request.set_source_name(model.path);
-    auto compiled = compiler.CompileToStore(request);
-    if (!compiled.ok()) {
-      spdlog::error("model '{}' (version {}) failed to compile: {}", model.name, model.version,
-                    std::string(compiled.status().message()));
-      continue;
-    }
-    auto info = runtime.LoadFromStore(compiled->digest(), model.name);
-    if (!info.ok()) {
-      spdlog::error("model '{}' (version {}) failed to load: {}", model.name, model.version,
-                    std::string(info.status().message()));
-      continue;
-    }
-    spdlog::info("serving model '{}' version {} ({}, {})", model.name, model.version,
-                 compiled->digest(), compiled->cache_hit() ? "cache hit" : "compiled");
-    ++loaded;
+  int ready = 0;
+  std::lock_guard<std::mutex> load_lock(load_mutex_);
+  for (const ModelSource& model : *models) ready += LoadSource(model).ok() ? 1 : 0;
+  return ready;
+}
+
+absl::StatusOr<ModelSource> ModelRepository::FindSource(const std::string& name) const {
+  std::error_code ec;
+  // A name is one directory level: no separators, no "." or "..".
+  if (dir_.empty() || name.empty() || name == "." || name == ".." ||
+      name.find('/') != std::string::npos || !fs::is_directory(fs::path(dir_) / name, ec)) {
+    return absl::NotFoundError(
+        dir_.empty() ? absl::StrCat("no model '", name, "': kilnd runs without --model-dir")
+                     : absl::StrCat("no model '", name, "' in the repository ", dir_));
   }
-  return loaded;
+  return ScanModel(fs::path(dir_) / name);
+}
+
+void ModelRepository::SetRecord(const std::string& name, Record record) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  records_[name] = std::move(record);
+}
+
+absl::Status ModelRepository::LoadSource(const ModelSource& source) {
+  const std::string& name = source.name;
+  Record previous;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = records_.find(name); it != records_.end()) previous = it->second;
+  }
+  auto current = runtime_.FindModule(name);
+  // A reload that fails leaves the version already serving in place.
+  const bool serving = current.ok() && previous.state == ModelState::kReady &&
+                       current->digest == previous.digest;
+  // While it loads, a reloaded model still answers with the version that serves.
+  SetRecord(name, {serving ? previous.version : source.version, ModelState::kLoading, "",
+                   previous.digest});
+
+  auto fail = [&](const absl::Status& status, const std::string& what) {
+    std::string message(status.message());
+    spdlog::error("model '{}' (version {}) {}: {}", name, source.version, what, message);
+    if (serving) {
+      SetRecord(name, previous);
+    } else {
+      SetRecord(name, {source.version, ModelState::kUnavailable, absl::StrCat(what, ": ", message),
+                       ""});
+    }
+    return absl::Status(status.code(), absl::StrCat("model '", name, "' ", what, ": ", message));
+  };
+
+  if (source.path.empty()) {
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+                    "no <version>/model.mlir or <version>/model.tosa.mlir under ", dir_, "/",
+                    name)),
+                "has no version to load");
+  }
+  ModelConfig config;
+  if (!source.config_path.empty()) {
+    auto text = ReadFile(source.config_path);
+    if (!text.ok()) return fail(text.status(), "has an unreadable config.json");
+    auto parsed = ParseModelConfig(*text, name);
+    if (!parsed.ok()) return fail(parsed.status(), "has an invalid config.json");
+    config = *parsed;
+  }
+  auto text = ReadFile(source.path);
+  if (!text.ok()) return fail(text.status(), "cannot be read");
+
+  kiln::compiler::v1::CompileRequest request;
+  request.set_source(std::move(*text));
+  request.set_source_name(source.path);
+  request.set_source_format(EndsWith(source.path, ".tosa.mlir")
+                                ? kiln::compiler::v1::SOURCE_FORMAT_MLIR_TOSA
+                                : kiln::compiler::v1::SOURCE_FORMAT_AUTO);
+  request.mutable_options()->set_execution_model(config.execution_model);
+  auto compiled = compiler_.CompileToStore(request);
+  if (!compiled.ok()) return fail(compiled.status(), "failed to compile");
+
+  ModuleServingOptions serving_options;
+  serving_options.max_pending = config.max_queue_size;
+  serving_options.workers = config.workers;
+  serving_options.replace = true;  // a reload swaps in place: no window without the model
+  auto info = runtime_.LoadFromStore(compiled->digest(), name, serving_options);
+  if (!info.ok()) return fail(info.status(), "failed to load");
+
+  SetRecord(name, {source.version, ModelState::kReady, "", compiled->digest()});
+  spdlog::info("serving model '{}' version {} ({}, {})", name, source.version,
+               compiled->digest(), compiled->cache_hit() ? "cache hit" : "compiled");
+  return absl::OkStatus();
+}
+
+absl::Status ModelRepository::Load(const std::string& name) {
+  std::lock_guard<std::mutex> load_lock(load_mutex_);
+  auto source = FindSource(name);
+  if (!source.ok()) return source.status();
+  return LoadSource(*source);
+}
+
+absl::Status ModelRepository::Unload(const std::string& name) {
+  std::lock_guard<std::mutex> load_lock(load_mutex_);
+  bool known = FindSource(name).ok();
+  std::string version;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = records_.find(name); it != records_.end()) {
+      known = true;
+      version = it->second.version;
+    }
+  }
+  absl::Status unloaded = runtime_.Unload(name);
+  if (!known) return unloaded;  // a module loaded by digest, or NOT_FOUND
+  SetRecord(name, {version, ModelState::kUnavailable, "unloaded", ""});
+  return absl::OkStatus();  // unloading a repository model that is not loaded is a no-op
+}
+
+ModelStatus ModelRepository::StatusOf(const std::string& name, const Record* record,
+                                      bool is_loaded, bool in_repository) const {
+  ModelStatus status;
+  status.name = name;
+  status.in_repository = in_repository;
+  if (record != nullptr) status.version = record->version;
+  if (is_loaded) {
+    status.state = ModelState::kReady;
+  } else if (record != nullptr && record->state == ModelState::kLoading) {
+    status.state = ModelState::kLoading;
+  } else {
+    status.state = ModelState::kUnavailable;
+    status.reason = record == nullptr ? "not loaded"
+                    : record->reason.empty() ? "unloaded"
+                                             : record->reason;
+  }
+  return status;
+}
+
+std::vector<ModelStatus> ModelRepository::Index() const {
+  std::set<std::string> loaded;
+  for (const ModuleHandle& module : runtime_.Modules()) loaded.insert(module.name);
+  std::map<std::string, ModelSource> on_disk;
+  if (!dir_.empty()) {
+    auto models = ScanModelDirectory(dir_);
+    if (models.ok())
+      for (ModelSource& model : *models) on_disk.emplace(model.name, std::move(model));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::set<std::string> names;
+  for (const auto& [name, unused] : on_disk) names.insert(name);
+  for (const auto& [name, unused] : records_) names.insert(name);
+  names.insert(loaded.begin(), loaded.end());
+  std::vector<ModelStatus> index;
+  for (const std::string& name : names) {
+    auto record = records_.find(name);
+    auto disk = on_disk.find(name);
+    const bool in_repository = record != records_.end() || disk != on_disk.end();
+    ModelStatus status = StatusOf(name, record == records_.end() ? nullptr : &record->second,
+                                  loaded.count(name) > 0, in_repository);
+    if (status.version.empty() && disk != on_disk.end()) status.version = disk->second.version;
+    index.push_back(std::move(status));
+  }
+  return index;
+}
+
+std::optional<ModelStatus> ModelRepository::Find(const std::string& name) const {
+  const bool is_loaded = runtime_.FindModule(name).ok();
+  auto source = FindSource(name);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto record = records_.find(name);
+  const bool in_repository = record != records_.end() || source.ok();
+  if (!in_repository && !is_loaded) return std::nullopt;
+  ModelStatus status = StatusOf(name, record == records_.end() ? nullptr : &record->second,
+                                is_loaded, in_repository);
+  if (status.version.empty() && source.ok()) status.version = source->version;
+  return status;
+}
+
+std::string ModelRepository::ServedVersion(const std::string& name,
+                                           const std::string& digest) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = records_.find(name);
+  if (it == records_.end() || it->second.digest != digest) return "";
+  return it->second.version;
 }
 
 }  // namespace kiln

@@ -1,9 +1,16 @@
-// Start-up loading of a model directory: DIR/<model>/<version>/model.mlir, the highest numeric
-// version of each model is compiled through the artifact cache and loaded under <model>.
+// The model repository: DIR/<model>/<version>/model.mlir (or model.tosa.mlir) with an optional
+// DIR/<model>/config.json. The highest numeric version of a model is compiled through the
+// artifact cache and loaded under <model>, at start-up or on request (KServe
+// RepositoryModelLoad); each model has a state (READY / LOADING / UNAVAILABLE with a reason),
+// and one that fails never keeps the others from serving.
 #ifndef KILN_SERVER_MODEL_REPOSITORY_H_
 #define KILN_SERVER_MODEL_REPOSITORY_H_
 
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -13,19 +20,89 @@
 namespace kiln {
 
 struct ModelSource {
-  std::string name;     // <model>
-  std::string version;  // <version>
-  std::string path;     // .../model.mlir
+  std::string name;         // <model>
+  std::string version;      // <version>
+  std::string path;         // .../model.mlir or .../model.tosa.mlir
+  std::string config_path;  // DIR/<model>/config.json, empty when absent
 };
 
-// The models under `dir`, sorted by name. A model directory without a usable version is
-// skipped with a warning.
+// The models under `dir`, sorted by name. A model directory without a usable version is listed
+// with empty `version` and `path` (the repository reports it UNAVAILABLE).
 absl::StatusOr<std::vector<ModelSource>> ScanModelDirectory(const std::string& dir);
 
-// Compiles and loads every model; one that fails is logged and the others still load.
-// Returns the number loaded.
-int LoadModelDirectory(const std::string& dir, CompilerServiceImpl& compiler,
-                       RuntimeServiceImpl& runtime);
+// DIR/<model>/config.json. Every key is optional; unknown keys are errors (typos must not be
+// silently ignored):
+//   "name":             must equal the directory name
+//   "execution_model":  "auto" (default) | "async" | "inline-dynamic"
+//   "max_queue_size":   requests queued or running for this model at once (0: server default)
+//   "workers":          worker threads of the model's own (0: the shared pool)
+//   "max_batch_size":   0 only: kiln runs requests as they come, it does not batch
+struct ModelConfig {
+  kiln::module::v1::ExecutionModel execution_model =
+      kiln::module::v1::EXECUTION_MODEL_UNSPECIFIED;
+  size_t max_queue_size = 0;
+  int workers = 0;
+};
+// INVALID_ARGUMENT naming the key for malformed or invalid configs.
+absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json, const std::string& model);
+
+enum class ModelState { kUnavailable, kLoading, kReady };
+std::string_view ModelStateName(ModelState state);  // "UNAVAILABLE", "LOADING", "READY"
+
+struct ModelStatus {
+  std::string name;
+  std::string version;  // the served (or last tried) version; empty for modules loaded by digest
+  ModelState state = ModelState::kUnavailable;
+  std::string reason;  // why it is not READY
+  bool in_repository = false;  // false: loaded through the RuntimeService by digest
+};
+
+class ModelRepository {
+ public:
+  // `dir` may be empty: no repository, only modules loaded by digest are listed.
+  ModelRepository(std::string dir, CompilerServiceImpl& compiler, RuntimeServiceImpl& runtime);
+
+  const std::string& dir() const { return dir_; }
+
+  // Loads every model of the directory; returns how many are READY.
+  int LoadAll();
+  // Compiles and loads (or reloads, swapping in place) the model's highest version. NOT_FOUND
+  // when the repository has no such model; the compile or config error otherwise (the model is
+  // then UNAVAILABLE with that reason, unless an earlier load still serves).
+  absl::Status Load(const std::string& name);
+  // Unloads a repository model (idempotent) or a module loaded by digest; NOT_FOUND when
+  // neither exists.
+  absl::Status Unload(const std::string& name);
+
+  // Every model in the directory plus every module loaded by digest, sorted by name. READY
+  // means loaded right now (a module unloaded through the RuntimeService is not).
+  std::vector<ModelStatus> Index() const;
+  // One model's status; nullopt when neither the directory nor the runtime knows it.
+  std::optional<ModelStatus> Find(const std::string& name) const;
+  // The repository version of the module loaded as `name` with `digest`; empty for a module
+  // the repository did not load. Cheap (no disk access): for the inference path.
+  std::string ServedVersion(const std::string& name, const std::string& digest) const;
+
+ private:
+  struct Record {
+    std::string version;
+    ModelState state = ModelState::kUnavailable;
+    std::string reason;
+    std::string digest;  // of the loaded module, for telling ours from a replacement
+  };
+  absl::StatusOr<ModelSource> FindSource(const std::string& name) const;
+  absl::Status LoadSource(const ModelSource& source);
+  ModelStatus StatusOf(const std::string& name, const Record* record, bool is_loaded,
+                       bool in_repository) const;
+  void SetRecord(const std::string& name, Record record);
+
+  const std::string dir_;
+  CompilerServiceImpl& compiler_;
+  RuntimeServiceImpl& runtime_;
+  std::mutex load_mutex_;  // one load or unload at a time: a reload must not race an unload
+  mutable std::mutex mutex_;
+  std::map<std::string, Record> records_;
+};
 
 }  // namespace kiln
 

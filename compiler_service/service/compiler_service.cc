@@ -1,12 +1,16 @@
 #include "compiler_service/service/compiler_service.h"
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <span>
 
 #include "absl/strings/str_cat.h"
 #include "runtime_service/base/sha256.h"
 #include "runtime_service/executable_abi.h"
 #include "runtime_service/module/module_file.h"
 #include "runtime_service/service/grpc_status.h"
+#include "server/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln {
@@ -76,6 +80,61 @@ absl::StatusOr<std::string> ArtifactDigest(std::string_view source,
   return DigestString(hasher.Finish());
 }
 
+namespace {
+
+double MillisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+mv1::ExecutableFormat FormatOf(const mv1::ModuleDef& def) {
+  return def.executables_size() > 0 ? def.executables(0).format()
+                                    : mv1::EXECUTABLE_FORMAT_UNSPECIFIED;
+}
+
+bool IsGivingUp(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kCancelled ||
+         status.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+}  // namespace
+
+// One compile in progress and the callers waiting for it.
+struct CompilerServiceImpl::InFlight {
+  std::mutex mutex;
+  std::condition_variable finished;
+  bool done = false;
+  absl::StatusOr<cv1::CompileResponse> result;
+  // The continue checks of every caller still waiting (the one compiling included).
+  std::map<int, const kiln::compiler::ContinueCheck*> callers;
+  int next_id = 0;
+
+  // OK while any caller still wants the result; otherwise the first caller's reason.
+  absl::Status AnyoneWaiting() {
+    std::lock_guard<std::mutex> lock(mutex);
+    absl::Status first = absl::CancelledError("every caller waiting for the compile has gone");
+    bool have_first = false;
+    for (const auto& [id, check] : callers) {
+      absl::Status status = *check ? (*check)() : absl::OkStatus();
+      if (status.ok()) return status;
+      if (!have_first) {
+        first = status;
+        have_first = true;
+      }
+    }
+    return first;
+  }
+  int Join(const kiln::compiler::ContinueCheck* check) {
+    std::lock_guard<std::mutex> lock(mutex);
+    callers[next_id] = check;
+    return next_id++;
+  }
+  // After Leave the caller's check (and its RPC context) is never called again.
+  void Leave(int id) {
+    std::lock_guard<std::mutex> lock(mutex);
+    callers.erase(id);
+  }
+};
+
 absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileToStore(
     const cv1::CompileRequest& request, const kiln::compiler::ContinueCheck& should_continue) {
   auto start = Clock::now();
@@ -83,32 +142,110 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileToStore(
   auto digest = ArtifactDigest(request.source(), options);
   if (!digest.ok()) return digest.status();
 
-  cv1::CompileResponse response;
-  response.set_digest(*digest);
-  if (!request.options().do_not_cache() && store_.Contains(*digest)) {
-    auto path = store_.PathFor(*digest);
-    auto cached = module::ModuleFile::Open(*path);
-    if (cached.ok()) {
-      response.set_cache_hit(true);
-      response.set_module_size((*cached)->bytes().size());
-      Summarize((*cached)->def(), response);
-      cv1::PhaseTiming& timing = *response.add_timings();
-      timing.set_phase("cache");
-      timing.set_milliseconds(
-          std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-      return response;
+  for (;;) {
+    if (!request.options().do_not_cache()) {
+      // OpenModule verifies the entry; a corrupt one is dropped (and logged) there and rebuilt
+      // below.
+      auto cached = store_.OpenModule(*digest);
+      if (cached.ok()) {
+        cv1::CompileResponse response;
+        response.set_digest(*digest);
+        response.set_cache_hit(true);
+        response.set_module_size((*cached)->bytes().size());
+        response.set_executable_format(FormatOf((*cached)->def()));
+        Summarize((*cached)->def(), response);
+        cv1::PhaseTiming& timing = *response.add_timings();
+        timing.set_phase("cache");
+        timing.set_milliseconds(MillisecondsSince(start));
+        metrics::Kiln().cache_hit_seconds.Get().ObserveDuration(Clock::now() - start);
+        return response;
+      }
     }
-    // A corrupt entry is dropped and rebuilt rather than served.
-    spdlog::warn("cached artifact {} is unusable ({}); recompiling", *digest,
-                 cached.status().ToString());
-    store_.Remove(*digest);
+    auto result = CompileMerged(*digest, request, options, should_continue);
+    // The compile this request joined was abandoned by its callers, but this one still wants
+    // the module: start again (it is now the one compiling, or finds the artifact).
+    if (!result.ok() && IsGivingUp(result.status()) &&
+        (!should_continue || should_continue().ok()))
+      continue;
+    return result;
+  }
+}
+
+absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileMerged(
+    const std::string& digest, const cv1::CompileRequest& request,
+    const kiln::compiler::CompileOptions& options,
+    const kiln::compiler::ContinueCheck& should_continue) {
+  std::shared_ptr<InFlight> flight;
+  bool leader = false;
+  {
+    std::lock_guard<std::mutex> lock(in_flight_mutex_);
+    auto [it, inserted] = in_flight_.try_emplace(digest);
+    if (inserted) it->second = std::make_shared<InFlight>();
+    flight = it->second;
+    leader = inserted;
+  }
+  int id = flight->Join(&should_continue);
+
+  if (!leader) {
+    merged_.fetch_add(1);
+    metrics::Kiln().merged_compiles.Get().Increment();
+    std::unique_lock<std::mutex> lock(flight->mutex);
+    while (!flight->done) {
+      // Wakes up now and then to notice this caller's own deadline or cancellation.
+      flight->finished.wait_for(lock, std::chrono::milliseconds(20));
+      if (flight->done) break;
+      lock.unlock();
+      absl::Status own = should_continue ? should_continue() : absl::OkStatus();
+      lock.lock();
+      if (!own.ok()) {
+        flight->callers.erase(id);
+        return own;
+      }
+    }
+    flight->callers.erase(id);
+    absl::StatusOr<cv1::CompileResponse> result = flight->result;
+    if (result.ok()) result->set_merged(true);
+    return result;
   }
 
+  absl::StatusOr<cv1::CompileResponse> result =
+      RunCompiler(digest, request, options, [&flight] { return flight->AnyoneWaiting(); });
+  {
+    // Out of the map before waking the others: a new request now finds the artifact stored.
+    std::lock_guard<std::mutex> lock(in_flight_mutex_);
+    in_flight_.erase(digest);
+  }
+  {
+    std::lock_guard<std::mutex> lock(flight->mutex);
+    flight->result = result;
+    flight->done = true;
+  }
+  flight->finished.notify_all();
+  flight->Leave(id);
+  return result;
+}
+
+absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::RunCompiler(
+    const std::string& digest, const cv1::CompileRequest& request,
+    const kiln::compiler::CompileOptions& options,
+    const kiln::compiler::ContinueCheck& should_continue) {
+  auto start = Clock::now();
+  compiles_.fetch_add(1);
+  metrics::KilnMetrics& m = metrics::Kiln();
+  m.compiles.Get().Increment();
   auto result = kiln::compiler::Compile(request.source(), options, should_continue);
-  if (!result.ok()) return result.status();
-  if (auto status = store_.Put(*digest, result->module_bytes); !status.ok()) return status;
+  m.compile_seconds.Get().ObserveDuration(Clock::now() - start);
+  if (!result.ok()) {
+    failures_.fetch_add(1);
+    m.compile_failures.Get().Increment();
+    return result.status();
+  }
+  if (auto status = store_.Put(digest, result->module_bytes); !status.ok()) return status;
+  cv1::CompileResponse response;
+  response.set_digest(digest);
   response.set_cache_hit(false);
   response.set_module_size(result->module_bytes.size());
+  response.set_executable_format(FormatOf(result->def));
   Summarize(result->def, response);
   for (const auto& diag : result->diagnostics) {
     cv1::Diagnostic& out = *response.add_diagnostics();
@@ -121,8 +258,8 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileToStore(
     timing.set_phase(phase.phase);
     timing.set_milliseconds(phase.milliseconds);
   }
-  spdlog::info("compiled {} → {} ({} bytes)", options.source_name, *digest,
-               result->module_bytes.size());
+  spdlog::info("compiled {} → {} ({} bytes, {:.1f} ms)", options.source_name, digest,
+               result->module_bytes.size(), MillisecondsSince(start));
   return response;
 }
 
@@ -136,12 +273,98 @@ grpc::Status CompilerServiceImpl::Compile(grpc::ServerContext* context,
     return absl::OkStatus();
   };
   auto result = CompileToStore(*request, should_continue);
+  metrics::RecordRpc("Compile", "", result.status());
   if (!result.ok()) {
     spdlog::info("compile of '{}' failed: {}", request->source_name(),
                  result.status().ToString());
     return ToGrpcStatus(result.status());
   }
   *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status CompilerServiceImpl::GetArtifact(grpc::ServerContext* context,
+                                              const cv1::GetArtifactRequest* request,
+                                              grpc::ServerWriter<cv1::ArtifactChunk>* writer) {
+  auto file = store_.OpenModule(request->digest());
+  metrics::RecordRpc("GetArtifact", "", file.status());
+  if (!file.ok()) return ToGrpcStatus(file.status());
+  // Verified by OpenModule; streamed from the mapping, so the bytes are the cache file's.
+  std::span<const uint8_t> bytes = (*file)->bytes();
+  size_t chunk = request->chunk_bytes() == 0
+                     ? size_t{1} << 20
+                     : std::clamp<size_t>(request->chunk_bytes(), 4096, size_t{4} << 20);
+  for (size_t offset = 0; offset < bytes.size(); offset += chunk) {
+    if (context->IsCancelled())
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the download");
+    cv1::ArtifactChunk message;
+    size_t length = std::min(chunk, bytes.size() - offset);
+    message.set_data(reinterpret_cast<const char*>(bytes.data()) + offset, length);
+    message.set_offset(offset);
+    if (offset == 0) {
+      message.set_total_bytes(bytes.size());
+      message.set_file_sha256(FileDigest(bytes));
+    }
+    if (!writer->Write(message))
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CompilerServiceImpl::CacheStats(grpc::ServerContext*, const cv1::CacheStatsRequest*,
+                                             cv1::CacheStatsResponse* response) {
+  metrics::RecordRpc("CacheStats", "", absl::OkStatus());
+  ArtifactStoreStats stats = store_.Stats();
+  response->set_entries(stats.entries);
+  response->set_bytes(stats.bytes);
+  response->set_max_bytes(stats.max_bytes);
+  response->set_hits(stats.hits);
+  response->set_misses(stats.misses);
+  response->set_evictions(stats.evictions);
+  response->set_corrupt_dropped(stats.corrupt_dropped);
+  response->set_pinned_entries(stats.pinned_entries);
+  response->set_compiles(compiles_.load());
+  response->set_merged_compiles(merged_.load());
+  response->set_compile_failures(failures_.load());
+  response->set_cache_dir(store_.root());
+  return grpc::Status::OK;
+}
+
+grpc::Status CompilerServiceImpl::ListArtifacts(grpc::ServerContext*,
+                                                const cv1::ListArtifactsRequest*,
+                                                cv1::ListArtifactsResponse* response) {
+  metrics::RecordRpc("ListArtifacts", "", absl::OkStatus());
+  for (const ArtifactInfo& info : store_.List()) {
+    cv1::ArtifactInfo& out = *response->add_artifacts();
+    out.set_digest(info.digest);
+    out.set_size_bytes(info.size_bytes);
+    out.set_last_access_unix_ms(info.last_access_unix_ms);
+    out.set_pinned(info.pinned);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CompilerServiceImpl::EvictArtifacts(grpc::ServerContext*,
+                                                 const cv1::EvictArtifactsRequest* request,
+                                                 cv1::EvictArtifactsResponse* response) {
+  absl::Status status;
+  if (request->all() && request->digests_size() > 0) {
+    status = absl::InvalidArgumentError("give digests or all, not both");
+  } else if (!request->all() && request->digests_size() == 0) {
+    status = absl::InvalidArgumentError("no digests given (set all to evict everything unused)");
+  }
+  metrics::RecordRpc("EvictArtifacts", "", status);
+  if (!status.ok()) return ToGrpcStatus(status);
+  EvictionResult result = store_.Evict(
+      std::vector<std::string>(request->digests().begin(), request->digests().end()),
+      request->all());
+  for (const std::string& digest : result.evicted) response->add_evicted(digest);
+  response->set_bytes_freed(result.bytes_freed);
+  for (const auto& [digest, reason] : result.skipped) {
+    cv1::SkippedArtifact& skipped = *response->add_skipped();
+    skipped.set_digest(digest);
+    skipped.set_reason(reason);
+  }
   return grpc::Status::OK;
 }
 

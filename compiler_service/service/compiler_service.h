@@ -1,7 +1,13 @@
-// kiln.compiler.v1.CompilerService: compiles programs into the artifact store.
+// kiln.compiler.v1.CompilerService: compiles programs into the artifact cache and lets operators
+// look into it (GetArtifact, CacheStats, ListArtifacts, EvictArtifacts).
 #ifndef KILN_COMPILER_SERVICE_SERVICE_COMPILER_SERVICE_H_
 #define KILN_COMPILER_SERVICE_SERVICE_COMPILER_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -16,7 +22,10 @@ class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Se
   explicit CompilerServiceImpl(const ArtifactStore& store) : store_(store) {}
 
   // Compiles (or finds in the store) and returns what Compile answers. Used by the RPC and
-  // by kilnd's start-up model loading.
+  // by kilnd's start-up model loading. Concurrent calls for the same artifact digest share one
+  // compile: the first runs it, the others wait for its result (answered with merged = true).
+  // `should_continue` is checked between phases; a shared compile stops only once every
+  // caller waiting for it has gone.
   absl::StatusOr<kiln::compiler::v1::CompileResponse> CompileToStore(
       const kiln::compiler::v1::CompileRequest& request,
       const kiln::compiler::ContinueCheck& should_continue = nullptr);
@@ -24,9 +33,40 @@ class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Se
   grpc::Status Compile(grpc::ServerContext* context,
                        const kiln::compiler::v1::CompileRequest* request,
                        kiln::compiler::v1::CompileResponse* response) override;
+  grpc::Status GetArtifact(grpc::ServerContext* context,
+                           const kiln::compiler::v1::GetArtifactRequest* request,
+                           grpc::ServerWriter<kiln::compiler::v1::ArtifactChunk>* writer) override;
+  grpc::Status CacheStats(grpc::ServerContext* context,
+                          const kiln::compiler::v1::CacheStatsRequest* request,
+                          kiln::compiler::v1::CacheStatsResponse* response) override;
+  grpc::Status ListArtifacts(grpc::ServerContext* context,
+                             const kiln::compiler::v1::ListArtifactsRequest* request,
+                             kiln::compiler::v1::ListArtifactsResponse* response) override;
+  grpc::Status EvictArtifacts(grpc::ServerContext* context,
+                              const kiln::compiler::v1::EvictArtifactsRequest* request,
+                              kiln::compiler::v1::EvictArtifactsResponse* response) override;
+
+  uint64_t compiles() const { return compiles_.load(); }
+  uint64_t merged_compiles() const { return merged_.load(); }
 
  private:
+  struct InFlight;
+  // Runs the compiler for a request no cached artifact answers, merging identical requests.
+  absl::StatusOr<kiln::compiler::v1::CompileResponse> CompileMerged(
+      const std::string& digest, const kiln::compiler::v1::CompileRequest& request,
+      const kiln::compiler::CompileOptions& options,
+      const kiln::compiler::ContinueCheck& should_continue);
+  absl::StatusOr<kiln::compiler::v1::CompileResponse> RunCompiler(
+      const std::string& digest, const kiln::compiler::v1::CompileRequest& request,
+      const kiln::compiler::CompileOptions& options,
+      const kiln::compiler::ContinueCheck& should_continue);
+
   const ArtifactStore& store_;
+  std::mutex in_flight_mutex_;
+  std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by artifact digest
+  std::atomic<uint64_t> compiles_{0};
+  std::atomic<uint64_t> merged_{0};
+  std::atomic<uint64_t> failures_{0};
 };
 
 // The artifact digest: SHA-256 over a schema version, the source bytes, the normalized options

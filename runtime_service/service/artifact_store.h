@@ -1,34 +1,103 @@
-// The on-disk artifact store: module files keyed by their "sha256:<hex>" artifact digest.
-// Writes are atomic (temp file + rename), so a crash never leaves a partial module under a
-// digest; readers validate every module anyway (ModuleFile checks each segment's SHA-256).
+// The artifact cache: module files on disk keyed by their "sha256:<hex>" artifact digest.
+//
+// - Writes are atomic (temp file + fsync + rename), so a crash never leaves a partial module
+//   under a digest.
+// - Every read is verified: the module reader checks the structure and each segment's SHA-256,
+//   and a sidecar file (<hex>.sum) holds the SHA-256 and size of the whole module file, so any
+//   change to it is caught. A corrupt entry is dropped (and logged) so it gets rebuilt.
+// - The total size is bounded: after a write, least recently used entries are evicted until
+//   the cache fits, except pinned ones (the artifacts of loaded modules are never evicted).
+// - The index is rebuilt by scanning the directory on Open, with file mtimes as last access
+//   (a read touches the mtime), so the LRU order survives restarts.
+//
+// ArtifactStore is a cheap handle: copies share one index, and its methods are thread-safe.
 #ifndef KILN_RUNTIME_SERVICE_SERVICE_ARTIFACT_STORE_H_
 #define KILN_RUNTIME_SERVICE_SERVICE_ARTIFACT_STORE_H_
 
+#include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "runtime_service/module/module_file.h"
 
 namespace kiln {
 
+struct ArtifactStoreOptions {
+  uint64_t max_bytes = 4ull << 30;  // total module bytes kept (--cache-max-bytes)
+};
+
+struct ArtifactInfo {
+  std::string digest;
+  uint64_t size_bytes = 0;
+  int64_t last_access_unix_ms = 0;
+  bool pinned = false;
+};
+
+struct ArtifactStoreStats {
+  uint64_t entries = 0;
+  uint64_t bytes = 0;
+  uint64_t max_bytes = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t evictions = 0;
+  uint64_t corrupt_dropped = 0;
+  uint64_t pinned_entries = 0;
+};
+
+struct EvictionResult {
+  std::vector<std::string> evicted;
+  uint64_t bytes_freed = 0;
+  std::vector<std::pair<std::string, std::string>> skipped;  // digest, reason
+};
+
 class ArtifactStore {
  public:
-  // Creates `root` (and parents) if needed.
-  static absl::StatusOr<ArtifactStore> Open(std::string root);
+  // Creates `root` (and parents) if needed and indexes what is already there (evicting down to
+  // the size bound).
+  static absl::StatusOr<ArtifactStore> Open(std::string root, ArtifactStoreOptions options = {});
 
-  const std::string& root() const { return root_; }
+  const std::string& root() const;
   // INVALID_ARGUMENT for a malformed digest.
   absl::StatusOr<std::string> PathFor(std::string_view digest) const;
+  // Whether a module file is stored under the digest (not verified).
   bool Contains(std::string_view digest) const;
+  // Stores a module (atomically), then evicts down to the size bound. The entry just written is
+  // never evicted by its own Put.
   absl::Status Put(std::string_view digest, std::string_view bytes) const;
+  // Opens and verifies the module (a cache hit, which refreshes its LRU position). NOT_FOUND
+  // (a miss) when absent; a corrupt entry is dropped, logged, and its validation error
+  // returned (DATA_LOSS or INVALID_ARGUMENT).
+  absl::StatusOr<std::unique_ptr<module::ModuleFile>> OpenModule(std::string_view digest) const;
   // Drops an entry (e.g. one that failed validation) so it is rebuilt.
   void Remove(std::string_view digest) const;
 
+  // While the returned handle (or a copy) lives, the digest's artifact is never evicted. Pins
+  // count: two loaded modules with the same artifact hold two.
+  using Pin = std::shared_ptr<const void>;
+  Pin PinArtifact(std::string_view digest) const;
+
+  // Most recently used first.
+  std::vector<ArtifactInfo> List() const;
+  ArtifactStoreStats Stats() const;
+  // Evicts the given digests, or every unpinned entry when `digests` is empty and `all` is set.
+  // Pinned entries and unknown digests are reported as skipped.
+  EvictionResult Evict(const std::vector<std::string>& digests, bool all = false) const;
+
+  struct State;
+
  private:
-  explicit ArtifactStore(std::string root) : root_(std::move(root)) {}
-  std::string root_;
+  explicit ArtifactStore(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
 };
+
+// "sha256:<hex>" of a whole module file, as kept in the sidecar and sent by GetArtifact.
+std::string FileDigest(std::span<const uint8_t> bytes);
 
 }  // namespace kiln
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime_service/service/grpc_status.h"
+#include "server/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln {
@@ -18,17 +19,28 @@ RuntimeServiceImpl::RuntimeServiceImpl(const ArtifactStore& store,
                                        RuntimeServiceOptions options)
     : store_(store),
       device_(std::move(device)),
-      workers_(options.workers, options.max_queued_requests) {}
+      workers_(options.workers, options.max_queued_requests),
+      workers_max_queued_(options.max_queued_requests) {}
 
 RuntimeServiceImpl::~RuntimeServiceImpl() { Shutdown(); }
 
-void RuntimeServiceImpl::Shutdown() { workers_.Shutdown(); }
+void RuntimeServiceImpl::Shutdown() {
+  std::vector<ModuleHandle> modules;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+    for (const auto& [name, entry] : modules_) modules.push_back(entry);
+  }
+  workers_.Shutdown();
+  for (const ModuleHandle& entry : modules)
+    if (entry.serving->pool) entry.serving->pool->Shutdown();
+}
 
-rv1::ModuleInfo RuntimeServiceImpl::Describe(const std::string& name, const Entry& entry) const {
+rv1::ModuleInfo RuntimeServiceImpl::Describe(const ModuleHandle& entry) const {
   rv1::ModuleInfo info;
-  info.set_name(name);
+  info.set_name(entry.name);
   info.set_digest(entry.digest);
-  info.set_invocation_count(entry.invocations->load());
+  info.set_invocation_count(entry.serving->invocations.load());
   for (const auto& fn : entry.module->def().functions()) {
     rv1::FunctionSignature& sig = *info.add_functions();
     sig.set_name(fn.name());
@@ -39,37 +51,86 @@ rv1::ModuleInfo RuntimeServiceImpl::Describe(const std::string& name, const Entr
   return info;
 }
 
-absl::StatusOr<rv1::ModuleInfo> RuntimeServiceImpl::LoadFromStore(const std::string& digest,
-                                                                  const std::string& name) {
+absl::StatusOr<rv1::ModuleInfo> RuntimeServiceImpl::LoadFromStore(
+    const std::string& digest, const std::string& name, const ModuleServingOptions& options) {
   if (name.empty()) return absl::InvalidArgumentError("a module name is required");
   auto path = store_.PathFor(digest);
   if (!path.ok()) return path.status();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (modules_.count(name))
-      return absl::AlreadyExistsError(
-          absl::StrCat("a module named '", name, "' is already loaded; unload it first"));
-  }
-  if (!store_.Contains(digest))
-    return absl::NotFoundError(absl::StrCat("no artifact ", digest, " in the cache at ",
-                                            store_.root(), "; compile the program first"));
-  auto file = module::ModuleFile::Open(*path);
-  if (!file.ok()) {
-    spdlog::warn("artifact {} failed validation: {}", digest, file.status().ToString());
-    return file.status();
-  }
-  auto loaded = LoadedModule::Load(std::move(*file), device_);
-  if (!loaded.ok()) return loaded.status();
-  Entry entry{digest, std::move(*loaded), std::make_shared<std::atomic<uint64_t>>(0)};
-  std::lock_guard<std::mutex> lock(mutex_);
-  // Checked again: another request may have taken the name while this one loaded.
-  if (modules_.count(name))
+  auto name_taken = [&] {
     return absl::AlreadyExistsError(
         absl::StrCat("a module named '", name, "' is already loaded; unload it first"));
-  rv1::ModuleInfo info = Describe(name, entry);
-  modules_.emplace(name, std::move(entry));
-  spdlog::info("loaded module '{}' ({})", name, digest);
+  };
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!options.replace && modules_.count(name)) return name_taken();
+    if (stopped_) return absl::UnavailableError("kilnd is shutting down");
+  }
+  // Pinned before it is opened, so the cache cannot evict it in between.
+  ArtifactStore::Pin pin = store_.PinArtifact(digest);
+  // Verified on every read (a corrupt entry is dropped and logged by the store).
+  auto file = store_.OpenModule(digest);
+  if (!file.ok()) return file.status();
+  auto loaded = LoadedModule::Load(std::move(*file), device_);
+  if (!loaded.ok()) return loaded.status();
+  ModuleHandle entry{name, digest, std::move(*loaded), std::make_shared<ModuleServing>()};
+  entry.serving->pin = std::move(pin);
+  entry.serving->max_pending = options.max_pending;
+  if (options.workers > 0) {
+    // The module's own queue holds at most what its limit lets in (or the shared bound).
+    size_t queue = options.max_pending > 0 ? options.max_pending : workers_max_queued_;
+    entry.serving->pool = std::make_unique<WorkerPool>(options.workers, queue);
+  }
+  rv1::ModuleInfo info = Describe(entry);
+  ModuleHandle replaced;  // released after the lock: its pool's threads join in its destructor
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Checked again: another request may have taken the name while this one loaded.
+    auto it = modules_.find(name);
+    if (it != modules_.end()) {
+      if (!options.replace) return name_taken();
+      replaced = std::move(it->second);
+      it->second = std::move(entry);
+    } else {
+      modules_.emplace(name, std::move(entry));
+    }
+  }
+  spdlog::info("{} module '{}' ({})", replaced.module ? "replaced" : "loaded", name, digest);
   return info;
+}
+
+absl::Status RuntimeServiceImpl::Unload(const std::string& name) {
+  ModuleHandle removed;  // released after the lock (see LoadFromStore)
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = modules_.find(name);
+    // In-flight invocations hold their own handle, so erasing here never frees code that is
+    // running; the module goes away when the last of them finishes.
+    if (it == modules_.end())
+      return absl::NotFoundError(absl::StrCat("no module named '", name, "' is loaded"));
+    removed = std::move(it->second);
+    modules_.erase(it);
+  }
+  spdlog::info("unloaded module '{}'", name);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModuleHandle> RuntimeServiceImpl::FindModule(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = modules_.find(name);
+  if (it != modules_.end()) return it->second;
+  std::vector<std::string> names;
+  for (const auto& [loaded, unused] : modules_) names.push_back(loaded);
+  return absl::NotFoundError(
+      absl::StrCat("no module named '", name, "' is loaded",
+                   names.empty() ? std::string(" (none are loaded)")
+                                 : absl::StrCat("; loaded modules: ", absl::StrJoin(names, ", "))));
+}
+
+std::vector<ModuleHandle> RuntimeServiceImpl::Modules() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<ModuleHandle> modules;
+  for (const auto& [name, entry] : modules_) modules.push_back(entry);
+  return modules;
 }
 
 grpc::Status RuntimeServiceImpl::LoadModule(grpc::ServerContext*,
@@ -77,6 +138,7 @@ grpc::Status RuntimeServiceImpl::LoadModule(grpc::ServerContext*,
                                             rv1::LoadModuleResponse* response) {
   auto start = Clock::now();
   auto info = LoadFromStore(request->digest(), request->name());
+  metrics::RecordRpc("LoadModule", request->name(), info.status());
   if (!info.ok()) return ToGrpcStatus(info.status());
   *response->mutable_module() = std::move(*info);
   response->set_load_milliseconds(
@@ -87,43 +149,75 @@ grpc::Status RuntimeServiceImpl::LoadModule(grpc::ServerContext*,
 grpc::Status RuntimeServiceImpl::UnloadModule(grpc::ServerContext*,
                                               const rv1::UnloadModuleRequest* request,
                                               rv1::UnloadModuleResponse*) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  // In-flight invocations hold their own reference to the module, so erasing here never
-  // frees code that is running; the module goes away when the last of them finishes.
-  if (modules_.erase(request->name()) == 0)
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("no module named '", request->name(), "' is loaded"));
-  spdlog::info("unloaded module '{}'", request->name());
-  return grpc::Status::OK;
+  absl::Status status = Unload(request->name());
+  metrics::RecordRpc("UnloadModule", request->name(), status);
+  return ToGrpcStatus(status);
 }
 
 grpc::Status RuntimeServiceImpl::ListModules(grpc::ServerContext*, const rv1::ListModulesRequest*,
                                              rv1::ListModulesResponse* response) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [name, entry] : modules_) *response->add_modules() = Describe(name, entry);
+  for (const ModuleHandle& entry : Modules()) *response->add_modules() = Describe(entry);
   return grpc::Status::OK;
+}
+
+absl::StatusOr<InvocationResult> RuntimeServiceImpl::Run(const ModuleHandle& entry,
+                                                         const module::v1::FunctionDef& function,
+                                                         std::span<const TensorView> inputs,
+                                                         grpc::ServerContext* context) {
+  ModuleServing& serving = *entry.serving;
+  const size_t already_pending = serving.pending.fetch_add(1);
+  if (serving.max_pending > 0 && already_pending >= serving.max_pending) {
+    serving.pending.fetch_sub(1);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("module '", entry.name, "' already has ", serving.max_pending,
+                     " requests queued or running (its max_queue_size); try again later"));
+  }
+  struct PendingGuard {
+    std::atomic<size_t>& pending;
+    ~PendingGuard() { pending.fetch_sub(1); }
+  } pending_guard{serving.pending};
+
+  // The request runs synchronously on a worker; this handler thread waits for it.
+  std::promise<absl::StatusOr<std::vector<HostTensor>>> done;
+  auto future = done.get_future();
+  InvocationResult result;
+  const auto submitted_at = Clock::now();
+  WorkerPool& pool = serving.pool ? *serving.pool : workers_;
+  auto submitted = pool.Submit([&] {
+    const auto start = Clock::now();
+    result.queue_time = start - submitted_at;
+    if (context != nullptr && context->IsCancelled()) {
+      done.set_value(absl::CancelledError("the client cancelled the request"));
+      return;
+    }
+    if (context != nullptr && context->deadline() < std::chrono::system_clock::now()) {
+      done.set_value(absl::DeadlineExceededError(
+          "the request's deadline passed while it waited in the queue; it was not run"));
+      return;
+    }
+    auto outputs = entry.module->Invoke(function, inputs);
+    result.compute_time = Clock::now() - start;
+    metrics::KilnMetrics& m = metrics::Kiln();
+    m.queue_seconds.With({entry.name}).ObserveDuration(result.queue_time);
+    m.compute_seconds.With({entry.name}).ObserveDuration(result.compute_time);
+    serving.invocations.fetch_add(1);
+    done.set_value(std::move(outputs));  // last: the caller's frame may go away after this
+  });
+  if (!submitted.ok()) return submitted;
+  auto outputs = future.get();
+  if (!outputs.ok()) return outputs.status();
+  result.outputs = std::move(*outputs);
+  return result;
 }
 
 absl::StatusOr<rv1::InvokeResponse> RuntimeServiceImpl::RunInvoke(
     grpc::ServerContext* context, const rv1::InvokeRequest& request) {
-  Entry entry;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = modules_.find(request.module());
-    if (it == modules_.end()) {
-      std::vector<std::string> names;
-      for (const auto& [name, unused] : modules_) names.push_back(name);
-      return absl::NotFoundError(absl::StrCat(
-          "no module named '", request.module(), "' is loaded",
-          names.empty() ? std::string(" (none are loaded)")
-                        : absl::StrCat("; loaded modules: ", absl::StrJoin(names, ", "))));
-    }
-    entry = it->second;
-  }
-  const module::v1::FunctionDef* function = entry.module->FindFunction(request.function());
+  auto entry = FindModule(request.module());
+  if (!entry.ok()) return entry.status();
+  const module::v1::FunctionDef* function = entry->module->FindFunction(request.function());
   if (function == nullptr) {
     std::vector<std::string> names;
-    for (const auto& fn : entry.module->def().functions()) names.push_back(fn.name());
+    for (const auto& fn : entry->module->def().functions()) names.push_back(fn.name());
     return absl::NotFoundError(absl::StrCat(
         "module '", request.module(), "' has no function '",
         request.function().empty() ? std::string("main") : request.function(),
@@ -143,35 +237,14 @@ absl::StatusOr<rv1::InvokeResponse> RuntimeServiceImpl::RunInvoke(
   }
   auto ordered = MatchInputs(*function, views);
   if (!ordered.ok()) return ordered.status();
-
-  // The request runs synchronously on a worker; this handler thread waits for it.
-  std::promise<absl::StatusOr<std::vector<HostTensor>>> done;
-  auto future = done.get_future();
-  double compute_ms = 0;
-  auto submitted = workers_.Submit([&] {
-    if (context->IsCancelled()) {
-      done.set_value(absl::CancelledError("the client cancelled the request"));
-      return;
-    }
-    if (context->deadline() < std::chrono::system_clock::now()) {
-      done.set_value(absl::DeadlineExceededError(
-          "the request's deadline passed while it waited in the queue; it was not run"));
-      return;
-    }
-    auto start = Clock::now();
-    auto outputs = entry.module->Invoke(*function, *ordered);
-    compute_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    entry.invocations->fetch_add(1);
-    done.set_value(std::move(outputs));
-  });
-  if (!submitted.ok()) return submitted;
-  auto outputs = future.get();
-  if (!outputs.ok()) return outputs.status();
+  auto result = Run(*entry, *function, *ordered, context);
+  if (!result.ok()) return result.status();
 
   rv1::InvokeResponse response;
   response.set_request_id(request.request_id());
-  response.set_compute_milliseconds(compute_ms);
-  for (HostTensor& out : *outputs) {
+  response.set_compute_milliseconds(
+      std::chrono::duration<double, std::milli>(result->compute_time).count());
+  for (HostTensor& out : result->outputs) {
     rv1::Tensor& tensor = *response.add_outputs();
     tensor.set_name(out.name);
     tensor.set_dtype(out.dtype);
@@ -184,7 +257,12 @@ absl::StatusOr<rv1::InvokeResponse> RuntimeServiceImpl::RunInvoke(
 grpc::Status RuntimeServiceImpl::Invoke(grpc::ServerContext* context,
                                         const rv1::InvokeRequest* request,
                                         rv1::InvokeResponse* response) {
+  const auto start = Clock::now();
   auto result = RunInvoke(context, *request);
+  metrics::RecordRpc("Invoke", request->module(), result.status());
+  if (result.ok())
+    metrics::Kiln().request_seconds.With({request->module()}).ObserveDuration(Clock::now() -
+                                                                               start);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;

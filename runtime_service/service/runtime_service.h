@@ -3,10 +3,13 @@
 #define KILN_RUNTIME_SERVICE_SERVICE_RUNTIME_SERVICE_H_
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "kiln/runtime/v1/runtime.grpc.pb.h"
@@ -22,6 +25,42 @@ struct RuntimeServiceOptions {
   size_t max_queued_requests = 1024;
 };
 
+// How one module is served (the model repository's config.json sets these).
+struct ModuleServingOptions {
+  // Requests for this module that may be queued or running at once; more are
+  // RESOURCE_EXHAUSTED. 0: only the worker pool's own bound applies.
+  size_t max_pending = 0;
+  // Worker threads of the module's own; 0: the shared pool.
+  int workers = 0;
+  // Swap out a module already loaded under the name instead of ALREADY_EXISTS; calls in flight
+  // finish on the old one.
+  bool replace = false;
+};
+
+// Per-module serving state shared by every handle to the module.
+struct ModuleServing {
+  std::atomic<uint64_t> invocations{0};
+  std::atomic<size_t> pending{0};  // queued or running
+  size_t max_pending = 0;
+  std::unique_ptr<WorkerPool> pool;  // the module's own workers; null: the shared pool
+  ArtifactStore::Pin pin;  // keeps the module's artifact from being evicted while loaded
+};
+
+// A loaded module as a request holds it: the module (and its code) stays alive while any copy
+// exists, even after it is unloaded.
+struct ModuleHandle {
+  std::string name;
+  std::string digest;
+  std::shared_ptr<LoadedModule> module;
+  std::shared_ptr<ModuleServing> serving;
+};
+
+struct InvocationResult {
+  std::vector<HostTensor> outputs;
+  std::chrono::nanoseconds queue_time{0};    // submitted until a worker started it
+  std::chrono::nanoseconds compute_time{0};  // the module's Invoke
+};
+
 class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Service {
  public:
   // `device` runs the async-model functions of every loaded module (one shared task executor).
@@ -30,8 +69,22 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
   ~RuntimeServiceImpl() override;
 
   // Loads the module stored under `digest` as `name` (used by LoadModule and at start-up).
-  absl::StatusOr<kiln::runtime::v1::ModuleInfo> LoadFromStore(const std::string& digest,
-                                                              const std::string& name);
+  absl::StatusOr<kiln::runtime::v1::ModuleInfo> LoadFromStore(
+      const std::string& digest, const std::string& name,
+      const ModuleServingOptions& options = {});
+  // NOT_FOUND when no module has that name. Calls in flight finish first on their own handle.
+  absl::Status Unload(const std::string& name);
+  // NOT_FOUND (listing the loaded modules) when no module has that name.
+  absl::StatusOr<ModuleHandle> FindModule(const std::string& name) const;
+  std::vector<ModuleHandle> Modules() const;  // sorted by name
+  // Runs `function` of `module` on a worker (the module's own, else the shared pool) and waits
+  // for it. `inputs` come from MatchInputs. `context` (may be null) gives the deadline and
+  // cancellation: work whose deadline passed or whose client went away while queued is not
+  // started. Queue full (the pool's or the module's max_pending) is RESOURCE_EXHAUSTED.
+  absl::StatusOr<InvocationResult> Run(const ModuleHandle& module,
+                                       const kiln::module::v1::FunctionDef& function,
+                                       std::span<const TensorView> inputs,
+                                       grpc::ServerContext* context);
   // Stops accepting inference work and finishes what is queued.
   void Shutdown();
 
@@ -48,20 +101,17 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
                       kiln::runtime::v1::InvokeResponse* response) override;
 
  private:
-  struct Entry {
-    std::string digest;
-    std::shared_ptr<LoadedModule> module;
-    std::shared_ptr<std::atomic<uint64_t>> invocations;
-  };
-  kiln::runtime::v1::ModuleInfo Describe(const std::string& name, const Entry& entry) const;
+  kiln::runtime::v1::ModuleInfo Describe(const ModuleHandle& entry) const;
   absl::StatusOr<kiln::runtime::v1::InvokeResponse> RunInvoke(
       grpc::ServerContext* context, const kiln::runtime::v1::InvokeRequest& request);
 
   const ArtifactStore& store_;
   std::shared_ptr<hal::Device> device_;
   WorkerPool workers_;
+  const size_t workers_max_queued_;
   mutable std::mutex mutex_;
-  std::map<std::string, Entry> modules_;
+  std::map<std::string, ModuleHandle> modules_;
+  bool stopped_ = false;  // after Shutdown no module gets workers of its own
 };
 
 }  // namespace kiln

@@ -1,6 +1,7 @@
 #include "runtime_service/service/worker_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 
@@ -10,6 +11,7 @@ WorkerPool::WorkerPool(int workers, size_t max_queued) : max_queued_(max_queued)
   workers = std::max(workers, 1);
   threads_.reserve(workers);
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Run(); });
+  total_workers_.fetch_add(workers, std::memory_order_relaxed);
 }
 
 WorkerPool::~WorkerPool() { Shutdown(); }
@@ -22,6 +24,7 @@ absl::Status WorkerPool::Submit(std::function<void()> task) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "the inference queue is full (", max_queued_, " requests waiting); retry later"));
     queue_.push_back(std::move(task));
+    total_queued_.fetch_add(1, std::memory_order_relaxed);
   }
   ready_.notify_one();
   return absl::OkStatus();
@@ -36,6 +39,7 @@ void WorkerPool::Shutdown() {
   ready_.notify_all();
   for (std::thread& thread : threads_)
     if (thread.joinable()) thread.join();
+  total_workers_.fetch_sub(threads_.size(), std::memory_order_relaxed);
   threads_.clear();
 }
 
@@ -48,8 +52,17 @@ void WorkerPool::Run() {
       if (queue_.empty()) return;  // stopping and drained
       task = std::move(queue_.front());
       queue_.pop_front();
+      total_queued_.fetch_sub(1, std::memory_order_relaxed);
     }
+    total_busy_.fetch_add(1, std::memory_order_relaxed);
+    auto start = std::chrono::steady_clock::now();
     task();
+    total_busy_ns_.fetch_add(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                             start)
+            .count(),
+        std::memory_order_relaxed);
+    total_busy_.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 

@@ -4,8 +4,10 @@
 #ifndef KILN_RUNTIME_SERVICE_SERVICE_WORKER_POOL_H_
 #define KILN_RUNTIME_SERVICE_SERVICE_WORKER_POOL_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -29,6 +31,15 @@ class WorkerPool {
   void Shutdown();
   int worker_count() const { return static_cast<int>(threads_.size()); }
 
+  // Totals over every pool in the process (the shared one and per-module ones), for metrics:
+  // tasks waiting, workers running a task, and the time workers spent running tasks.
+  static size_t TotalQueued() { return total_queued_.load(std::memory_order_relaxed); }
+  static size_t TotalBusy() { return total_busy_.load(std::memory_order_relaxed); }
+  static size_t TotalWorkers() { return total_workers_.load(std::memory_order_relaxed); }
+  static double TotalBusySeconds() {
+    return static_cast<double>(total_busy_ns_.load(std::memory_order_relaxed)) * 1e-9;
+  }
+
  private:
   void Run();
 
@@ -38,6 +49,11 @@ class WorkerPool {
   std::deque<std::function<void()>> queue_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+
+  static inline std::atomic<size_t> total_queued_{0};
+  static inline std::atomic<size_t> total_busy_{0};
+  static inline std::atomic<size_t> total_workers_{0};
+  static inline std::atomic<uint64_t> total_busy_ns_{0};
 };
 
 }  // namespace kiln

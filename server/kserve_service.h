@@ -1,0 +1,107 @@
+// inference.GRPCInferenceService: the KServe v2 / Open Inference Protocol, plus Triton's
+// repository and statistics extensions, over the RuntimeService's loaded modules and the model
+// repository. A model is a loaded module; inference runs its only function (or "main").
+#ifndef KILN_SERVER_KSERVE_SERVICE_H_
+#define KILN_SERVER_KSERVE_SERVICE_H_
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "inference/grpc_service.grpc.pb.h"
+#include "runtime_service/service/runtime_service.h"
+#include "runtime_service/tensor/tensor.h"
+#include "server/model_repository.h"
+
+namespace kiln {
+
+// KServe datatype names ("FP32", "INT64", "BOOL", ...) for kiln's element types, and back.
+// nullopt for types KServe cannot express or kiln cannot run ("BYTES").
+std::optional<std::string_view> KServeDatatype(DataType dtype);
+std::optional<DataType> ParseKServeDatatype(std::string_view name);
+
+// The bytes of one input given through typed `contents`: the field KServe assigns to the
+// datatype (int_contents for INT8/16/32, uint_contents for UINT8/16/32, ...), range-checked
+// and packed little-endian. FP16 and BF16, which have no field, are accepted from
+// fp32_contents (rounded to nearest even). INVALID_ARGUMENT for a wrong field, an out-of-range
+// value or an element count that is not `elements`.
+absl::StatusOr<std::string> PackContents(const std::string& input, DataType dtype,
+                                         int64_t elements,
+                                         const inference::InferTensorContents& contents);
+
+class KServeService final : public inference::GRPCInferenceService::Service {
+ public:
+  KServeService(RuntimeServiceImpl& runtime, ModelRepository& repository, std::string version);
+
+  // ServerReady: false until the start-up models are loaded and again while draining.
+  void SetReady(bool ready) { ready_.store(ready); }
+
+  grpc::Status ServerLive(grpc::ServerContext* context, const inference::ServerLiveRequest* request,
+                          inference::ServerLiveResponse* response) override;
+  grpc::Status ServerReady(grpc::ServerContext* context,
+                           const inference::ServerReadyRequest* request,
+                           inference::ServerReadyResponse* response) override;
+  grpc::Status ModelReady(grpc::ServerContext* context, const inference::ModelReadyRequest* request,
+                          inference::ModelReadyResponse* response) override;
+  grpc::Status ServerMetadata(grpc::ServerContext* context,
+                              const inference::ServerMetadataRequest* request,
+                              inference::ServerMetadataResponse* response) override;
+  grpc::Status ModelMetadata(grpc::ServerContext* context,
+                             const inference::ModelMetadataRequest* request,
+                             inference::ModelMetadataResponse* response) override;
+  grpc::Status ModelInfer(grpc::ServerContext* context, const inference::ModelInferRequest* request,
+                          inference::ModelInferResponse* response) override;
+  grpc::Status ModelStatistics(grpc::ServerContext* context,
+                               const inference::ModelStatisticsRequest* request,
+                               inference::ModelStatisticsResponse* response) override;
+  grpc::Status RepositoryIndex(grpc::ServerContext* context,
+                               const inference::RepositoryIndexRequest* request,
+                               inference::RepositoryIndexResponse* response) override;
+  grpc::Status RepositoryModelLoad(grpc::ServerContext* context,
+                                   const inference::RepositoryModelLoadRequest* request,
+                                   inference::RepositoryModelLoadResponse* response) override;
+  grpc::Status RepositoryModelUnload(grpc::ServerContext* context,
+                                     const inference::RepositoryModelUnloadRequest* request,
+                                     inference::RepositoryModelUnloadResponse* response) override;
+
+ private:
+  // Cumulative per-model counters (Triton's ModelStatistics), kept across reloads.
+  struct Stats {
+    std::atomic<uint64_t> last_inference_ms{0};
+    std::atomic<uint64_t> success_count{0}, success_ns{0};
+    std::atomic<uint64_t> fail_count{0}, fail_ns{0};
+    std::atomic<uint64_t> queue_ns{0}, input_ns{0}, infer_ns{0}, output_ns{0};
+    std::atomic<uint64_t> executions{0};  // requests that reached compute
+  };
+  struct Model {
+    ModuleHandle handle;
+    const kiln::module::v1::FunctionDef* function = nullptr;
+    std::string version;
+  };
+  // A loaded model for inference or metadata: NOT_FOUND (with the repository's reason when it
+  // knows the model) for unknown, unavailable or other-version models.
+  absl::StatusOr<Model> FindModel(const std::string& name, const std::string& version) const;
+  // Sets `stats` once the model is found.
+  absl::Status Infer(grpc::ServerContext* context, const inference::ModelInferRequest& request,
+                     inference::ModelInferResponse& response, std::shared_ptr<Stats>& stats);
+  std::shared_ptr<Stats> StatsFor(const std::string& name);
+  void FillStatistics(const std::string& name, const std::string& version, const Stats& stats,
+                      inference::ModelStatistics& out) const;
+
+  RuntimeServiceImpl& runtime_;
+  ModelRepository& repository_;
+  const std::string version_;
+  std::atomic<bool> ready_{false};
+  mutable std::mutex stats_mutex_;
+  std::map<std::string, std::shared_ptr<Stats>> stats_;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_SERVER_KSERVE_SERVICE_H_

@@ -1,0 +1,116 @@
+#include "server/metrics.h"
+
+#include <httplib.h>
+
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace kiln::metrics {
+namespace {
+
+TEST(MetricsTest, CounterTextFormat) {
+  Registry registry;
+  Family<Counter>& requests =
+      registry.AddCounter("kiln_requests_total", "RPCs received.", {"rpc", "model"});
+  requests.With({"Invoke", "mlp"}).Increment();
+  requests.With({"Invoke", "mlp"}).Increment(2);
+  requests.With({"Compile", ""}).Increment();
+  // Label values are escaped; children are sorted by label values.
+  requests.With({"Invoke", "a\"b\\c\nd"}).Increment(0.5);
+  Family<Counter>& plain = registry.AddCounter("kiln_plain_total", "No labels\nhere.");
+  plain.Get().Increment(7);
+  EXPECT_EQ(registry.Render(),
+            "# HELP kiln_requests_total RPCs received.\n"
+            "# TYPE kiln_requests_total counter\n"
+            "kiln_requests_total{rpc=\"Compile\",model=\"\"} 1\n"
+            "kiln_requests_total{rpc=\"Invoke\",model=\"a\\\"b\\\\c\\nd\"} 0.5\n"
+            "kiln_requests_total{rpc=\"Invoke\",model=\"mlp\"} 3\n"
+            "# HELP kiln_plain_total No labels\\nhere.\n"
+            "# TYPE kiln_plain_total counter\n"
+            "kiln_plain_total 7\n");
+}
+
+TEST(MetricsTest, HistogramTextFormat) {
+  Registry registry;
+  Family<Histogram>& latency =
+      registry.AddHistogram("kiln_latency_seconds", "Latency.", {"model"}, {0.001, 0.01, 0.1});
+  Histogram& h = latency.With({"mlp"});
+  h.Observe(0.0005);
+  h.Observe(0.001);  // upper bounds are inclusive
+  h.Observe(0.05);
+  h.Observe(3);
+  EXPECT_EQ(registry.Render(),
+            "# HELP kiln_latency_seconds Latency.\n"
+            "# TYPE kiln_latency_seconds histogram\n"
+            "kiln_latency_seconds_bucket{model=\"mlp\",le=\"0.001\"} 2\n"
+            "kiln_latency_seconds_bucket{model=\"mlp\",le=\"0.01\"} 2\n"
+            "kiln_latency_seconds_bucket{model=\"mlp\",le=\"0.1\"} 3\n"
+            "kiln_latency_seconds_bucket{model=\"mlp\",le=\"+Inf\"} 4\n"
+            "kiln_latency_seconds_sum{model=\"mlp\"} 3.0515\n"
+            "kiln_latency_seconds_count{model=\"mlp\"} 4\n");
+}
+
+TEST(MetricsTest, GaugesAndCallbacks) {
+  Registry registry;
+  registry.AddGauge("kiln_queue_depth", "Queued.").Get().Set(3);
+  double bytes = 1.5e9;
+  registry.AddCallback("kiln_cache_bytes", "Bytes.", Type::kGauge, [&] { return bytes; });
+  bytes = 12345678901.0;
+  EXPECT_EQ(registry.Render(),
+            "# HELP kiln_queue_depth Queued.\n"
+            "# TYPE kiln_queue_depth gauge\n"
+            "kiln_queue_depth 3\n"
+            "# HELP kiln_cache_bytes Bytes.\n"
+            "# TYPE kiln_cache_bytes gauge\n"
+            "kiln_cache_bytes 12345678901\n");
+}
+
+TEST(MetricsTest, ConcurrentIncrementsAreNotLost) {
+  Registry registry;
+  Family<Counter>& counter = registry.AddCounter("c_total", "c", {"k"});
+  Family<Histogram>& histogram = registry.AddHistogram("h_seconds", "h", {}, {1});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10000; ++i) {
+        counter.With({t % 2 ? "odd" : "even"}).Increment();
+        histogram.Get().Observe(0.5);
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(counter.With({"odd"}).value(), 20000);
+  EXPECT_EQ(counter.With({"even"}).value(), 20000);
+  EXPECT_EQ(histogram.Get().CumulativeCounts().back(), 40000u);
+  EXPECT_EQ(histogram.Get().sum(), 20000);
+}
+
+TEST(MetricsTest, FamiliesCapTheirChildren) {
+  Registry registry;
+  Family<Counter>& counter = registry.AddCounter("c_total", "c", {"model"});
+  for (size_t i = 0; i < Family<Counter>::kMaxChildren + 50; ++i)
+    counter.With({std::to_string(i)}).Increment();
+  EXPECT_EQ(counter.With({"_other"}).value(), 50);
+}
+
+TEST(MetricsTest, ServesTheTextOverHttp) {
+  Registry registry;
+  registry.AddCounter("kiln_up_total", "Up.").Get().Increment();
+  auto server = MetricsServer::Start("127.0.0.1:0", registry);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->port(), 0);
+  httplib::Client client("127.0.0.1", (*server)->port());
+  auto response = client.Get("/metrics");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, registry.Render());
+  EXPECT_EQ(response->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  // A taken port is an error, not a silent absence of metrics.
+  auto taken = MetricsServer::Start("127.0.0.1:" + std::to_string((*server)->port()), registry);
+  EXPECT_FALSE(taken.ok());
+  EXPECT_FALSE(MetricsServer::Start("no-port", registry).ok());
+  (*server)->Stop();
+}
+
+}  // namespace
+}  // namespace kiln::metrics
