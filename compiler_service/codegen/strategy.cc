@@ -31,6 +31,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
     // Register blocking: an 8 x (2 vectors) accumulator tile stays in registers while the
     // reduction loop streams one k at a time (outer products).
     strategy.name = "contraction";
+    strategy.named_contraction = true;
     if (!contraction->n.empty()) {
       strategy.tile_sizes[contraction->n.back()] = 2 * lanes;
       if (!contraction->m.empty()) strategy.tile_sizes[contraction->m.back()] = 8;
