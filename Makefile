@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8001
 # Slow checks (fuzzing, soak, benchmarks) carry these labels and stay out of `make test`.
 SLOW_LABELS ?= slow|fuzz|soak|bench
 
-.PHONY: all deps configure build run test clean
+.PHONY: all deps configure build run test bench clean
 
 all: build
 
@@ -24,6 +24,11 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -LE '$(SLOW_LABELS)'
+
+# Kernel benchmarks against OpenBLAS (numpy), one thread then two; not part of `make test`.
+bench: build
+	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --json $(BUILD_DIR)/bench-1thread.json
+	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes 1024x1024x1024 --json $(BUILD_DIR)/bench-2threads.json
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -228,6 +228,35 @@ func.func @rem(%a: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<8xf32> {
   for (int i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(got[i], std::fmod(a[i], b[i])) << i;
 }
 
+TEST(CompilerTest, BoolTensorsAreOneBytePerElement) {
+  constexpr char kNot[] = R"mlir(
+func.func @not(%a: tensor<19xi1>) -> tensor<19xi1> {
+  %t = arith.constant dense<true> : tensor<19xi1>
+  %e = tensor.empty() : tensor<19xi1>
+  %r = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>, affine_map<(i) -> (i)>],
+                       iterator_types = ["parallel"]}
+      ins(%a, %t : tensor<19xi1>, tensor<19xi1>) outs(%e : tensor<19xi1>) {
+  ^bb0(%x: i1, %y: i1, %o: i1):
+    %n = arith.xori %x, %y : i1
+    linalg.yield %n : i1
+  } -> tensor<19xi1>
+  return %r : tensor<19xi1>
+})mlir";
+  auto module = CompileAndLoad(kNot);
+  ASSERT_NE(module, nullptr);
+  std::vector<uint8_t> in(19);
+  for (int i = 0; i < 19; ++i) in[i] = (i % 3 == 0) ? 1 : 0;
+  std::vector<int64_t> shape = {19};
+  TensorView view;
+  view.dtype = mv1::DATA_TYPE_BOOL;
+  view.shape = shape;
+  view.data = in;
+  auto out = module->Invoke(*module->FindFunction("not"), {&view, 1});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ((*out)[0].data.size(), 19u);
+  for (int i = 0; i < 19; ++i) EXPECT_EQ(static_cast<int>((*out)[0].data[i]), 1 - in[i]) << i;
+}
+
 TEST(CompilerTest, CacheKeyIsStableAndDependsOnTarget) {
   auto a = CanonicalOptionsKey(CompileOptions{});
   auto b = CanonicalOptionsKey(CompileOptions{});

@@ -183,9 +183,8 @@ class KServeEndToEnd(unittest.TestCase):
         self.assertEqual([o.datatype for o in response.outputs], ["BOOL", "INT8"])
         self.assertEqual(len(response.raw_output_contents[0]), 4)  # BOOL: one byte each
 
-    # The compiler stores tensor<4xi1> bit-packed (vector<4xi1> loads/stores) instead of one byte
-    # per element, through kiln's own Invoke as well: a compiler bug, not the protocol's.
-    @unittest.expectedFailure
+    # BOOL is one byte per element end to end (the compiler keeps bool ops scalar: vector<i1>
+    # would be bit-packed in memory).
     def test_bool_values(self):
         g = np.array([True, False, False, True])
         inputs = {n: np.zeros(4, dtype=t) for n, t in

@@ -18,6 +18,14 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
     strategy.name = "scalar (not vectorizable)";
     return strategy;
   }
+  // Vectors of i1 are bit-packed in memory while kiln's bool buffers hold a byte per element:
+  // ops on bools stay scalar (LLVM still vectorizes the byte loops).
+  for (mlir::OpOperand& operand : op->getOpOperands())
+    if (auto type = llvm::dyn_cast<mlir::ShapedType>(operand.get().getType());
+        type && type.getElementType().isInteger(1)) {
+      strategy.name = "scalar (bool data)";
+      return strategy;
+    }
   int64_t element_bits = 32;
   for (mlir::OpOperand& operand : op->getOpOperands())
     if (auto type = llvm::dyn_cast<mlir::ShapedType>(operand.get().getType()))
@@ -31,6 +39,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
     // Register blocking: an 8 x (2 vectors) accumulator tile stays in registers while the
     // reduction loop streams one k at a time (outer products).
     strategy.name = "contraction";
+    strategy.named_contraction = true;
     if (!contraction->n.empty()) {
       strategy.tile_sizes[contraction->n.back()] = 2 * lanes;
       if (!contraction->m.empty()) strategy.tile_sizes[contraction->m.back()] = 8;

@@ -16,6 +16,9 @@ struct TileStrategy {
   bool vectorize = false;                // false: leave the op to scalar loops
   llvm::SmallVector<int64_t> tile_sizes;  // per loop; 0 = not tiled
   llvm::SmallVector<int64_t> vector_sizes;  // per loop; >= the tile (masked when larger)
+  // Vectorize straight to vector.contract, lowered later to outer products (FMAs) with the
+  // accumulator tile in registers.
+  bool named_contraction = false;
 };
 
 // `vector_bits`: the target's native vector width (256 AVX2, 512 AVX-512).

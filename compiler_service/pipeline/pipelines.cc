@@ -57,7 +57,7 @@ std::string CodegenPipeline(const CodegenOptions& options) {
          "convert-vector-to-scf{full-unroll},convert-linalg-to-loops),"
          "lower-affine,"
          "convert-scf-to-cf,"
-         "convert-vector-to-llvm,"
+         "convert-vector-to-llvm{vector-contract-lowering=outerproduct},"
          "convert-math-to-llvm," +
          std::string(options.allow_libm ? "convert-math-to-libm," : "") +
          "expand-strided-metadata,"

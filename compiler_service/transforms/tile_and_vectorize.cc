@@ -1,4 +1,5 @@
 // kiln-tile-and-vectorize: see Passes.td.
+#include "compiler_service/codegen/hoist_accumulators.h"
 #include "compiler_service/codegen/strategy.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/Dialect/Linalg/Transforms/Hoisting.h"
@@ -44,7 +45,10 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       if (mlir::failed(
               mlir::linalg::vectorizeOpPrecondition(tile, strategy.vector_sizes, scalable)))
         continue;
-      auto vectorized = mlir::linalg::vectorize(rewriter, tile, strategy.vector_sizes, scalable);
+      auto vectorized = mlir::linalg::vectorize(
+          rewriter, tile, strategy.vector_sizes, scalable, /*vectorizeNDExtract=*/false,
+          /*flatten1DDepthwiseConv=*/false, /*assumeDynamicDimsMatchVecSizes=*/false,
+          strategy.named_contraction);
       if (mlir::succeeded(vectorized)) rewriter.replaceOp(tile, vectorized->replacements);
     }
     // Fold the tiling arithmetic, then keep accumulators in registers across reduction loops.
@@ -54,6 +58,7 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
     if (mlir::failed(mlir::applyPatternsGreedily(func, std::move(patterns))))
       return mlir::failure();
     mlir::linalg::hoistRedundantVectorTransfers(func);
+    HoistAccumulators(func);
     return mlir::success();
   }
 };

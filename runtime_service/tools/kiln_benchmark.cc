@@ -51,6 +51,26 @@ void RegisterInvoke(const std::shared_ptr<kiln::tools::PreparedRun>& run, const 
   })->UseRealTime();
 }
 
+// ---- Module load: read + validate the file, load its executables, record command buffers ----
+
+void RegisterLoad(const std::string& path, std::shared_ptr<Device> device) {
+  benchmark::RegisterBenchmark("module/load", [path, device](benchmark::State& state) {
+    for (auto _ : state) {
+      auto file = kiln::module::ModuleFile::Open(path);
+      if (!file.ok()) {
+        state.SkipWithError(std::string(file.status().message()).c_str());
+        break;
+      }
+      auto module = kiln::LoadedModule::Load(std::move(*file), device);
+      if (!module.ok()) {
+        state.SkipWithError(std::string(module.status().message()).c_str());
+        break;
+      }
+      benchmark::DoNotOptimize(module->get());
+    }
+  })->UseRealTime();
+}
+
 // ---- HAL micro-benchmarks ----
 
 int EmptyDispatch(const kiln_executable_env_t*, const kiln_dispatch_state_t*,
@@ -153,6 +173,7 @@ int main(int argc, char** argv) {
       RegisterInvoke(run, kiln::tools::kDeviceLocalSync, kiln::ExecutionModelOverride::kInline);
     if (options.device != kiln::tools::kDeviceLocalSync)
       RegisterInvoke(run, kiln::tools::kDeviceLocalTask, kiln::ExecutionModelOverride::kAsync);
+    RegisterLoad(options.module, device);
   } else {
     auto created = Device::Create(
         {.worker_count = options.workers, .pin_workers = options.pin_workers});

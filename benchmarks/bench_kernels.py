@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""kiln vs OpenBLAS (numpy) on matmul shapes, measured side by side in one run.
+
+For each shape: kiln compiles an MLIR matmul (kiln-compile), kiln-benchmark runs it through
+the runtime in both execution models, and numpy runs the same matmul, alternating kiln and
+the peer over several repetitions so that machine noise hits both. Prints a table of GFLOP/s
+and kiln/peer ratios, and writes the same rows as JSON.
+
+numpy's OpenBLAS is asked for its AVX-512 kernels (OPENBLAS_CORETYPE=SkylakeX) when the CPU
+has AVX-512, as the codegen-performance issue specifies; this only affects this process.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def matmul_mlir(m, k, n):
+    a, b, c = f"{m}x{k}xf32", f"{k}x{n}xf32", f"{m}x{n}xf32"
+    return f"""func.func @main(%a: tensor<{a}>, %b: tensor<{b}>) -> tensor<{c}> {{
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<{c}>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<{c}>) -> tensor<{c}>
+  %r = linalg.matmul ins(%a, %b : tensor<{a}>, tensor<{b}>) outs(%f : tensor<{c}>) -> tensor<{c}>
+  return %r : tensor<{c}>
+}}
+"""
+
+
+def run_kiln(bench, module, inputs, device, workers, min_time):
+    cmd = [bench, "--module", module, "--function", "main", "--device", device,
+           "--workers", str(workers), f"--benchmark_filter=invoke/main/{device}",
+           f"--benchmark_min_time={min_time}", "--benchmark_format=json"]
+    for path in inputs:
+        cmd += ["--input", "@" + path]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    runs = [b for b in json.loads(out)["benchmarks"] if b.get("run_type") == "iteration"]
+    return min(b["real_time"] for b in runs) * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3}[runs[0]["time_unit"]]
+
+
+def run_numpy(np, a, b, min_time):
+    np.matmul(a, b)  # warm up
+    best, start, count = float("inf"), time.perf_counter(), 0
+    while time.perf_counter() - start < min_time or count < 3:
+        t = time.perf_counter()
+        np.matmul(a, b)
+        best = min(best, time.perf_counter() - t)
+        count += 1
+    return best
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--shapes", default="256x256x256,512x512x512,1024x1024x1024,"
+                        "1x513x1000,384x383x384,49x576x64,197x768x768")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--min-time", type=float, default=0.3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", default="")
+    args = parser.parse_args()
+
+    peak = json.loads(subprocess.run([os.path.join(args.build, "benchmarks", "kiln-fma-peak")],
+                                     capture_output=True, text=True, check=True).stdout)
+    if peak["isa"] == "avx512":
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    os.environ.pop("OPENBLAS_L2_SIZE", None)
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    import numpy as np  # after the environment is set: OpenBLAS reads it at load
+
+    compile_tool = os.path.join(args.build, "compiler_service", "kiln-compile")
+    bench = os.path.join(args.build, "runtime_service", "tools", "kiln-benchmark")
+    tmp = tempfile.mkdtemp(prefix="kiln-bench-")
+    rows = []
+    print(f"peak probe: {peak['peak_gflops_per_core']:.1f} GFLOP/s per core ({peak['isa']}); "
+          f"threads: {args.threads}")
+    print(f"{'shape (MxKxN)':>16} {'kiln sync':>10} {'kiln task':>10} {'numpy':>10} "
+          f"{'ratio':>7} {'%peak':>6}")
+    for shape in args.shapes.split(","):
+        m, k, n = (int(v) for v in shape.split("x"))
+        src = os.path.join(tmp, f"mm_{shape}.mlir")
+        mod = os.path.join(tmp, f"mm_{shape}.kmod")
+        with open(src, "w") as f:
+            f.write(matmul_mlir(m, k, n))
+        subprocess.run([compile_tool, src, "-o", mod], check=True, capture_output=True)
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        pa, pb = os.path.join(tmp, "a.npy"), os.path.join(tmp, "b.npy")
+        np.save(pa, a)
+        np.save(pb, b)
+        flops = 2.0 * m * k * n
+        sync = task = peer = float("inf")
+        for _ in range(args.repetitions):  # alternate so noise hits both sides
+            sync = min(sync, run_kiln(bench, mod, [pa, pb], "local-sync", args.threads, args.min_time))
+            task = min(task, run_kiln(bench, mod, [pa, pb], "local-task", args.threads, args.min_time))
+            peer = min(peer, run_numpy(np, a, b, args.min_time))
+        best = min(sync, task)
+        row = {"shape": shape, "threads": args.threads,
+               "kiln_sync_gflops": flops / sync / 1e9, "kiln_task_gflops": flops / task / 1e9,
+               "numpy_gflops": flops / peer / 1e9, "ratio_vs_numpy": peer / best,
+               "fraction_of_peak": flops / best / 1e9 / (peak["peak_gflops_per_core"] * args.threads)}
+        rows.append(row)
+        print(f"{shape:>16} {row['kiln_sync_gflops']:>10.1f} {row['kiln_task_gflops']:>10.1f} "
+              f"{row['numpy_gflops']:>10.1f} {row['ratio_vs_numpy']:>7.2f} "
+              f"{100 * row['fraction_of_peak']:>5.0f}%")
+    result = {"peak": peak, "rows": rows}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

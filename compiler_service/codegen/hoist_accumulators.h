@@ -1,0 +1,20 @@
+// Keeps accumulator tiles in registers across reduction loops.
+#ifndef KILN_COMPILER_SERVICE_CODEGEN_HOIST_ACCUMULATORS_H_
+#define KILN_COMPILER_SERVICE_CODEGEN_HOIST_ACCUMULATORS_H_
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace kiln::compiler {
+
+// In a dispatch function, moves each loop-invariant vector.transfer_read / transfer_write pair
+// on the same buffer slice out of its scf.for, carrying the vector through iter_args.
+//
+// Upstream's hoistRedundantVectorTransfers must assume that distinct memref arguments may
+// alias, so it leaves matmul accumulators in memory. kiln knows better: the bindings of a
+// dispatch are distinct buffers (one per host slot, and live transients never overlap), so
+// only accesses through the same binding argument can conflict.
+void HoistAccumulators(mlir::func::FuncOp dispatch);
+
+}  // namespace kiln::compiler
+
+#endif  // KILN_COMPILER_SERVICE_CODEGEN_HOIST_ACCUMULATORS_H_
