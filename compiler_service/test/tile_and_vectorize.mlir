@@ -1,17 +1,31 @@
 // RUN: kiln-opt %s --kiln-tile-and-vectorize="vector-bits=512" | FileCheck %s
 
 // Odd shapes: 8-row register tiles over 13 rows with a masked partial tile (N=17 fits one
-// tile); the k loop streams outer products.
+// tile); the k loop feeds vector.contract (lowered later to outer-product FMAs).
 // CHECK-LABEL: func.func private @mm
 // CHECK: scf.for
 // CHECK: vector.create_mask
 // CHECK: scf.for
 // CHECK: vector.mask {{.*}} vector.transfer_read
-// CHECK: arith.mulf {{.*}} : vector<8x17x1xf32>
+// CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x17xf32> into vector<8x17xf32>
 // CHECK: vector.transfer_write
 // CHECK-NOT: linalg.matmul
 func.func private @mm(%a: memref<13x19xf32>, %b: memref<19x17xf32>, %c: memref<13x17xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul ins(%a, %b : memref<13x19xf32>, memref<19x17xf32>) outs(%c : memref<13x17xf32>)
+  return
+}
+
+// Aligned: the 8x32 accumulator is read once before the k loop, carried in registers through
+// iter_args and written once after it.
+// CHECK-LABEL: func.func private @mm_aligned
+// CHECK: %[[ACC:.*]] = vector.transfer_read {{.*}} vector<8x32xf32>
+// CHECK: %[[SUM:.*]] = scf.for {{.*}} iter_args(%[[IT:.*]] = %[[ACC]]) -> (vector<8x32xf32>)
+// CHECK-NOT: vector.transfer_write
+// CHECK: vector.contract {{.*}} %[[IT]]
+// CHECK: scf.yield
+// CHECK: vector.transfer_write %[[SUM]]
+func.func private @mm_aligned(%a: memref<16x64xf32>, %b: memref<64x64xf32>, %c: memref<16x64xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<16x64xf32>, memref<64x64xf32>) outs(%c : memref<16x64xf32>)
   return
 }
 
