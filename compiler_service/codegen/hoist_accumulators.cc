@@ -33,24 +33,45 @@ mlir::Value AccessedRoot(mlir::Operation* op, bool& is_access) {
   return {};
 }
 
+// A transfer op at the top level of `body`, possibly inside a vector.mask whose mask is
+// loop-invariant; `top` is the op to move (the mask op when there is one).
+template <typename TransferOp>
+TransferOp TopLevelTransfer(mlir::Operation* op, mlir::scf::ForOp loop, mlir::Operation*& top) {
+  top = op;
+  if (auto mask = llvm::dyn_cast<mlir::vector::MaskOp>(op)) {
+    if (mask.getPassthru() || !loop.isDefinedOutsideOfLoop(mask.getMask())) return {};
+    auto inner = llvm::dyn_cast_or_null<TransferOp>(mask.getMaskableOp());
+    return inner;
+  }
+  return llvm::dyn_cast<TransferOp>(op);
+}
+
 bool HoistOne(mlir::scf::ForOp loop) {
   mlir::Block* body = loop.getBody();
   for (mlir::Operation& op : *body) {
-    auto read = llvm::dyn_cast<mlir::vector::TransferReadOp>(op);
+    mlir::Operation* read_top = nullptr;
+    auto read = TopLevelTransfer<mlir::vector::TransferReadOp>(&op, loop, read_top);
     if (!read || read.getMask() || !loop.isDefinedOutsideOfLoop(read.getBase()) ||
         !loop.isDefinedOutsideOfLoop(read.getPadding()) ||
         llvm::any_of(read.getIndices(),
                      [&](mlir::Value v) { return !loop.isDefinedOutsideOfLoop(v); }))
       continue;
     mlir::vector::TransferWriteOp write;
+    mlir::Operation* write_top = nullptr;
     for (mlir::Operation* user : read.getBase().getUsers()) {
-      auto candidate = llvm::dyn_cast<mlir::vector::TransferWriteOp>(user);
-      if (candidate && candidate->getBlock() == body && !candidate.getMask() &&
+      mlir::Operation* top = user;
+      if (auto mask = llvm::dyn_cast<mlir::vector::MaskOp>(user->getParentOp())) top = mask;
+      if (top->getBlock() != body) continue;
+      mlir::Operation* candidate_top = nullptr;
+      auto candidate = TopLevelTransfer<mlir::vector::TransferWriteOp>(top, loop, candidate_top);
+      if (candidate && candidate.getOperation() == user && !candidate.getMask() &&
           candidate.getIndices() == read.getIndices() &&
           candidate.getVectorType() == read.getVectorType() &&
           candidate.getPermutationMap() == read.getPermutationMap() &&
-          read->isBeforeInBlock(candidate))
+          read_top->isBeforeInBlock(candidate_top)) {
         write = candidate;
+        write_top = candidate_top;
+      }
     }
     mlir::Value root = RootOf(read.getBase());
     if (!write || !root) continue;
@@ -69,17 +90,18 @@ bool HoistOne(mlir::scf::ForOp loop) {
     });
     if (conflict) continue;
 
-    read->moveBefore(loop);
+    read_top->moveBefore(loop);
     mlir::IRRewriter rewriter(loop.getContext());
     mlir::Value accumulated = write.getVector();
     auto rewritten = loop.replaceWithAdditionalYields(
-        rewriter, mlir::ValueRange{read.getResult()}, /*replaceInitOperandUsesInLoop=*/true,
+        rewriter, mlir::ValueRange{read_top->getResult(0)},
+        /*replaceInitOperandUsesInLoop=*/true,
         [&](mlir::OpBuilder&, mlir::Location, llvm::ArrayRef<mlir::BlockArgument>) {
           return llvm::SmallVector<mlir::Value>{accumulated};
         });
     if (mlir::failed(rewritten)) return false;
     mlir::Operation* new_loop = rewritten->getOperation();
-    write->moveAfter(new_loop);
+    write_top->moveAfter(new_loop);
     write.getValueToStoreMutable().assign(new_loop->getResults().back());
     return true;
   }

@@ -43,6 +43,19 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
     if (!contraction->n.empty()) {
       strategy.tile_sizes[contraction->n.back()] = 2 * lanes;
       if (!contraction->m.empty()) strategy.tile_sizes[contraction->m.back()] = 8;
+      // Fewer rows than a register tile (vector x matrix): stream B row by row with the
+      // reduction loop outside the column loop, so B is read contiguously once and the short
+      // C rows stay in L1, instead of walking B down 32-column strips.
+      bool few_rows = !contraction->m.empty() && ranges[contraction->m.back()] < 8;
+      if ((contraction->m.empty() || few_rows) && !contraction->k.empty()) {
+        for (unsigned i = 0; i < loops; ++i)
+          if (llvm::is_contained(contraction->k, i)) continue;
+          else if (i != contraction->n.back()) strategy.interchange.push_back(i);
+        for (unsigned k : contraction->k) strategy.interchange.push_back(k);
+        strategy.interchange.push_back(contraction->n.back());
+        // Eight reduction steps per tile: each C load/store then serves 8 outer products.
+        strategy.tile_sizes[contraction->k.back()] = 8;
+      }
     } else {
       // matvec: vectorize along the reduction, several rows at a time.
       if (!contraction->m.empty()) strategy.tile_sizes[contraction->m.back()] = 4;

@@ -19,6 +19,8 @@ struct TileStrategy {
   // Vectorize straight to vector.contract, lowered later to outer products (FMAs) with the
   // accumulator tile in registers.
   bool named_contraction = false;
+  // Loop order of the tiles (a permutation of the loops); empty = natural order.
+  llvm::SmallVector<int64_t> interchange;
 };
 
 // `vector_bits`: the target's native vector width (256 AVX2, 512 AVX-512).

@@ -1,14 +1,12 @@
 // RUN: kiln-opt %s --kiln-tile-and-vectorize="vector-bits=512" | FileCheck %s
 
-// Odd shapes: 8-row register tiles over 13 rows with a masked partial tile (N=17 fits one
-// tile); the k loop feeds vector.contract (lowered later to outer-product FMAs).
+// Odd shapes: 8-row register tiles over 13 rows; the row loop is peeled, so the full tile and
+// the 5-row remainder are both static, unmasked vector code (N=17 fits one tile). The k loop
+// feeds vector.contract (lowered later to outer-product FMAs).
 // CHECK-LABEL: func.func private @mm
-// CHECK: scf.for
-// CHECK: vector.create_mask
-// CHECK: scf.for
-// CHECK: vector.mask {{.*}} vector.transfer_read
+// CHECK-NOT: vector.mask
 // CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x17xf32> into vector<8x17xf32>
-// CHECK: vector.transfer_write
+// CHECK: vector.contract {{.*}} vector<5x1xf32>, vector<1x17xf32> into vector<5x17xf32>
 // CHECK-NOT: linalg.matmul
 func.func private @mm(%a: memref<13x19xf32>, %b: memref<19x17xf32>, %c: memref<13x17xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul ins(%a, %b : memref<13x19xf32>, memref<19x17xf32>) outs(%c : memref<13x17xf32>)
@@ -26,6 +24,18 @@ func.func private @mm(%a: memref<13x19xf32>, %b: memref<19x17xf32>, %c: memref<1
 // CHECK: vector.transfer_write %[[SUM]]
 func.func private @mm_aligned(%a: memref<16x64xf32>, %b: memref<64x64xf32>, %c: memref<16x64xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul ins(%a, %b : memref<16x64xf32>, memref<64x64xf32>) outs(%c : memref<16x64xf32>)
+  return
+}
+
+// One row times a matrix: the reduction loop runs outside the column loop (B streams row by
+// row), 8 reduction steps per tile, and the ragged last column tile is peeled.
+// CHECK-LABEL: func.func private @vecmat
+// CHECK: scf.for {{.*}} to %c512 step %c8
+// CHECK: scf.for {{.*}} to %c992 step %c32
+// CHECK: vector.contract {{.*}} vector<1x8xf32>, vector<8x32xf32> into vector<1x32xf32>
+// CHECK: vector.contract {{.*}} vector<1x8xf32>, vector<8x8xf32> into vector<1x8xf32>
+func.func private @vecmat(%a: memref<1x513xf32>, %b: memref<513x1000xf32>, %c: memref<1x1000xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<1x513xf32>, memref<513x1000xf32>) outs(%c : memref<1x1000xf32>)
   return
 }
 

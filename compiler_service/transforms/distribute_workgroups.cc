@@ -22,9 +22,10 @@ std::optional<unsigned> LoopDimForResultDim(mlir::linalg::LinalgOp op, unsigned 
   return dim.getPosition();
 }
 
-int64_t LargestDivisorAtMost(int64_t n, int64_t limit) {
+// The largest k <= limit splitting n into equal tiles whose size is a multiple of `align`.
+int64_t LargestDivisorAtMost(int64_t n, int64_t limit, int64_t align = 1) {
   for (int64_t k = std::min(n, limit); k > 1; --k)
-    if (n % k == 0) return k;
+    if (n % k == 0 && (n / k) % align == 0) return k;
   return 1;
 }
 
@@ -62,17 +63,35 @@ struct DistributeWorkgroupsPass
 
     // The output dimension that splits into the most equal workgroups (outermost on ties):
     // equal static tiles keep every workgroup's code free of remainder handling.
+    // Workgroup tiles that are whole register tiles (codegen/strategy.cc: 8 rows by 32
+    // columns for contractions) keep every workgroup free of masked edge tiles; only when no
+    // such split exists is any equal split taken.
+    auto contraction = mlir::linalg::isaContractionOpInterface(root)
+                           ? mlir::linalg::inferContractionDims(root)
+                           : mlir::FailureOr<mlir::linalg::ContractionDimensions>(mlir::failure());
     auto out_type = llvm::cast<mlir::MemRefType>(out.getType());
     unsigned best_dim = 0;
     int64_t best_count = 1;
+    bool best_aligned = false;
     for (unsigned r = 0; r < out_type.getRank(); ++r) {
       bool all_parallel = llvm::all_of(
           ops, [&](mlir::linalg::LinalgOp op) { return LoopDimForResultDim(op, r).has_value(); });
       if (!all_parallel) continue;
-      int64_t count = LargestDivisorAtMost(out_type.getDimSize(r), wanted);
-      if (count > best_count) {
+      int64_t align = 1;
+      if (mlir::succeeded(contraction)) {
+        unsigned loop = *LoopDimForResultDim(root, r);
+        if (llvm::is_contained(contraction->m, loop)) align = 8;
+        if (llvm::is_contained(contraction->n, loop)) align = 32;
+      }
+      int64_t extent = out_type.getDimSize(r);
+      int64_t aligned = LargestDivisorAtMost(extent, wanted, align);
+      bool is_aligned = aligned > 1;
+      int64_t count = is_aligned ? aligned : LargestDivisorAtMost(extent, wanted);
+      if ((is_aligned && !best_aligned && count > 1) ||
+          (is_aligned == best_aligned && count > best_count)) {
         best_count = count;
         best_dim = r;
+        best_aligned = is_aligned;
       }
     }
     if (best_count < 2) return;

@@ -5,6 +5,7 @@
 #include "mlir/Dialect/Linalg/Transforms/Hoisting.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -14,6 +15,10 @@ namespace kiln::compiler {
 #include "compiler_service/transforms/Passes.h.inc"
 
 namespace {
+
+// Carried on a tile between the tiling and vectorization phases of the pass.
+constexpr char kVectorSizesAttr[] = "kiln.vector_sizes";
+constexpr char kNamedContractionAttr[] = "kiln.named_contraction";
 
 struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorizePass> {
   using TileAndVectorizeBase::TileAndVectorizeBase;
@@ -27,39 +32,74 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
 
   mlir::LogicalResult Run(mlir::func::FuncOp func) {
     mlir::MLIRContext* ctx = &getContext();
+    mlir::Builder builder(ctx);
     llvm::SmallVector<mlir::linalg::LinalgOp> ops;
     func.walk([&](mlir::linalg::LinalgOp op) { ops.push_back(op); });
     mlir::IRRewriter rewriter(ctx);
+
+    // Phase 1: tile each op by its strategy and peel ragged loops. Each tile records the
+    // vector sizes to use if it is still dynamic after simplification.
     for (mlir::linalg::LinalgOp op : ops) {
       TileStrategy strategy = ChooseStrategy(op, vectorBits);
       if (!strategy.vectorize) continue;
       rewriter.setInsertionPoint(op);
       mlir::scf::SCFTilingOptions options;
       options.setTileSizes(mlir::getAsIndexOpFoldResult(ctx, strategy.tile_sizes));
+      if (!strategy.interchange.empty()) options.setInterchange(strategy.interchange);
       auto tiled = mlir::scf::tileUsingSCF(
           rewriter, llvm::cast<mlir::TilingInterface>(op.getOperation()), options);
       if (mlir::failed(tiled)) continue;  // stays whole: scalar loops later
       rewriter.eraseOp(op);  // buffer semantics: the tiles write the same buffers
       mlir::Operation* tile = tiled->tiledOps.back();
-      llvm::SmallVector<bool> scalable(strategy.vector_sizes.size(), false);
-      if (mlir::failed(
-              mlir::linalg::vectorizeOpPrecondition(tile, strategy.vector_sizes, scalable)))
-        continue;
+      tile->setAttr(kVectorSizesAttr, builder.getDenseI64ArrayAttr(strategy.vector_sizes));
+      if (strategy.named_contraction) tile->setAttr(kNamedContractionAttr, builder.getUnitAttr());
+      // Peel every tile loop whose step does not divide its range (innermost first, so an
+      // outer peel copies inner loops already peeled): the main loops then hold only full
+      // static tiles (unmasked vector code) and the ragged edges get their own static copies.
+      for (mlir::LoopLikeOpInterface loop : llvm::reverse(tiled->loops)) {
+        mlir::scf::ForOp partial;
+        if (auto for_op = llvm::dyn_cast<mlir::scf::ForOp>(loop.getOperation()))
+          (void)mlir::scf::peelForLoopAndSimplifyBounds(rewriter, for_op, partial);
+      }
+    }
+    // Folds the peeled bounds into static subview shapes.
+    if (mlir::failed(Canonicalize(func))) return mlir::failure();
+
+    // Phase 2: vectorize every tile: static ones at their own size, dynamic ones masked.
+    llvm::SmallVector<mlir::linalg::LinalgOp> tiles;
+    func.walk([&](mlir::linalg::LinalgOp tile) {
+      if (tile->hasAttr(kVectorSizesAttr)) tiles.push_back(tile);
+    });
+    for (mlir::linalg::LinalgOp tile : tiles) {
+      llvm::SmallVector<int64_t> sizes =
+          tile.hasDynamicShape()
+              ? llvm::to_vector(
+                    tile->getAttrOfType<mlir::DenseI64ArrayAttr>(kVectorSizesAttr).asArrayRef())
+              : tile.getStaticLoopRanges();
+      bool named = tile->hasAttr(kNamedContractionAttr);
+      tile->removeAttr(kVectorSizesAttr);
+      tile->removeAttr(kNamedContractionAttr);
+      llvm::SmallVector<bool> scalable(sizes.size(), false);
+      if (mlir::failed(mlir::linalg::vectorizeOpPrecondition(tile, sizes, scalable))) continue;
+      rewriter.setInsertionPoint(tile);
       auto vectorized = mlir::linalg::vectorize(
-          rewriter, tile, strategy.vector_sizes, scalable, /*vectorizeNDExtract=*/false,
-          /*flatten1DDepthwiseConv=*/false, /*assumeDynamicDimsMatchVecSizes=*/false,
-          strategy.named_contraction);
+          rewriter, tile, sizes, scalable, /*vectorizeNDExtract=*/false,
+          /*flatten1DDepthwiseConv=*/false, /*assumeDynamicDimsMatchVecSizes=*/false, named);
       if (mlir::succeeded(vectorized)) rewriter.replaceOp(tile, vectorized->replacements);
     }
     // Fold the tiling arithmetic, then keep accumulators in registers across reduction loops.
-    mlir::RewritePatternSet patterns(ctx);
-    for (mlir::RegisteredOperationName name : ctx->getRegisteredOperations())
-      name.getCanonicalizationPatterns(patterns, ctx);
-    if (mlir::failed(mlir::applyPatternsGreedily(func, std::move(patterns))))
-      return mlir::failure();
+    if (mlir::failed(Canonicalize(func))) return mlir::failure();
     mlir::linalg::hoistRedundantVectorTransfers(func);
     HoistAccumulators(func);
     return mlir::success();
+  }
+
+  mlir::LogicalResult Canonicalize(mlir::func::FuncOp func) {
+    mlir::MLIRContext* ctx = &getContext();
+    mlir::RewritePatternSet patterns(ctx);
+    for (mlir::RegisteredOperationName name : ctx->getRegisteredOperations())
+      name.getCanonicalizationPatterns(patterns, ctx);
+    return mlir::applyPatternsGreedily(func, std::move(patterns));
   }
 };
 
