@@ -17,6 +17,9 @@ PACKAGES=(
   # the benchmark peer: numpy on OpenBLAS (without it numpy falls back to reference BLAS)
   libopenblas0-pthread
   python3-protobuf
+  # containerized integration tests (integration_tests/container): rootful podman with runc,
+  # a debootstrap base image, podman-compose with service-name DNS, iptables for published ports
+  podman runc debootstrap podman-compose golang-github-containernetworking-plugin-dnsname iptables
 )
 
 missing=()

@@ -152,6 +152,8 @@ class ContainerEndToEnd(unittest.TestCase):
         # The image's HEALTHCHECK (grpc.health.v1 through `kiln health` inside the container).
         r = podman("healthcheck", "run", self.first.name, check=False)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        state = self.first.inspect()["State"]
+        self.assertEqual(state.get("Health", state.get("Healthcheck", {})).get("Status"), "healthy")
 
     def test_2_cli_infer_matches_numpy(self):
         r = self.first.cli("infer", "mlp", "--input", spec("x", self.x), json_output=True)
@@ -268,8 +270,7 @@ class ContainerEndToEnd(unittest.TestCase):
             self.assertEqual(state["ExitCode"], 0, logs.stdout + logs.stderr)
             head, _, values = logs.stdout.strip().partition(" = ")
             self.assertEqual(head, "logits: f32[1x10]", logs.stdout)
-            expected = mlp_reference(self.model, np.full((1, 64), 0.5, np.float32))
-            np.testing.assert_allclose(np.array(json.loads(values)).reshape(1, 10), expected,
+            np.testing.assert_allclose(np.array(json.loads(values)).reshape(1, 10), ARGS.half,
                                        rtol=1e-4, atol=1e-5)
             # The service's port is published on the host's loopback.
             health = subprocess.run([ARGS.kiln, "--server", f"127.0.0.1:{port}", "health"],
@@ -293,7 +294,9 @@ def main():
     parser.add_argument("--examples", required=True)
     ARGS, rest = parser.parse_known_args()
     ARGS.x = np.random.default_rng(3).uniform(-1, 1, size=(1, 64)).astype(np.float32)
-    ARGS.expected = mlp_reference(os.path.join(ARGS.examples, "mlp", "1", "model.mlir"), ARGS.x)
+    model = os.path.join(ARGS.examples, "mlp", "1", "model.mlir")
+    ARGS.expected = mlp_reference(model, ARGS.x)
+    ARGS.half = mlp_reference(model, np.full((1, 64), 0.5, np.float32))  # compose.yaml's input
     sys.path.insert(0, ARGS.client_dir)
     from kiln_client import KilnClient as client_class
     KilnClient = client_class

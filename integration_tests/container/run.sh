@@ -172,10 +172,15 @@ log "context: $copied libraries copied, $from_base from the base, $(du -sh "$CTX
 
 # --- the image ---
 # docker format keeps HEALTHCHECK (OCI images have no field for it); one layer, no registry.
+previous=$(podman image inspect --format '{{.Id}}' "$TAG" 2>/dev/null || true)
 "${PODMAN[@]}" build --format docker --layers=false --pull=never "${LIMITS[@]}" \
   --build-arg BASE="$BASE_IMAGE" -f "$HERE/Containerfile" -t "$TAG" "$CTX" >"$WORK/build.log" 2>&1 \
   || { cat "$WORK/build.log" >&2; die "podman build failed"; }
 rm -rf "$CTX"
+# A rebuild under the same tag leaves the previous image untagged: drop it unless still used.
+if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect --format '{{.Id}}' "$TAG")" ]; then
+  podman rmi "$previous" >/dev/null 2>&1 || true
+fi
 log "built $TAG ($(podman image inspect --format '{{.Size}}' "$TAG" | awk '{ printf "%d MB", $1 / 1e6 }'))"
 if [ $MODE = image ]; then
   exit 0
