@@ -16,6 +16,7 @@
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -228,6 +229,15 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   timer.End("parse");
   if (auto s = check(); !s.ok()) return s;
 
+  auto dump = [&](const char* phase, auto& ir) {
+    if (options.dump_after != phase || !options.dump) return;
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    ir.print(os);
+    options.dump(text);
+  };
+  dump("parse", **module);
+
   auto run = [&](const std::string& pipeline, std::string_view failure) -> absl::Status {
     mlir::PassManager pm(&ctx);
     if (mlir::failed(BuildPipeline(pipeline, pm)))
@@ -239,6 +249,7 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   if (auto s = run(InputPipeline(), "the program is not supported"); !s.ok()) return s;
   auto functions = ExtractSignatures(*module);
   if (!functions.ok()) return functions.status();
+  dump("input", **module);
   timer.End("input");
   if (auto s = check(); !s.ok()) return s;
 
@@ -252,6 +263,7 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
                    "kiln could not form dispatches for the program");
       !s.ok())
     return s;
+  dump("dispatch", **module);
   auto host_programs = BuildHostPrograms(*module, *functions);
   if (!host_programs)
     return ToStatus(host_programs.takeError(), absl::StatusCode::kInternal, "host program");
@@ -265,6 +277,7 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   if (auto s = run(CodegenPipeline(codegen), "kiln could not generate code for the program");
       !s.ok())
     return s;
+  dump("lower", **module);
   timer.End("lower");
   if (auto s = check(); !s.ok()) return s;
 
@@ -280,6 +293,12 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
           EmitAbiWrapper(*llvm_module, "kiln_module", exports, target->required_cpu_features))
     return ToStatus(std::move(error), absl::StatusCode::kInternal, "ABI wrapper");
   if (embedded) EmitFreestandingRuntime(*llvm_module);
+  if (options.dump_after == "translate" && options.dump) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    llvm_module->print(os, nullptr);
+    options.dump(text);
+  }
   timer.End("translate");
   if (auto s = check(); !s.ok()) return s;
 

@@ -24,6 +24,10 @@ struct CompileOptions {
       kiln::module::v1::EXECUTION_MODEL_UNSPECIFIED;  // unspecified = choose
   kiln::module::v1::ExecutableFormat executable_format =
       kiln::module::v1::EXECUTABLE_FORMAT_UNSPECIFIED;  // unspecified = compiler default
+  // Debugging: the IR after this phase ("parse", "input", "dispatch", "lower", "translate")
+  // is handed to `dump` as text.
+  std::string dump_after;
+  std::function<void(const std::string& text)> dump;
 };
 
 struct Diagnostic {

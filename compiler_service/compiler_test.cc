@@ -257,6 +257,20 @@ func.func @not(%a: tensor<19xi1>) -> tensor<19xi1> {
   for (int i = 0; i < 19; ++i) EXPECT_EQ(static_cast<int>((*out)[0].data[i]), 1 - in[i]) << i;
 }
 
+TEST(CompilerTest, DumpAfterPhaseShowsThatPhasesIr) {
+  std::string dispatch_ir, llvm_ir;
+  CompileOptions options;
+  options.dump_after = "dispatch";
+  options.dump = [&](const std::string& text) { dispatch_ir = text; };
+  ASSERT_TRUE(Compile(kDense, options).ok());
+  EXPECT_THAT(dispatch_ir, HasSubstr("func.func private @dense__dispatch_0"));
+  EXPECT_THAT(dispatch_ir, HasSubstr("kiln.execution_model"));
+  options.dump_after = "translate";
+  options.dump = [&](const std::string& text) { llvm_ir = text; };
+  ASSERT_TRUE(Compile(kDense, options).ok());
+  EXPECT_THAT(llvm_ir, HasSubstr("define ptr @kiln_library_query"));
+}
+
 TEST(CompilerTest, CacheKeyIsStableAndDependsOnTarget) {
   auto a = CanonicalOptionsKey(CompileOptions{});
   auto b = CanonicalOptionsKey(CompileOptions{});

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime_service/runtime.h"
+#include "server/metrics.h"
 #include "runtime_service/service/grpc_status.h"
 #include "spdlog/spdlog.h"
 
@@ -448,6 +449,7 @@ grpc::Status KServeService::ModelInfer(grpc::ServerContext* context,
   const Clock::time_point start = Clock::now();
   std::shared_ptr<Stats> stats;
   absl::Status status = Infer(context, *request, *response, stats);
+  metrics::RecordRpc("ModelInfer", request->model_name(), status);
   if (stats) {
     const uint64_t ns = Nanos(Clock::now() - start);
     if (status.ok()) {

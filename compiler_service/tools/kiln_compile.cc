@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   std::string input, output;
   std::string format = "auto", target_cpu = "host", model = "auto", exe_format = "auto";
   std::vector<std::string> features;
+  std::string dump_after;
   app.add_option("input", input, "MLIR source (text or bytecode)")->required();
   app.add_option("-o,--output", output, "module file to write")->required();
   app.add_option("--input-format", format, "auto|linalg|tosa")
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
   app.add_option("--executable-format", exe_format,
                  "auto (embedded-elf unless the code needs libc)|embedded-elf|system-library")
       ->check(CLI::IsMember({"auto", "embedded-elf", "system-library"}));
+  app.add_option("--dump-after", dump_after, "print the IR after a phase to stderr")
+      ->check(CLI::IsMember({"parse", "input", "dispatch", "lower", "translate"}));
   CLI11_PARSE(app, argc, argv);
 
   std::ifstream in(input, std::ios::binary);
@@ -50,6 +53,8 @@ int main(int argc, char** argv) {
                                   ? mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY
                                   : mv1::EXECUTABLE_FORMAT_UNSPECIFIED;
 
+  options.dump_after = dump_after;
+  options.dump = [](const std::string& text) { std::cerr << text << "\n"; };
   auto result = kiln::compiler::Compile(source, options);
   if (!result.ok()) {
     std::cerr << result.status().message() << "\n";
