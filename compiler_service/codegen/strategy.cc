@@ -1,5 +1,6 @@
 #include "compiler_service/codegen/strategy.h"
 
+#include "compiler_service/codegen/decompose_windowed.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 
 namespace kiln::compiler {
@@ -12,8 +13,32 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
     strategy.name = "scalar (no static loops)";
     return strategy;
   }
-  // Ops the vectorizer cannot take whole (convolutions with sliding windows, pooling) stay
-  // scalar loops here; LLVM still vectorizes their innermost loop.
+  // 2-D convolutions and pooling: one output row and one window row per tile, decomposed
+  // into the 1-D form the vectorizer handles (codegen/decompose_windowed.cc); 8 output
+  // columns by one vector of channels.
+  if (IsWindowed2D(op)) {
+    int64_t lanes = std::max<int64_t>(1, vector_bits / 32);
+    strategy.name = "windowed 2-D (decomposed to 1-D)";
+    strategy.vectorize = true;
+    strategy.decompose_windowed = true;
+    strategy.tile_sizes.assign(loops, 0);
+    if (llvm::isa<mlir::linalg::Conv2DNhwcHwcfOp>(op.getOperation())) {
+      // (n, oh, ow, f, kh, kw, c)
+      strategy.tile_sizes = {1, 1, 8, lanes, 1, 0, ranges[6] > 64 ? 32 : 0};
+    } else if (llvm::isa<mlir::linalg::Conv2DNchwFchwOp>(op.getOperation())) {
+      // (n, f, oh, ow, c, kh, kw)
+      strategy.tile_sizes = {1, 4, 1, lanes, ranges[4] > 64 ? 32 : 0, 1, 0};
+    } else {
+      // depthwise and pooling: (n, oh, ow, c, kh, kw)
+      strategy.tile_sizes = {1, 1, 8, lanes, 1, 0};
+    }
+    for (unsigned i = 0; i < loops; ++i)
+      if (strategy.tile_sizes[i] >= ranges[i]) strategy.tile_sizes[i] = 0;
+    // Tiles are static after peeling: the vectorizer uses their own shapes.
+    return strategy;
+  }
+  // Ops the vectorizer cannot take whole stay scalar loops here; LLVM still vectorizes their
+  // innermost loop.
   if (mlir::failed(mlir::linalg::vectorizeOpPrecondition(op))) {
     strategy.name = "scalar (not vectorizable)";
     return strategy;

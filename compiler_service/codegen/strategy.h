@@ -19,6 +19,8 @@ struct TileStrategy {
   // Vectorize straight to vector.contract, lowered later to outer products (FMAs) with the
   // accumulator tile in registers.
   bool named_contraction = false;
+  // Rewrite each (unit-height) tile of a 2-D windowed op into its 1-D form before vectorizing.
+  bool decompose_windowed = false;
   // Loop order of the tiles (a permutation of the loops); empty = natural order.
   llvm::SmallVector<int64_t> interchange;
 };

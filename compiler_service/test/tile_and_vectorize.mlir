@@ -54,10 +54,28 @@ func.func private @ew(%a: memref<4x64xf32>, %b: memref<4x64xf32>, %wg: index) at
   return
 }
 
-// Sliding-window convolutions stay to scalar loops for now.
+// 2-D convolutions: tiled to one output row and one filter row, rewritten as a 1-D
+// convolution on rank-reducing views and vectorized into per-filter-column contractions.
 // CHECK-LABEL: func.func private @conv
-// CHECK: linalg.conv_2d_nhwc_hwcf
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: memref.subview {{.*}} to memref<1x8x3xf32
+// CHECK: vector.contract
+// CHECK-NOT: linalg.conv
+// CHECK: return
 func.func private @conv(%x: memref<1x8x8x3xf32>, %w: memref<3x3x3x4xf32>, %y: memref<1x6x6x4xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.conv_2d_nhwc_hwcf ins(%x, %w : memref<1x8x8x3xf32>, memref<3x3x3x4xf32>) outs(%y : memref<1x6x6x4xf32>)
+  return
+}
+
+// Depthwise convolution and pooling take the same route to their 1-D forms.
+// CHECK-LABEL: func.func private @dw_pool
+// CHECK-NOT: linalg.depthwise_conv_2d
+// CHECK-NOT: linalg.pooling_nhwc_max
+// CHECK: vector.fma
+// CHECK: arith.maximumf {{.*}} : vector<
+func.func private @dw_pool(%x: memref<1x8x8x16xf32>, %w: memref<3x3x16xf32>, %y: memref<1x6x6x16xf32>, %k: memref<2x2xf32>, %p: memref<1x4x4x16xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.depthwise_conv_2d_nhwc_hwc ins(%x, %w : memref<1x8x8x16xf32>, memref<3x3x16xf32>) outs(%y : memref<1x6x6x16xf32>)
+  linalg.pooling_nhwc_max {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>} ins(%x, %k : memref<1x8x8x16xf32>, memref<2x2xf32>) outs(%p : memref<1x4x4x16xf32>)
   return
 }

@@ -1,4 +1,5 @@
 // kiln-tile-and-vectorize: see Passes.td.
+#include "compiler_service/codegen/decompose_windowed.h"
 #include "compiler_service/codegen/hoist_accumulators.h"
 #include "compiler_service/codegen/strategy.h"
 #include "compiler_service/transforms/passes.h"
@@ -19,6 +20,7 @@ namespace {
 // Carried on a tile between the tiling and vectorization phases of the pass.
 constexpr char kVectorSizesAttr[] = "kiln.vector_sizes";
 constexpr char kNamedContractionAttr[] = "kiln.named_contraction";
+constexpr char kDecomposeAttr[] = "kiln.decompose_windowed";
 
 struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorizePass> {
   using TileAndVectorizeBase::TileAndVectorizeBase;
@@ -52,6 +54,7 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       rewriter.eraseOp(op);  // buffer semantics: the tiles write the same buffers
       mlir::Operation* tile = tiled->tiledOps.back();
       tile->setAttr(kVectorSizesAttr, builder.getDenseI64ArrayAttr(strategy.vector_sizes));
+      if (strategy.decompose_windowed) tile->setAttr(kDecomposeAttr, builder.getUnitAttr());
       if (strategy.named_contraction) tile->setAttr(kNamedContractionAttr, builder.getUnitAttr());
       // Peel every tile loop whose step does not divide its range (innermost first, so an
       // outer peel copies inner loops already peeled): the main loops then hold only full
@@ -71,6 +74,20 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       if (tile->hasAttr(kVectorSizesAttr)) tiles.push_back(tile);
     });
     for (mlir::linalg::LinalgOp tile : tiles) {
+      if (tile->hasAttr(kDecomposeAttr)) {
+        // Windowed ops vectorize only in their 1-D form, at their static tile shape.
+        auto one_d = DecomposeWindowed2D(rewriter, tile);
+        if (mlir::failed(one_d)) {
+          tile->removeAttr(kVectorSizesAttr);
+          tile->removeAttr(kDecomposeAttr);
+          continue;  // a tile that kept dynamic extents: scalar loops
+        }
+        if (mlir::failed(mlir::linalg::vectorizeOpPrecondition(*one_d))) continue;
+        rewriter.setInsertionPoint(*one_d);
+        auto vectorized = mlir::linalg::vectorize(rewriter, *one_d);
+        if (mlir::succeeded(vectorized)) rewriter.replaceOp(*one_d, vectorized->replacements);
+        continue;
+      }
       llvm::SmallVector<int64_t> sizes =
           tile.hasDynamicShape()
               ? llvm::to_vector(
