@@ -186,13 +186,14 @@ absl::StatusOr<InvocationResult> RuntimeServiceImpl::Run(const ModuleHandle& ent
   auto submitted = pool.Submit([&] {
     const auto start = Clock::now();
     result.queue_time = start - submitted_at;
-    if (context != nullptr && context->IsCancelled()) {
-      done.set_value(absl::CancelledError("the client cancelled the request"));
-      return;
-    }
+    // The deadline first: gRPC also reports a call whose deadline passed as cancelled.
     if (context != nullptr && context->deadline() < std::chrono::system_clock::now()) {
       done.set_value(absl::DeadlineExceededError(
           "the request's deadline passed while it waited in the queue; it was not run"));
+      return;
+    }
+    if (context != nullptr && context->IsCancelled()) {
+      done.set_value(absl::CancelledError("the client cancelled the request"));
       return;
     }
     auto outputs = entry.module->Invoke(function, inputs);
