@@ -180,8 +180,21 @@ class ServiceLimits(unittest.TestCase):
         m = re.search(pattern, server.metrics(), re.MULTILINE)
         return float(m.group(1)) if m else 0.0
 
+    def wait_gauge(self, server, name, value, timeout=10):
+        """Polls /metrics until the gauge `name` reads `value` (e.g. a worker is busy)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(r"^%s (\S+)$" % name, server.metrics(), re.MULTILINE)
+            if m and float(m.group(1)) == value:
+                return
+            time.sleep(0.002)
+        self.fail(f"{name} never reached {value}")
+
     def wait_idle(self, client):
-        """A synchronous call on the slow model: everything queued before it has finished."""
+        """A synchronous call on the slow model once its queue is empty (a request that expired
+        or was cancelled there may still wait for the worker to drop it): with one worker and a
+        FIFO, everything queued before it has been dealt with when it returns."""
+        self.wait_gauge(self.slow, "kiln_queue_depth", 0)
         x = slow_input(np.random.default_rng(99))
         self.check_slow(x, client.infer("slow", {"x": x})["y"])
 
@@ -279,7 +292,7 @@ class ServiceLimits(unittest.TestCase):
         rng = np.random.default_rng(3)
         busy_x, late_x = slow_input(rng), slow_input(rng)
         busy = client.kserve.ModelInfer.future(self.slow_request(client, busy_x), timeout=60)
-        time.sleep(0.02)  # the only worker is now ~80 ms into `busy`
+        self.wait_gauge(self.slow, "kiln_workers_busy", 1)  # the only worker runs `busy` (~80 ms)
         details = self.assert_rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "",
                                         client.kserve.ModelInfer,
                                         self.slow_request(client, late_x), timeout=0.02)
@@ -304,9 +317,9 @@ class ServiceLimits(unittest.TestCase):
         rng = np.random.default_rng(4)
         busy_x, queued_x = slow_input(rng), slow_input(rng)
         busy = client.kserve.ModelInfer.future(self.slow_request(client, busy_x), timeout=60)
-        time.sleep(0.02)
+        self.wait_gauge(self.slow, "kiln_workers_busy", 1)
         queued = client.kserve.ModelInfer.future(self.slow_request(client, queued_x), timeout=60)
-        time.sleep(0.02)  # `queued` waits behind `busy`
+        self.wait_gauge(self.slow, "kiln_queue_depth", 1)  # `queued` waits behind `busy`
         self.assertTrue(queued.cancel())
         self.assertTrue(queued.cancelled())
         self.assertEqual(queued.code(), grpc.StatusCode.CANCELLED)
@@ -321,7 +334,7 @@ class ServiceLimits(unittest.TestCase):
 
         # Cancelling a request while it runs: the client sees CANCELLED at once.
         running = client.kserve.ModelInfer.future(self.slow_request(client, busy_x), timeout=60)
-        time.sleep(0.02)
+        self.wait_gauge(self.slow, "kiln_workers_busy", 1)
         self.assertTrue(running.cancel())
         self.assertEqual(running.code(), grpc.StatusCode.CANCELLED)
         self.wait_idle(client)
@@ -399,7 +412,7 @@ class ServiceLimits(unittest.TestCase):
         tensor = invoke_tensor(x)
         running = admin.runtime.Invoke.future(
             runtime_pb2.InvokeRequest(module="slowvictim", inputs=[tensor]), timeout=60)
-        time.sleep(0.03)
+        self.wait_gauge(self.main, "kiln_workers_busy", 1)  # it runs now (~80 ms)
         admin.unload("slowvictim")
         self.assertFalse(running.done())
         out = np.frombuffer(running.result().outputs[0].data, np.float32)
