@@ -237,6 +237,18 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
     options.dump(text);
   };
   dump("parse", **module);
+  // An explicit input format is a promise about the program: hold the user to it.
+  if (options.source_format == SourceFormat::kLinalg) {
+    mlir::Operation* tosa_op = nullptr;
+    module->walk([&](mlir::Operation* op) {
+      if (!tosa_op && op->getName().getDialectNamespace() == "tosa") tosa_op = op;
+    });
+    if (tosa_op != nullptr) {
+      tosa_op->emitError() << "input format is 'linalg' but the program has TOSA op '"
+                           << tosa_op->getName() << "'; use --input-format=tosa or auto";
+      return diagnostics.InvalidInput("the program does not match its input format");
+    }
+  }
 
   auto run = [&](const std::string& pipeline, std::string_view failure) -> absl::Status {
     mlir::PassManager pm(&ctx);

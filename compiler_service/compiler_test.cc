@@ -271,6 +271,24 @@ TEST(CompilerTest, DumpAfterPhaseShowsThatPhasesIr) {
   EXPECT_THAT(llvm_ir, HasSubstr("define ptr @kiln_library_query"));
 }
 
+TEST(CompilerTest, LinalgInputFormatRejectsTosa) {
+  constexpr char kTosa[] = R"mlir(func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = tosa.abs %x : (tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+})mlir";
+  CompileOptions options;
+  options.source_name = "t.mlir";
+  options.source_format = SourceFormat::kLinalg;
+  auto result = Compile(kTosa, options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("t.mlir:2:8: error: input format is 'linalg' but the program has TOSA op "
+                        "'tosa.abs'"));
+  options.source_format = SourceFormat::kTosa;
+  EXPECT_TRUE(Compile(kTosa, options).ok());
+}
+
 TEST(CompilerTest, CacheKeyIsStableAndDependsOnTarget) {
   auto a = CanonicalOptionsKey(CompileOptions{});
   auto b = CanonicalOptionsKey(CompileOptions{});

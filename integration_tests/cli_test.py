@@ -85,7 +85,7 @@ class CliEndToEnd(unittest.TestCase):
         self.cli("load", digest, "--name", name)
         return digest
 
-    # --- the thin path ---
+    # --- compile → load → infer ---
 
     def test_startup_model_infers_correctly(self):
         r = self.cli("infer", "mlp", "--input", spec("x", self.x), json_output=True)
