@@ -364,7 +364,8 @@ int RunUnload(const GlobalOptions& options, const std::string& name) {
   return 0;
 }
 
-int RunList(const GlobalOptions& options) {
+// `kiln list` and `kiln models` show the same ListModules answer; models adds status columns.
+int RunList(const GlobalOptions& options, bool as_models) {
   Connection connection(options);
   auto stub = rv1::RuntimeService::NewStub(connection.channel());
   rv1::ListModulesResponse response;
@@ -373,30 +374,14 @@ int RunList(const GlobalOptions& options) {
   grpc::Status status = stub->ListModules(&context, rv1::ListModulesRequest(), &response);
   if (!status.ok()) return connection.Fail(status);
   if (options.json) {
-    PrintJson(ListJson(response));
+    PrintJson(as_models ? ModelsJson(response) : ListJson(response));
   } else {
-    std::cout << ListText(response);
+    std::cout << (as_models ? ModelsText(response) : ListText(response));
   }
   return 0;
 }
 
 // ---- models / stats ----
-
-int RunModels(const GlobalOptions& options) {
-  Connection connection(options);
-  auto stub = rv1::RuntimeService::NewStub(connection.channel());
-  rv1::ListModulesResponse response;
-  grpc::ClientContext context;
-  connection.Prepare(&context);
-  grpc::Status status = stub->ListModules(&context, rv1::ListModulesRequest(), &response);
-  if (!status.ok()) return connection.Fail(status);
-  if (options.json) {
-    PrintJson(ModelsJson(response));
-  } else {
-    std::cout << ModelsText(response);
-  }
-  return 0;
-}
 
 int RunStats(const GlobalOptions& options) {
   Connection connection(options);
@@ -758,11 +743,11 @@ int Main(int argc, char** argv) {
   if (compile_cmd->parsed()) return RunCompile(options, compile);
   if (load->parsed()) return RunLoad(options, digest, load_name);
   if (unload->parsed()) return RunUnload(options, unload_name);
-  if (list->parsed()) return RunList(options);
+  if (list->parsed()) return RunList(options, /*as_models=*/false);
   if (artifacts_list->parsed()) return RunArtifactsList(options);
   if (artifacts_stats->parsed()) return RunArtifactsStats(options);
   if (artifacts_evict->parsed()) return RunArtifactsEvict(options, evict_digests, evict_all);
-  if (models->parsed()) return RunModels(options);
+  if (models->parsed()) return RunList(options, /*as_models=*/true);
   if (stats->parsed()) return RunStats(options);
   if (metrics->parsed()) return RunMetrics(options, metrics_address);
   if (bench_cmd->parsed()) return RunBench(options, bench);
