@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime_service/testing/test_modules.h"
 #include "runtime_service/hal/device.h"
 #include "runtime_service/runtime.h"
 
@@ -24,121 +25,8 @@ namespace mv1 = kiln::module::v1;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-constexpr uint32_t kAddF32 = 0;
-constexpr uint32_t kScaleF32 = 1;
-constexpr uint32_t kProbe = 2;
-constexpr uint32_t kFail = 3;
+using namespace kiln::test_modules;  // NOLINT: the shared test-module helpers
 
-std::span<const uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-template <typename T>
-std::span<const uint8_t> Bytes(const std::vector<T>& v) {
-  return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(T)};
-}
-
-template <typename T>
-std::vector<T> Values(const std::string& data) {
-  std::vector<T> values(data.size() / sizeof(T));
-  std::memcpy(values.data(), data.data(), values.size() * sizeof(T));
-  return values;
-}
-
-std::vector<float> Iota(size_t n, float start, float step) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = start + step * static_cast<float>(i);
-  return v;
-}
-
-// Host program construction (as in runtime_test.cc).
-struct Program {
-  mv1::HostProgram* program;
-  struct Ref {
-    uint32_t slot;
-    uint64_t offset;
-    uint64_t length;
-  };
-  static void SetRef(mv1::BufferRef* ref, const Ref& r) {
-    ref->set_slot(r.slot);
-    ref->set_offset(r.offset);
-    ref->set_length(r.length);
-  }
-  Program& BindInput(uint32_t slot, uint32_t input) {
-    auto* c = program->add_commands()->mutable_bind_input();
-    c->set_slot(slot);
-    c->set_input(input);
-    return *this;
-  }
-  Program& BindOutput(uint32_t slot, uint32_t output) {
-    auto* c = program->add_commands()->mutable_bind_output();
-    c->set_slot(slot);
-    c->set_output(output);
-    return *this;
-  }
-  Program& BindConstant(uint32_t slot, uint32_t constant) {
-    auto* c = program->add_commands()->mutable_bind_constant();
-    c->set_slot(slot);
-    c->set_constant(constant);
-    return *this;
-  }
-  Program& BindTransient(uint32_t slot, uint64_t offset, uint64_t length) {
-    auto* c = program->add_commands()->mutable_bind_transient();
-    c->set_slot(slot);
-    c->set_arena_offset(offset);
-    c->set_length(length);
-    return *this;
-  }
-  Program& Dispatch(uint32_t ordinal, std::vector<uint32_t> workgroups, std::vector<Ref> bindings,
-                    std::vector<uint32_t> constants = {}) {
-    auto* c = program->add_commands()->mutable_dispatch();
-    c->set_executable(0);
-    c->set_export_ordinal(ordinal);
-    for (uint32_t w : workgroups) c->add_workgroup_count(w);
-    for (const Ref& r : bindings) SetRef(c->add_bindings(), r);
-    for (uint32_t k : constants) c->add_constants(k);
-    return *this;
-  }
-  Program& Barrier() {
-    program->add_commands()->mutable_barrier();
-    return *this;
-  }
-  Program& Copy(Ref source, Ref target) {
-    auto* c = program->add_commands()->mutable_copy();
-    SetRef(c->mutable_source(), source);
-    SetRef(c->mutable_target(), target);
-    return *this;
-  }
-  Program& Fill(Ref target, std::string pattern) {
-    auto* c = program->add_commands()->mutable_fill();
-    SetRef(c->mutable_target(), target);
-    c->set_pattern(std::move(pattern));
-    return *this;
-  }
-};
-
-void AddArg(google::protobuf::RepeatedPtrField<mv1::ArgumentDef>* args, const std::string& name,
-            mv1::DataType dtype, std::initializer_list<int64_t> shape) {
-  mv1::ArgumentDef* arg = args->Add();
-  arg->set_name(name);
-  arg->mutable_type()->set_dtype(dtype);
-  for (int64_t dim : shape) arg->mutable_type()->add_shape(dim);
-}
-
-module::ModuleBuilder NewBuilder() {
-  module::ModuleBuilder builder;
-  builder.def().set_name("test");
-  static const std::string image = [] {
-    std::ifstream in(KILN_TEST_LIBRARY_PATH, std::ios::binary);
-    return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }();
-  mv1::ExecutableDef* executable = builder.def().add_executables();
-  executable->set_name("lib");
-  executable->set_format(mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY);
-  executable->set_segment(builder.AddSegment("lib", Bytes(image)));
-  for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) executable->add_exports(name);
-  return builder;
-}
 
 mv1::FunctionDef* NewFunction(module::ModuleBuilder& builder, const std::string& name,
                               uint32_t slot_count,
