@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Per-dispatch overhead of both execution models: a 20-dispatch function whose kernels are
 # trivial (benchmarks/chain20.mlir), compiled for each model and timed with kiln-benchmark.
-# Divide the invocation time by 20 for the per-dispatch cost.
+# It compiles to 40 dispatches (a fill and a matmul per step): divide the time by 40.
 set -euo pipefail
 build=${1:-build}
 tmp=$(mktemp -d)
