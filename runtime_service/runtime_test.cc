@@ -96,36 +96,6 @@ TEST(RuntimeTest, AddEndToEnd) {
   for (int t = 0; t < 4; ++t) EXPECT_TRUE(same[t]) << t;
 }
 
-TEST(RuntimeTest, ConstantSegmentAsInput) {
-  module::ModuleBuilder builder = NewBuilder();
-  std::vector<float> bias = Iota(1000, 100.0f, -0.5f);
-  mv1::ConstantDef* constant = builder.def().add_constants();
-  constant->set_name("bias");
-  constant->set_segment(builder.AddSegment("bias", Bytes(bias)));
-  mv1::FunctionDef* function = builder.def().add_functions();
-  function->set_name("main");
-  AddArg(function->mutable_inputs(), "a", mv1::DATA_TYPE_F32, {1000});
-  AddArg(function->mutable_outputs(), "result0", mv1::DATA_TYPE_F32, {1000});
-  function->mutable_program()->set_slot_count(3);
-  Program{function->mutable_program()}
-      .BindInput(0, 0)
-      .BindConstant(1, 0)
-      .BindOutput(2, 0)
-      .Barrier()
-      .Dispatch(kAddF32, {3, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
-  auto loaded = Load(builder);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  const mv1::FunctionDef* main = (*loaded)->FindFunction("");
-  ASSERT_NE(main, nullptr);
-  std::vector<float> a = Iota(1000, 1.0f, 2.0f);
-  TensorView tensors[] = {View("a", a, kShape1000)};
-  auto outputs = (*loaded)->Invoke(*main, tensors);
-  ASSERT_TRUE(outputs.ok()) << outputs.status();
-  std::vector<float> expected(1000);
-  for (size_t i = 0; i < 1000; ++i) expected[i] = a[i] + bias[i];
-  EXPECT_EQ(Values<float>((*outputs)[0].data), expected);
-}
-
 TEST(RuntimeTest, TransientCopyFillAndPushConstants) {
   module::ModuleBuilder builder = NewBuilder();
   mv1::FunctionDef* function = builder.def().add_functions();
@@ -170,31 +140,6 @@ TEST(RuntimeTest, TransientCopyFillAndPushConstants) {
   EXPECT_EQ(Values<uint16_t>((*outputs)[2].data), (std::vector<uint16_t>{0xbeef, 0xbeef, 0xbeef}));
   EXPECT_EQ((*outputs)[3].data, std::string("\0\x7f\x7f\x7f\0", 5));
   EXPECT_EQ((*outputs)[3].dtype, mv1::DATA_TYPE_U8);
-}
-
-TEST(RuntimeTest, WorkgroupGridAndSizeHint) {
-  module::ModuleBuilder builder = NewBuilder();
-  mv1::FunctionDef* function = builder.def().add_functions();
-  function->set_name("main");
-  AddArg(function->mutable_outputs(), "ids", mv1::DATA_TYPE_U32, {12, 4});
-  function->mutable_program()->set_slot_count(1);
-  Program{function->mutable_program()}.BindOutput(0, 0).Dispatch(kProbe, {3, 2, 2}, {{0, 0, 192}});
-  auto loaded = Load(builder);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  auto outputs = (*loaded)->Invoke(*(*loaded)->FindFunction("main"), {});
-  ASSERT_TRUE(outputs.ok()) << outputs.status();
-  std::vector<uint32_t> probe = Values<uint32_t>((*outputs)[0].data);
-  size_t linear = 0;
-  for (uint32_t z = 0; z < 2; ++z) {
-    for (uint32_t y = 0; y < 2; ++y) {
-      for (uint32_t x = 0; x < 3; ++x, ++linear) {
-        EXPECT_EQ(probe[linear * 4], x | y << 8 | z << 16) << linear;
-        EXPECT_EQ(probe[linear * 4 + 1], 8u);
-        EXPECT_EQ(probe[linear * 4 + 2], 4u);
-        EXPECT_EQ(probe[linear * 4 + 3], 2u);
-      }
-    }
-  }
 }
 
 TEST(RuntimeTest, FailingExportIsInternal) {
