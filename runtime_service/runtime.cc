@@ -604,6 +604,24 @@ absl::Status LoadedModule::CheckInputs(const mv1::FunctionDef& function,
 absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
     const mv1::FunctionDef& function, std::span<const TensorView> inputs,
     const InvokeOptions& options) const {
+  std::vector<HostTensor> outputs(function.outputs_size());
+  absl::InlinedVector<std::span<uint8_t>, 4> buffers(outputs.size());
+  for (int i = 0; i < function.outputs_size(); ++i) {
+    const mv1::ArgumentDef& output = function.outputs(i);
+    outputs[i].name = output.name();
+    outputs[i].dtype = output.type().dtype();
+    outputs[i].shape.assign(output.type().shape().begin(), output.type().shape().end());
+    outputs[i].data.assign(TypeByteLength(output.type()), '\0');
+    buffers[i] = {reinterpret_cast<uint8_t*>(outputs[i].data.data()), outputs[i].data.size()};
+  }
+  KILN_RETURN_IF_ERROR(InvokeInto(function, inputs, buffers, options));
+  return outputs;
+}
+
+absl::Status LoadedModule::InvokeInto(const mv1::FunctionDef& function,
+                                      std::span<const TensorView> inputs,
+                                      std::span<const std::span<uint8_t>> outputs,
+                                      const InvokeOptions& options) const {
   // Only programs that Load checked may run: the function must be this module's own.
   const int index = FunctionIndex(function);
   if (index < 0) {
@@ -611,6 +629,21 @@ absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
         absl::StrCat("function '", function.name(), "' does not belong to this module"));
   }
   KILN_RETURN_IF_ERROR(CheckInputs(function, inputs));
+  if (outputs.size() != static_cast<size_t>(function.outputs_size())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("function '", function.name(), "' has ", function.outputs_size(),
+                     function.outputs_size() == 1 ? " output" : " outputs", ", got ",
+                     outputs.size(), " output buffers"));
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const uint64_t expected = TypeByteLength(function.outputs(i).type());
+    if (outputs[i].size() != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "output '", function.outputs(i).name(), "': expected a ", expected,
+          "-byte buffer for ", TypeString(function.outputs(i).type()), ", got ",
+          outputs[i].size()));
+    }
+  }
   const bool async = UsesAsync(function, options);
   if (async && device_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -621,25 +654,11 @@ absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
         " but the module was loaded without a HAL device; load it with a device or invoke it "
         "with the inline model"));
   }
-
-  std::vector<HostTensor> outputs(function.outputs_size());
-  for (int i = 0; i < function.outputs_size(); ++i) {
-    const mv1::ArgumentDef& output = function.outputs(i);
-    outputs[i].name = output.name();
-    outputs[i].dtype = output.type().dtype();
-    outputs[i].shape.assign(output.type().shape().begin(), output.type().shape().end());
-    outputs[i].data.assign(TypeByteLength(output.type()), '\0');
-  }
-  if (async) {
-    KILN_RETURN_IF_ERROR(InvokeAsync(index, inputs, outputs));
-  } else {
-    KILN_RETURN_IF_ERROR(InvokeInline(function, inputs, outputs));
-  }
-  return outputs;
+  return async ? InvokeAsync(index, inputs, outputs) : InvokeInline(function, inputs, outputs);
 }
 
 absl::Status LoadedModule::InvokeAsync(int function_index, std::span<const TensorView> inputs,
-                                       std::vector<HostTensor>& outputs) const {
+                                       std::span<const std::span<uint8_t>> outputs) const {
   const RecordedFunction& recorded = *recorded_[function_index];
   const mv1::FunctionDef& function = def().functions(function_index);
   hal::Arena arena;
@@ -652,8 +671,9 @@ absl::Status LoadedModule::InvokeAsync(int function_index, std::span<const Tenso
     arena = std::move(*acquired);
   }
 
-  // Typical programs bind a handful of buffers: no heap allocation for the table.
-  absl::InlinedVector<hal::BufferView, 16> table(recorded.bindings.size());
+  // Per-thread scratch, grown once: no heap allocation in steady state.
+  thread_local std::vector<hal::BufferView> table;
+  table.resize(recorded.bindings.size());
   for (size_t i = 0; i < table.size(); ++i) {
     const Source& source = recorded.bindings[i];
     switch (source.kind) {
@@ -663,11 +683,9 @@ absl::Status LoadedModule::InvokeAsync(int function_index, std::span<const Tenso
         table[i] = {const_cast<uint8_t*>(data.data()), data.size()};
         break;
       }
-      case Source::kOutput: {
-        std::string& data = outputs[source.index].data;
-        table[i] = {reinterpret_cast<uint8_t*>(data.data()), data.size()};
+      case Source::kOutput:
+        table[i] = {outputs[source.index].data(), outputs[source.index].size()};
         break;
-      }
       case Source::kConstant:
         table[i] = source.constant;
         break;
@@ -677,15 +695,27 @@ absl::Status LoadedModule::InvokeAsync(int function_index, std::span<const Tenso
     }
   }
 
-  auto done = std::make_shared<hal::Semaphore>(0);
-  KILN_RETURN_IF_ERROR(device_->queue().Submit({}, recorded.commands, table, {done, 1}));
-  // Always wait, even for a failure: the submission uses `table`'s memory until it ends.
-  return device_->Wait(*done, 1);
+  // One timeline semaphore per calling thread, advanced by each of its invocations (a thread
+  // waits for one invocation at a time). A failed semaphore stays failed, so a failure
+  // replaces it.
+  thread_local std::shared_ptr<hal::Semaphore> done;
+  thread_local uint64_t last_value = 0;
+  if (done == nullptr) {
+    done = std::make_shared<hal::Semaphore>(0);
+    last_value = 0;
+  }
+  const hal::SemaphoreValue signal{done, last_value + 1};
+  KILN_RETURN_IF_ERROR(device_->queue().Submit({}, recorded.commands, table, signal));
+  ++last_value;
+  // Always wait, even for a failure: the submission uses the bound memory until it ends.
+  absl::Status status = device_->Wait(*done, last_value);
+  if (!status.ok()) done.reset();
+  return status;
 }
 
 absl::Status LoadedModule::InvokeInline(const mv1::FunctionDef& function,
                                         std::span<const TensorView> inputs,
-                                        std::vector<HostTensor>& outputs) const {
+                                        std::span<const std::span<uint8_t>> outputs) const {
   const mv1::HostProgram& program = function.program();
   hal::Arena arena;
   if (program.transient_arena_size() > 0) {
@@ -697,9 +727,12 @@ absl::Status LoadedModule::InvokeInline(const mv1::FunctionDef& function,
     arena = std::move(*acquired);
   }
 
-  std::vector<Slot> slots(program.slot_count());
-  std::vector<void*> binding_ptrs;
-  std::vector<size_t> binding_lengths;
+  // Per-thread scratch, grown once: no heap allocation in steady state. (Kernels never call
+  // back into the runtime, so one invocation per thread uses it at a time.)
+  thread_local std::vector<Slot> slots;
+  thread_local std::vector<void*> binding_ptrs;
+  thread_local std::vector<size_t> binding_lengths;
+  slots.assign(program.slot_count(), Slot{});
   for (int index = 0; index < program.commands_size(); ++index) {
     const mv1::Command& command = program.commands(index);
     switch (command.kind_case()) {
@@ -712,8 +745,7 @@ absl::Status LoadedModule::InvokeInline(const mv1::FunctionDef& function,
       }
       case mv1::Command::kBindOutput: {
         const auto& bind = command.bind_output();
-        std::string& data = outputs[bind.output()].data;
-        slots[bind.slot()] = {reinterpret_cast<uint8_t*>(data.data()), data.size()};
+        slots[bind.slot()] = {outputs[bind.output()].data(), outputs[bind.output()].size()};
         break;
       }
       case mv1::Command::kBindConstant: {

@@ -61,6 +61,16 @@ class LoadedModule {
                                                  std::span<const TensorView> inputs,
                                                  const InvokeOptions& options = {}) const;
 
+  // Invoke into the caller's output buffers (signature order, each exactly the output's byte
+  // length; the program writes every byte). With those and the inputs held by the caller, a
+  // steady-state call allocates nothing on the heap under either model: arenas, executions,
+  // the completion semaphore and the inline slot tables are all reused. Errors as Invoke's,
+  // plus INVALID_ARGUMENT for missing or wrongly sized output buffers.
+  absl::Status InvokeInto(const kiln::module::v1::FunctionDef& function,
+                          std::span<const TensorView> inputs,
+                          std::span<const std::span<uint8_t>> outputs,
+                          const InvokeOptions& options = {}) const;
+
   // nullptr when loaded without one.
   const std::shared_ptr<hal::Device>& device() const { return device_; }
   // The command buffer recorded for `function` (one of this module's), or nullptr when the
@@ -84,9 +94,9 @@ class LoadedModule {
                            std::span<const TensorView> inputs) const;
   absl::Status InvokeInline(const kiln::module::v1::FunctionDef& function,
                             std::span<const TensorView> inputs,
-                            std::vector<HostTensor>& outputs) const;
+                            std::span<const std::span<uint8_t>> outputs) const;
   absl::Status InvokeAsync(int function_index, std::span<const TensorView> inputs,
-                           std::vector<HostTensor>& outputs) const;
+                           std::span<const std::span<uint8_t>> outputs) const;
 
   std::unique_ptr<module::ModuleFile> file_;
   std::vector<std::unique_ptr<ExecutableLibrary>> executables_;

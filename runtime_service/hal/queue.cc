@@ -11,12 +11,6 @@ namespace kiln::hal {
 
 namespace {
 
-// Signals on success; on failure (or a signal that cannot apply) fails the semaphore.
-void Complete(const SemaphoreValue& signal, absl::Status status) {
-  if (status.ok()) status = signal.semaphore->Signal(signal.value);
-  if (!status.ok()) signal.semaphore->Fail(std::move(status));
-}
-
 // A submission waiting for its semaphores. The last wait to be reached starts it.
 struct PendingSubmission {
   TaskExecutor* executor;
@@ -39,11 +33,10 @@ struct PendingSubmission {
       failed = failure;
     }
     if (!failed.ok()) {
-      Complete(signal, std::move(failed));
+      signal.semaphore->Fail(std::move(failed));
       return;
     }
-    executor->Execute(std::move(commands), bindings,
-                      [signal = signal](absl::Status done) { Complete(signal, std::move(done)); });
+    executor->Execute(std::move(commands), bindings, std::move(signal));
   }
 };
 
@@ -63,8 +56,8 @@ absl::Status Queue::Submit(std::span<const SemaphoreValue> waits,
   KILN_RETURN_IF_ERROR(commands->CheckBindings(bindings));
 
   if (waits.empty()) {
-    executor_.Execute(std::move(commands), bindings,
-                      [signal](absl::Status done) { Complete(signal, std::move(done)); });
+    // The common case (nothing to wait for) allocates nothing.
+    executor_.Execute(std::move(commands), bindings, std::move(signal));
     return absl::OkStatus();
   }
   auto pending = std::make_shared<PendingSubmission>();

@@ -26,13 +26,16 @@ struct TaskExecutor::Task {
   std::atomic<bool> listed{false};  // in ready_
 };
 
-// One submission of a command buffer. Shared by every thread that holds one of its tasks, so
-// it outlives the last worker that looks at it even after `done` ran.
+// One submission of a command buffer. Pooled: reference-counted by every ready_ entry and
+// every thread that runs one of its tasks, it goes back to the pool when the last lets go (so a
+// worker may still look at it after the signal), and its tables keep their capacity.
 struct TaskExecutor::Execution {
+  std::atomic<uint32_t> refs{0};
   std::shared_ptr<const CommandBuffer> commands;
   std::vector<void*> binding_ptrs;  // all dispatches' bindings, resolved, back to back
   std::vector<size_t> binding_lengths;
-  std::unique_ptr<Task[]> tasks;    // one per command
+  std::unique_ptr<Task[]> tasks;    // one per command, the first task_count in use
+  size_t task_capacity = 0;
   // The stage being run. Written only by the thread that starts a stage; the release store of
   // stage_remaining and the acq_rel countdown order it for the thread that starts the next.
   size_t stage = 0;
@@ -40,12 +43,53 @@ struct TaskExecutor::Execution {
   std::atomic<bool> failed{false};
   std::mutex failure_mutex;
   absl::Status failure;  // first failure; guarded by failure_mutex
-  Completion done;
+  SemaphoreValue signal;
 
   void Fail(absl::Status status) {
     std::lock_guard<std::mutex> lock(failure_mutex);
     if (failure.ok()) failure = std::move(status);
     failed.store(true, std::memory_order_relaxed);
+  }
+
+  bool Fits(size_t task_count, size_t binding_count) const {
+    return task_count <= task_capacity && binding_count <= binding_ptrs.capacity();
+  }
+  void Grow(size_t task_count, size_t binding_count) {
+    if (task_count > task_capacity) {
+      tasks = std::make_unique<Task[]>(task_count);
+      task_capacity = task_count;
+    }
+    binding_ptrs.reserve(binding_count);
+    binding_lengths.reserve(binding_count);
+  }
+
+  // Readies the tables for `task_count` tasks (which Fits).
+  void Reset(size_t task_count) {
+    for (size_t i = 0; i < task_count; ++i) {
+      Task& task = tasks[i];
+      task.command = nullptr;
+      task.state = {};
+      task.target = nullptr;
+      task.source = nullptr;
+      task.total = 0;
+      task.next.store(0, std::memory_order_relaxed);
+      task.finished.store(0, std::memory_order_relaxed);
+      task.listed.store(false, std::memory_order_relaxed);
+    }
+    stage = 0;
+    failed.store(false, std::memory_order_relaxed);
+    failure = absl::OkStatus();
+  }
+
+  // Signals on success; on failure (or a signal that cannot apply) fails the semaphore.
+  void Complete() {
+    absl::Status status;
+    {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      status = failure;
+    }
+    if (status.ok()) status = signal.semaphore->Signal(signal.value);
+    if (!status.ok()) signal.semaphore->Fail(std::move(status));
   }
 };
 
@@ -98,6 +142,13 @@ absl::StatusOr<std::unique_ptr<TaskExecutor>> TaskExecutor::Create(const Options
   }
 
   std::unique_ptr<TaskExecutor> executor(new TaskExecutor());
+  executor->ready_.reserve(256);
+  // One execution for the submission being started plus one per worker that may still hold a
+  // finished one: enough for a single submitting thread never to need another.
+  for (uint32_t i = 0; i < count + 2; ++i)
+    executor->executions_.push_back(std::make_unique<Execution>());
+  for (const auto& execution : executor->executions_)
+    executor->free_executions_.push_back(execution.get());
   executor->workers_.reserve(count);
   for (uint32_t id = 0; id < count; ++id) {
     executor->workers_.emplace_back([raw = executor.get(), id] { raw->WorkerMain(id); });
@@ -125,21 +176,64 @@ TaskExecutor::~TaskExecutor() {
   for (std::thread& worker : workers_) worker.join();
 }
 
+TaskExecutor::Execution* TaskExecutor::AcquireExecution(size_t task_count,
+                                                        size_t binding_count) {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (free_executions_.empty()) {
+    // More submissions in flight than ever before: a new execution, tables like the others'.
+    executions_.push_back(std::make_unique<Execution>());
+    executions_.back()->Grow(pool_task_capacity_, pool_binding_capacity_);
+    free_executions_.reserve(executions_.size());
+    free_executions_.push_back(executions_.back().get());
+  }
+  Execution* execution = free_executions_.back();
+  free_executions_.pop_back();
+  if (!execution->Fits(task_count, binding_count)) {
+    // A bigger command buffer than any before: grow every execution now (those in flight when
+    // they come back, in Unref), so that whichever one a later submission gets already fits.
+    pool_task_capacity_ = std::max(pool_task_capacity_, task_count);
+    pool_binding_capacity_ = std::max(pool_binding_capacity_, binding_count);
+    execution->Grow(pool_task_capacity_, pool_binding_capacity_);
+    for (Execution* idle : free_executions_)
+      idle->Grow(pool_task_capacity_, pool_binding_capacity_);
+  }
+  execution->refs.store(1, std::memory_order_relaxed);
+  return execution;
+}
+
+size_t TaskExecutor::executions_in_flight() const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  return executions_.size() - free_executions_.size();
+}
+
+void TaskExecutor::Unref(Execution* execution) {
+  if (execution->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // Drop what the submission shares with others now, not when the execution is next reused.
+  execution->commands.reset();
+  execution->signal = {};
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (!execution->Fits(pool_task_capacity_, pool_binding_capacity_))
+    execution->Grow(pool_task_capacity_, pool_binding_capacity_);
+  free_executions_.push_back(execution);
+}
+
 void TaskExecutor::Execute(std::shared_ptr<const CommandBuffer> commands,
-                           std::span<const BufferView> bindings, Completion done) {
-  auto execution = std::make_shared<Execution>();
+                           std::span<const BufferView> bindings, SemaphoreValue signal) {
   const CommandBuffer& buffer = *commands;
+  Execution* execution =
+      AcquireExecution(buffer.commands().size(), buffer.dispatch_binding_count());
+  execution->Reset(buffer.commands().size());
   execution->commands = std::move(commands);
-  execution->done = std::move(done);
+  execution->signal = std::move(signal);
   if (buffer.stages().empty()) {
-    execution->done(absl::OkStatus());
+    execution->Complete();
+    Unref(execution);
     return;
   }
 
   // Resolve every binding now: workers then touch only the task they run.
   execution->binding_ptrs.resize(buffer.dispatch_binding_count());
   execution->binding_lengths.resize(buffer.dispatch_binding_count());
-  execution->tasks = std::make_unique<Task[]>(buffer.commands().size());
   size_t next_binding = 0;
   for (size_t i = 0; i < buffer.commands().size(); ++i) {
     Task& task = execution->tasks[i];
@@ -173,18 +267,24 @@ void TaskExecutor::Execute(std::shared_ptr<const CommandBuffer> commands,
     }
   }
   StartStage(execution);
+  Unref(execution);
 }
 
-void TaskExecutor::StartStage(const std::shared_ptr<Execution>& execution) {
+void TaskExecutor::StartStage(Execution* execution) {
   const Stage& stage = execution->commands->stages()[execution->stage];
   execution->stage_remaining.store(stage.end - stage.begin, std::memory_order_release);
   uint64_t units = 0;
   uint32_t sleeping = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    // Room to spare: an entry being unlisted by another thread may still be there, and growth
+    // would be a heap allocation in the middle of steady-state work.
+    const size_t needed = ready_.size() + (stage.end - stage.begin) + workers_.size() + 1;
+    if (needed > ready_.capacity()) ready_.reserve(2 * needed);
     for (uint32_t i = stage.begin; i < stage.end; ++i) {
       Task& task = execution->tasks[i];
       task.listed.store(true, std::memory_order_relaxed);
+      execution->refs.fetch_add(1, std::memory_order_relaxed);
       ready_.push_back({execution, &task});
       units += task.total;
     }
@@ -233,13 +333,20 @@ void TaskExecutor::RunTask(const Ready& ready, uint32_t worker_id) {
 
 void TaskExecutor::Unlist(Task* task) {
   if (!task->listed.exchange(false, std::memory_order_relaxed)) return;
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = std::find_if(ready_.begin(), ready_.end(),
-                         [task](const Ready& ready) { return ready.task == task; });
-  if (it != ready_.end()) ready_.erase(it);
+  Execution* listed = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = std::find_if(ready_.begin(), ready_.end(),
+                           [task](const Ready& ready) { return ready.task == task; });
+    if (it != ready_.end()) {
+      listed = it->execution;
+      ready_.erase(it);
+    }
+  }
+  if (listed != nullptr) Unref(listed);  // never the last reference: the caller holds one
 }
 
-void TaskExecutor::FinishTask(const std::shared_ptr<Execution>& execution) {
+void TaskExecutor::FinishTask(Execution* execution) {
   if (execution->stage_remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   // This thread finished the stage: start the next one or complete the execution.
   const size_t stage_count = execution->commands->stages().size();
@@ -247,13 +354,7 @@ void TaskExecutor::FinishTask(const std::shared_ptr<Execution>& execution) {
     StartStage(execution);
     return;
   }
-  absl::Status status;
-  {
-    std::lock_guard<std::mutex> lock(execution->failure_mutex);
-    status = execution->failure;
-  }
-  Completion done = std::move(execution->done);
-  done(std::move(status));
+  execution->Complete();
 }
 
 void TaskExecutor::WorkerMain(uint32_t worker_id) {
@@ -267,10 +368,11 @@ void TaskExecutor::WorkerMain(uint32_t worker_id) {
       continue;
     }
     // Workers start on different tasks so that a stage's dispatches proceed side by side.
-    Ready ready = ready_[worker_id % ready_.size()];
+    const Ready ready = ready_[worker_id % ready_.size()];
+    ready.execution->refs.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
     RunTask(ready, worker_id);
-    ready = {};  // may free the execution: not under the lock
+    Unref(ready.execution);  // may return the execution to the pool
     lock.lock();
   }
 }
@@ -301,8 +403,10 @@ void TaskExecutor::HelpWhile(const std::function<bool()>& keep_going) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (ready_.empty()) break;
       ready = ready_.front();
+      ready.execution->refs.fetch_add(1, std::memory_order_relaxed);
     }
     RunTask(ready, worker_id);
+    Unref(ready.execution);
   }
   ReleaseHelperId(helper);
 }

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "runtime_service/hal/allocator.h"
 #include "runtime_service/hal/command_buffer.h"
+#include "runtime_service/hal/semaphore.h"
 
 namespace kiln::hal {
 
@@ -47,14 +48,17 @@ class TaskExecutor {
   // Every kiln_workgroup_state_t::worker_id this executor hands out is below this.
   uint32_t worker_id_limit() const { return worker_count() + kMaxHelpers; }
 
-  using Completion = std::function<void(absl::Status)>;
   // Starts running a finalized command buffer whose binding table the caller has checked
-  // (CommandBuffer::CheckBindings). Returns at once; `done` is called exactly once, on the
-  // thread that finishes the work, with OK or the first failure (INTERNAL naming the dispatch
-  // and code; the remaining workgroups are skipped). The bound memory must stay valid until
-  // then.
+  // (CommandBuffer::CheckBindings). Returns at once; the thread that finishes the work signals
+  // `signal`, or fails its semaphore with the first failure (INTERNAL naming the dispatch and
+  // code; the remaining workgroups are skipped). The bound memory must stay valid until then.
+  // In steady state this allocates nothing: executions are pooled and reused.
   void Execute(std::shared_ptr<const CommandBuffer> commands,
-               std::span<const BufferView> bindings, Completion done);
+               std::span<const BufferView> bindings, SemaphoreValue signal);
+
+  // Submissions some thread still holds: running, or finished with a worker about to let go.
+  // 0 once the executor is quiescent. For tests and diagnostics.
+  size_t executions_in_flight() const;
 
   // Runs queued work on the calling thread while `keep_going()` holds and work is queued,
   // instead of sleeping while the workers do it. Returns when either stops; `keep_going` is
@@ -64,16 +68,20 @@ class TaskExecutor {
  private:
   struct Execution;
   struct Task;
+  // A listed task. Each entry in ready_ holds a reference on its execution, and so does each
+  // thread running one of its tasks.
   struct Ready {
-    std::shared_ptr<Execution> execution;
+    Execution* execution = nullptr;
     Task* task = nullptr;
   };
 
   TaskExecutor() = default;
   void WorkerMain(uint32_t worker_id);
-  void StartStage(const std::shared_ptr<Execution>& execution);
+  Execution* AcquireExecution(size_t task_count, size_t binding_count);
+  void Unref(Execution* execution);
+  void StartStage(Execution* execution);
   void RunTask(const Ready& ready, uint32_t worker_id);
-  void FinishTask(const std::shared_ptr<Execution>& execution);
+  void FinishTask(Execution* execution);
   void Unlist(Task* task);
   int AcquireHelperId();
   void ReleaseHelperId(int id);
@@ -84,6 +92,12 @@ class TaskExecutor {
   uint32_t sleeping_ = 0;     // workers blocked in work_available_; guarded by mutex_
   bool stopping_ = false;     // guarded by mutex_
   std::atomic<uint64_t> helper_ids_{0};  // bit i: helper id worker_count + i is taken
+  mutable std::mutex pool_mutex_;
+  std::vector<std::unique_ptr<Execution>> executions_;  // every one made; guarded by pool_mutex_
+  std::vector<Execution*> free_executions_;              // guarded by pool_mutex_
+  // The largest tables any submission needed; every pooled execution grows to them.
+  size_t pool_task_capacity_ = 0;     // guarded by pool_mutex_
+  size_t pool_binding_capacity_ = 0;  // guarded by pool_mutex_
   std::vector<std::thread> workers_;
 };
 
