@@ -101,6 +101,10 @@ std::vector<Case> Cases() {
   matmul_case(13, 19, 17);
   matmul_case(1, 513, 1000);
   matmul_case(96, 128, 256);
+  // Cache-blocked (codegen/strategy.cc): K and N beyond one block, both ragged.
+  matmul_case(40, 300, 600);
+  // Cache-blocked with B packed into panels (rows 8 KB apart), 4 leftover rows, ragged K.
+  matmul_case(20, 300, 2048);
 
   cases.push_back({"batch_matmul", R"mlir(
 func.func @main(%a: tensor<3x8x12xf32>, %b: tensor<3x12x20xf32>) -> tensor<3x8x20xf32> {

@@ -9,9 +9,11 @@
 namespace kiln::compiler {
 namespace {
 
-// The binding argument a buffer value views, or null when it is not a plain view of one.
+// The binding argument or stack buffer (e.g. a packed operand) a buffer value views, or null
+// when it is not a plain view of one. Distinct roots never alias.
 mlir::Value RootOf(mlir::Value value) {
   while (mlir::Operation* def = value.getDefiningOp()) {
+    if (llvm::isa<mlir::memref::AllocaOp>(def)) return value;
     if (!llvm::isa<mlir::memref::SubViewOp, mlir::memref::CastOp, mlir::memref::ExpandShapeOp,
                    mlir::memref::CollapseShapeOp>(def))
       return {};

@@ -23,6 +23,15 @@ struct TileStrategy {
   bool decompose_windowed = false;
   // Loop order of the tiles (a permutation of the loops); empty = natural order.
   llvm::SmallVector<int64_t> interchange;
+  // Cache blocking, applied first: the op is tiled by these sizes (0 = not tiled) in this loop
+  // order, and each resulting block gets its own strategy (whose ranges then fit the cache).
+  // Empty: no cache level.
+  llvm::SmallVector<int64_t> cache_tile_sizes;
+  llvm::SmallVector<int64_t> cache_interchange;
+  // After cache blocking, pack each block's B operand into contiguous panels of this many
+  // columns (codegen/pack_matmul_block.h); 0 = no packing.
+  int64_t pack_b_strip = 0;
+  int64_t pack_b_rows = 0;  // the row-group height of the packed block's matmuls
 };
 
 // `vector_bits`: the target's native vector width (256 AVX2, 512 AVX-512).

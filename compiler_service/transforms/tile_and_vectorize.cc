@@ -1,6 +1,7 @@
 // kiln-tile-and-vectorize: see Passes.td.
 #include "compiler_service/codegen/decompose_windowed.h"
 #include "compiler_service/codegen/hoist_accumulators.h"
+#include "compiler_service/codegen/pack_matmul_block.h"
 #include "compiler_service/codegen/strategy.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/Dialect/Linalg/Transforms/Hoisting.h"
@@ -21,6 +22,7 @@ namespace {
 constexpr char kVectorSizesAttr[] = "kiln.vector_sizes";
 constexpr char kNamedContractionAttr[] = "kiln.named_contraction";
 constexpr char kDecomposeAttr[] = "kiln.decompose_windowed";
+constexpr char kPackAttr[] = "kiln.pack_b";  // [strip, rows]
 
 struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorizePass> {
   using TileAndVectorizeBase::TileAndVectorizeBase;
@@ -35,9 +37,50 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
   mlir::LogicalResult Run(mlir::func::FuncOp func) {
     mlir::MLIRContext* ctx = &getContext();
     mlir::Builder builder(ctx);
+    mlir::IRRewriter rewriter(ctx);
+
+    // Phase 0: cache blocking. Ops whose strategy asks for it are tiled into cache-sized
+    // blocks (ragged blocks peeled); each block then takes its own strategy below.
+    llvm::SmallVector<mlir::linalg::LinalgOp> big_ops;
+    func.walk([&](mlir::linalg::LinalgOp op) {
+      if (!ChooseStrategy(op, vectorBits).cache_tile_sizes.empty()) big_ops.push_back(op);
+    });
+    for (mlir::linalg::LinalgOp op : big_ops) {
+      TileStrategy strategy = ChooseStrategy(op, vectorBits);
+      rewriter.setInsertionPoint(op);
+      mlir::scf::SCFTilingOptions options;
+      options.setTileSizes(mlir::getAsIndexOpFoldResult(ctx, strategy.cache_tile_sizes));
+      options.setInterchange(strategy.cache_interchange);
+      auto tiled = mlir::scf::tileUsingSCF(
+          rewriter, llvm::cast<mlir::TilingInterface>(op.getOperation()), options);
+      if (mlir::failed(tiled)) continue;
+      rewriter.eraseOp(op);
+      if (strategy.pack_b_strip > 0) {
+        tiled->tiledOps.back()->setAttr(
+            kPackAttr,
+            builder.getDenseI64ArrayAttr({strategy.pack_b_strip, strategy.pack_b_rows}));
+      }
+      for (mlir::LoopLikeOpInterface loop : llvm::reverse(tiled->loops)) {
+        mlir::scf::ForOp partial;
+        if (auto for_op = llvm::dyn_cast<mlir::scf::ForOp>(loop.getOperation()))
+          (void)mlir::scf::peelForLoopAndSimplifyBounds(rewriter, for_op, partial);
+      }
+    }
+    if (!big_ops.empty() && mlir::failed(Canonicalize(func))) return mlir::failure();
+    // Blocks (the peeled edges included, once static) whose B is worth packing.
+    llvm::SmallVector<mlir::linalg::MatmulOp> pack_blocks;
+    func.walk([&](mlir::linalg::MatmulOp block) {
+      if (block->hasAttr(kPackAttr)) pack_blocks.push_back(block);
+    });
+    for (mlir::linalg::MatmulOp block : pack_blocks) {
+      auto pack = block->getAttrOfType<mlir::DenseI64ArrayAttr>(kPackAttr).asArrayRef();
+      block->removeAttr(kPackAttr);
+      (void)PackMatmulBlock(rewriter, block, pack[0], pack[1]);  // else: unpacked, still right
+    }
+    if (!pack_blocks.empty() && mlir::failed(Canonicalize(func))) return mlir::failure();
+
     llvm::SmallVector<mlir::linalg::LinalgOp> ops;
     func.walk([&](mlir::linalg::LinalgOp op) { ops.push_back(op); });
-    mlir::IRRewriter rewriter(ctx);
 
     // Phase 1: tile each op by its strategy and peel ragged loops. Each tile records the
     // vector sizes to use if it is still dynamic after simplification.
