@@ -25,10 +25,11 @@ run: build
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -LE '$(SLOW_LABELS)'
 
-# Kernel benchmarks against OpenBLAS (numpy), one thread then two; not part of `make test`.
+# Kernel benchmarks against OpenBLAS (numpy) and oneDNN, one thread then two; not part of
+# `make test`.
 bench: build
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --json $(BUILD_DIR)/bench-1thread.json
-	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes 1024x1024x1024 --json $(BUILD_DIR)/bench-2threads.json
+	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes 1024x1024x1024,197x768x768 --convs 1x56x56x64x64 --json $(BUILD_DIR)/bench-2threads.json
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -35,6 +35,38 @@ def matmul_mlir(m, k, n):
 """
 
 
+def conv_mlir(n, h, w, c, f, kh, kw):
+    x, wt, y = f"{n}x{h}x{w}x{c}xf32", f"{kh}x{kw}x{c}x{f}xf32", f"{n}x{h-kh+1}x{w-kw+1}x{f}xf32"
+    return f"""func.func @main(%x: tensor<{x}>, %w: tensor<{wt}>) -> tensor<{y}> {{
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<{y}>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<{y}>) -> tensor<{y}>
+  %r = linalg.conv_2d_nhwc_hwcf {{dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}}
+    ins(%x, %w : tensor<{x}>, tensor<{wt}>) outs(%f : tensor<{y}>) -> tensor<{y}>
+  return %r : tensor<{y}>
+}}
+"""
+
+
+def depthwise_mlir(n, h, w, c, kh, kw):
+    x, wt, y = f"{n}x{h}x{w}x{c}xf32", f"{kh}x{kw}x{c}xf32", f"{n}x{h-kh+1}x{w-kw+1}x{c}xf32"
+    return f"""func.func @main(%x: tensor<{x}>, %w: tensor<{wt}>) -> tensor<{y}> {{
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<{y}>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<{y}>) -> tensor<{y}>
+  %r = linalg.depthwise_conv_2d_nhwc_hwc {{dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}}
+    ins(%x, %w : tensor<{x}>, tensor<{wt}>) outs(%f : tensor<{y}>) -> tensor<{y}>
+  return %r : tensor<{y}>
+}}
+"""
+
+
+def run_onednn(peer, args, min_time):
+    out = subprocess.run([peer] + [str(a) for a in args] + [str(min_time)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["seconds"]
+
+
 def run_kiln(bench, module, inputs, device, workers, min_time):
     cmd = [bench, "--module", module, "--function", "main", "--device", device,
            "--workers", str(workers), f"--benchmark_filter=invoke/main/{device}",
@@ -65,6 +97,10 @@ def main():
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--min-time", type=float, default=0.3)
     parser.add_argument("--threads", type=int, default=1)
+    # Convolutions, against oneDNN only (numpy has none): NxHxWxC (output size, 3x3 window,
+    # the input pre-padded by one), then F for dense ones or "dw" for depthwise.
+    parser.add_argument("--convs", default="1x56x56x64x64,1x28x28x128x128,1x56x56x128xdw,"
+                        "1x112x112x64xdw")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
 
@@ -74,6 +110,11 @@ def main():
         os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
     os.environ.pop("OPENBLAS_L2_SIZE", None)
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # oneDNN's OpenMP
+    onednn = os.path.join(args.build, "benchmarks", "kiln-onednn-peer")
+    if not os.path.exists(onednn):
+        print("kiln-onednn-peer not built (no libdnnl-dev): oneDNN columns are left out")
+        onednn = None
     import numpy as np  # after the environment is set: OpenBLAS reads it at load
 
     compile_tool = os.path.join(args.build, "compiler_service", "kiln-compile")
@@ -82,7 +123,8 @@ def main():
     rows = []
     print(f"peak probe: {peak['peak_gflops_per_core']:.1f} GFLOP/s per core ({peak['isa']}); "
           f"threads: {args.threads}")
-    print(f"{'shape (MxKxN)':>16} {'kiln':>10} {'numpy':>10} {'ratio':>7} {'%peak':>6}")
+    print(f"{'shape (MxKxN)':>16} {'kiln':>10} {'numpy':>10} {'ratio':>7} {'%peak':>6}"
+          f"{'oneDNN':>10} {'ratio':>7}" if onednn else "")
     for shape in args.shapes.split(","):
         m, k, n = (int(v) for v in shape.split("x"))
         src = os.path.join(tmp, f"mm_{shape}.mlir")
@@ -99,17 +141,57 @@ def main():
         flops = 2.0 * m * k * n
         device = "local-sync" if args.threads == 1 else "local-task"
         workers = max(1, args.threads - 1)
-        kiln = peer = float("inf")
+        kiln = peer = dnn = float("inf")
         for _ in range(args.repetitions):  # alternate so noise hits both sides
             kiln = min(kiln, run_kiln(bench, mod, [pa, pb], device, workers, args.min_time))
             peer = min(peer, run_numpy(np, a, b, args.min_time))
+            if onednn:
+                dnn = min(dnn, run_onednn(onednn, ["matmul", m, k, n], args.min_time))
         row = {"shape": shape, "threads": args.threads, "kiln_device": device,
                "kiln_gflops": flops / kiln / 1e9, "numpy_gflops": flops / peer / 1e9,
                "ratio_vs_numpy": peer / kiln,
                "fraction_of_peak": flops / kiln / 1e9 / (peak["peak_gflops_per_core"] * args.threads)}
+        if onednn:
+            row.update({"onednn_gflops": flops / dnn / 1e9, "ratio_vs_onednn": dnn / kiln})
         rows.append(row)
         print(f"{shape:>16} {row['kiln_gflops']:>10.1f} {row['numpy_gflops']:>10.1f} "
-              f"{row['ratio_vs_numpy']:>7.2f} {100 * row['fraction_of_peak']:>5.0f}%")
+              f"{row['ratio_vs_numpy']:>7.2f} {100 * row['fraction_of_peak']:>5.0f}%" +
+              (f"{row['onednn_gflops']:>10.1f} {row['ratio_vs_onednn']:>7.2f}" if onednn else ""))
+    if onednn and args.convs:
+        print(f"{'conv (NxHxWxC,F)':>22} {'kiln':>10} {'oneDNN':>10} {'ratio':>7} {'%peak':>6}")
+    for conv in (args.convs.split(",") if onednn and args.convs else []):
+        parts = conv.split("x")
+        n, h, w, c = (int(v) for v in parts[:4])
+        depthwise = parts[4] == "dw"
+        f = c if depthwise else int(parts[4])
+        src = os.path.join(tmp, f"conv_{conv}.mlir")
+        mod = os.path.join(tmp, f"conv_{conv}.kmod")
+        with open(src, "w") as out:
+            out.write(depthwise_mlir(n, h + 2, w + 2, c, 3, 3) if depthwise
+                      else conv_mlir(n, h + 2, w + 2, c, f, 3, 3))
+        subprocess.run([compile_tool, src, "-o", mod], check=True, capture_output=True)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((n, h + 2, w + 2, c), dtype=np.float32)
+        wt = rng.standard_normal((3, 3, c) if depthwise else (3, 3, c, f), dtype=np.float32)
+        px, pw = os.path.join(tmp, "x.npy"), os.path.join(tmp, "w.npy")
+        np.save(px, x)
+        np.save(pw, wt)
+        flops = 2.0 * n * h * w * f * 9 * (1 if depthwise else c)
+        device = "local-sync" if args.threads == 1 else "local-task"
+        workers = max(1, args.threads - 1)
+        peer_args = (["depthwise", n, h + 2, w + 2, c, 3, 3] if depthwise
+                     else ["conv", n, h + 2, w + 2, c, f, 3, 3])
+        kiln = dnn = float("inf")
+        for _ in range(args.repetitions):
+            kiln = min(kiln, run_kiln(bench, mod, [px, pw], device, workers, args.min_time))
+            dnn = min(dnn, run_onednn(onednn, peer_args, args.min_time))
+        row = {"conv": conv, "threads": args.threads, "kiln_device": device,
+               "kiln_gflops": flops / kiln / 1e9, "onednn_gflops": flops / dnn / 1e9,
+               "ratio_vs_onednn": dnn / kiln,
+               "fraction_of_peak": flops / kiln / 1e9 / (peak["peak_gflops_per_core"] * args.threads)}
+        rows.append(row)
+        print(f"{conv:>22} {row['kiln_gflops']:>10.1f} {row['onednn_gflops']:>10.1f} "
+              f"{row['ratio_vs_onednn']:>7.2f} {100 * row['fraction_of_peak']:>5.0f}%")
     result = {"peak": peak, "rows": rows}
     if args.json:
         with open(args.json, "w") as f:

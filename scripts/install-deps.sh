@@ -16,6 +16,8 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-grpcio
   # the benchmark peer: numpy on OpenBLAS (without it numpy falls back to reference BLAS)
   libopenblas0-pthread
+  # and oneDNN, the matmul and convolution peer (benchmarks/onednn_peer.cc)
+  libdnnl-dev
   python3-protobuf
   # containerized integration tests (integration_tests/container): rootful podman with runc,
   # a debootstrap base image, podman-compose with service-name DNS, iptables for published ports

@@ -1,0 +1,112 @@
+// The oneDNN peer of benchmarks/bench_kernels.py: times one f32 matmul or convolution with
+// oneDNN (libdnnl, Debian) and prints {"seconds": best} as JSON. Threads come from
+// OMP_NUM_THREADS (Debian's oneDNN uses OpenMP). Layouts match kiln's programs: row-major
+// matmul; convolutions NHWC without padding (the input is pre-padded), weights reordered once,
+// outside the timing, into the layout oneDNN prefers (as a framework would do at load).
+//
+//   kiln-onednn-peer matmul M K N [min_seconds]
+//   kiln-onednn-peer conv N H W C F KH KW [min_seconds]        (H, W: padded input)
+//   kiln-onednn-peer depthwise N H W C KH KW [min_seconds]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+void Fill(memory& m) {
+  auto* data = static_cast<float*>(m.get_data_handle());
+  const size_t n = m.get_desc().get_size() / sizeof(float);
+  for (size_t i = 0; i < n; ++i) data[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f - 0.5f;
+}
+
+// Runs `primitive` until `min_seconds` have passed (at least 3 times); the best time.
+double Time(dnnl::stream& stream, dnnl::primitive& primitive,
+            std::unordered_map<int, memory>& args, double min_seconds) {
+  primitive.execute(stream, args);
+  stream.wait();
+  double best = std::numeric_limits<double>::infinity();
+  const auto start = std::chrono::steady_clock::now();
+  for (int runs = 0;; ++runs) {
+    const auto t = std::chrono::steady_clock::now();
+    primitive.execute(stream, args);
+    stream.wait();
+    const auto now = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double>(now - t).count());
+    if (runs >= 3 && std::chrono::duration<double>(now - start).count() >= min_seconds) break;
+  }
+  return best;
+}
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: kiln-onednn-peer matmul M K N [min_seconds]\n"
+               "       kiln-onednn-peer conv N H W C F KH KW [min_seconds]\n"
+               "       kiln-onednn-peer depthwise N H W C KH KW [min_seconds]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return Usage();
+  const std::string op = argv[1];
+  std::vector<long> dims;
+  for (int i = 2; i < argc; ++i) dims.push_back(std::atol(argv[i]));
+  const size_t want = op == "matmul" ? 3 : op == "conv" ? 7 : op == "depthwise" ? 6 : 0;
+  if (want == 0 || (dims.size() != want && dims.size() != want + 1)) return Usage();
+  const double min_seconds = dims.size() > want ? std::atof(argv[2 + want]) : 0.3;
+
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const auto f32 = memory::data_type::f32;
+  std::unordered_map<int, memory> args;
+  dnnl::primitive primitive;
+
+  if (op == "matmul") {
+    const long m = dims[0], k = dims[1], n = dims[2];
+    memory::desc a({m, k}, f32, Tag::ab), b({k, n}, f32, Tag::ab), c({m, n}, f32, Tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
+    args = {{DNNL_ARG_SRC, memory(a, engine)},
+            {DNNL_ARG_WEIGHTS, memory(b, engine)},
+            {DNNL_ARG_DST, memory(c, engine)}};
+    primitive = dnnl::matmul(pd);
+  } else {
+    const bool depthwise = op == "depthwise";
+    const long n = dims[0], h = dims[1], w = dims[2], c = dims[3];
+    const long f = depthwise ? c : dims[4];
+    const long kh = dims[depthwise ? 4 : 5], kw = dims[depthwise ? 5 : 6];
+    const long oh = h - kh + 1, ow = w - kw + 1;
+    memory::desc src({n, c, h, w}, f32, Tag::nhwc), dst({n, f, oh, ow}, f32, Tag::nhwc);
+    memory::dims weight_dims = depthwise ? memory::dims{c, 1, 1, kh, kw}
+                                         : memory::dims{f, c, kh, kw};
+    memory::desc weights_any(weight_dims, f32, Tag::any);
+    memory::desc weights_user(weight_dims, f32, depthwise ? Tag::goihw : Tag::hwio);
+    // The oneDNN 2.x API (Debian 12 ships 2.6): an op descriptor, then the primitive's.
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                         dnnl::algorithm::convolution_direct, src, weights_any,
+                                         dst, {1, 1}, {0, 0}, {0, 0});
+    dnnl::convolution_forward::primitive_desc pd(desc, engine);
+    memory user(weights_user, engine);
+    Fill(user);
+    memory weights(pd.weights_desc(), engine);
+    dnnl::reorder(user, weights).execute(stream, user, weights);
+    stream.wait();
+    args = {{DNNL_ARG_SRC, memory(src, engine)},
+            {DNNL_ARG_WEIGHTS, weights},
+            {DNNL_ARG_DST, memory(dst, engine)}};
+    primitive = dnnl::convolution_forward(pd);
+  }
+  for (auto& [id, m] : args)
+    if (id != DNNL_ARG_WEIGHTS || op == "matmul") Fill(m);
+  std::printf("{\"seconds\": %.9g}\n", Time(stream, primitive, args, min_seconds));
+  return 0;
+}
