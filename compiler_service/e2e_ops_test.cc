@@ -102,7 +102,7 @@ std::vector<Case> Cases() {
   matmul_case(1, 513, 1000);
   matmul_case(96, 128, 256);
   // Cache-blocked (codegen/strategy.cc): K and N beyond one block, both ragged.
-  matmul_case(40, 300, 600);
+  matmul_case(40, 300, 1000);
   // Cache-blocked with B packed into panels (rows 8 KB apart), 4 leftover rows, ragged K.
   matmul_case(20, 300, 2048);
 

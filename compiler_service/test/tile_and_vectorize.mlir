@@ -80,31 +80,32 @@ func.func private @dw_pool(%x: memref<1x8x8x16xf32>, %w: memref<3x3x16xf32>, %y:
   return
 }
 
-// Cache blocking: K = 300 is split into a 256-step block and a peeled 44-step block, each
-// feeding the same register-resident 8x32 accumulator loop.
+// Cache blocking (B is 1.2 MB): N = 1024 in 256-column blocks, K = 300 in a 256-step block and
+// a peeled 44-step block, each feeding a register-resident 8x32 accumulator loop.
 // CHECK-LABEL: func.func private @mm_blocked
 // CHECK-NOT: memref.alloca
+// CHECK: scf.for {{.*}} to %c1024 step %c256
 // CHECK: scf.for {{.*}} = %c0 to %c256 step %c1 iter_args({{.*}}) -> (vector<8x32xf32>)
 // CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
 // CHECK: scf.for {{.*}} = %c0 to %c44 step %c1 iter_args({{.*}}) -> (vector<8x32xf32>)
-func.func private @mm_blocked(%a: memref<8x300xf32>, %b: memref<300x64xf32>, %c: memref<8x64xf32>, %wg: index) attributes {kiln.dispatch} {
-  linalg.matmul ins(%a, %b : memref<8x300xf32>, memref<300x64xf32>) outs(%c : memref<8x64xf32>)
+func.func private @mm_blocked(%a: memref<8x300xf32>, %b: memref<300x1024xf32>, %c: memref<8x1024xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<8x300xf32>, memref<300x1024xf32>) outs(%c : memref<8x1024xf32>)
   return
 }
 
-// B's rows are 8 KB apart: each 256-column block of B is packed into 32-column panels in a
+// B (1 MB) has rows 8 KB apart: each 256-column block of B is packed into 32-column panels in a
 // stack buffer allocated once at the entry (with stack probing), and the register tiles read
 // the panels.
 // CHECK-LABEL: func.func private @mm_packed
 // CHECK-SAME: passthrough = {{\[\["probe-stack", "inline-asm"\]\]}}
-// CHECK: %[[PACKED:.*]] = memref.alloca() {alignment = 64 : i64} : memref<8x64x32xf32>
+// CHECK: %[[PACKED:.*]] = memref.alloca() {alignment = 64 : i64} : memref<8x128x32xf32>
 // CHECK: scf.for {{.*}} to %c2048 step %c256
 // CHECK: memref.subview %[[PACKED]]
 // CHECK: vector.transfer_write
 // CHECK: memref.subview %[[PACKED]]
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8x32xf32>)
 // CHECK: vector.contract
-func.func private @mm_packed(%a: memref<16x64xf32>, %b: memref<64x2048xf32>, %c: memref<16x2048xf32>, %wg: index) attributes {kiln.dispatch} {
-  linalg.matmul ins(%a, %b : memref<16x64xf32>, memref<64x2048xf32>) outs(%c : memref<16x2048xf32>)
+func.func private @mm_packed(%a: memref<16x128xf32>, %b: memref<128x2048xf32>, %c: memref<16x2048xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<16x128xf32>, memref<128x2048xf32>) outs(%c : memref<16x2048xf32>)
   return
 }
