@@ -109,7 +109,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
         const int64_t nc = kCacheBlockN, kc = kCacheBlockK;
         // Only where B outgrows L2: at 384x383x384 (B 588 KB) blocking cost 6% (1.05 -> 0.99
         // x OpenBLAS).
-        const bool big_b = ranges[k] * ranges[n] * 4 >= kCacheBlockMinBytes;
+        const bool big_b = ranges[k] * ranges[n] * (element_bits / 8) >= kCacheBlockMinBytes;
         if (big_b && (ranges[n] > nc || ranges[k] > kc)) {
           strategy.cache_tile_sizes.assign(loops, 0);
           if (ranges[n] > nc) strategy.cache_tile_sizes[n] = nc;

@@ -41,30 +41,20 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
 
     // Phase 0: cache blocking. Ops whose strategy asks for it are tiled into cache-sized
     // blocks (ragged blocks peeled); each block then takes its own strategy below.
-    llvm::SmallVector<mlir::linalg::LinalgOp> big_ops;
+    std::vector<std::pair<mlir::linalg::LinalgOp, TileStrategy>> big_ops;
     func.walk([&](mlir::linalg::LinalgOp op) {
-      if (!ChooseStrategy(op, vectorBits).cache_tile_sizes.empty()) big_ops.push_back(op);
-    });
-    for (mlir::linalg::LinalgOp op : big_ops) {
       TileStrategy strategy = ChooseStrategy(op, vectorBits);
-      rewriter.setInsertionPoint(op);
-      mlir::scf::SCFTilingOptions options;
-      options.setTileSizes(mlir::getAsIndexOpFoldResult(ctx, strategy.cache_tile_sizes));
-      options.setInterchange(strategy.cache_interchange);
-      auto tiled = mlir::scf::tileUsingSCF(
-          rewriter, llvm::cast<mlir::TilingInterface>(op.getOperation()), options);
-      if (mlir::failed(tiled)) continue;
-      rewriter.eraseOp(op);
-      if (strategy.pack_b_strip > 0) {
-        tiled->tiledOps.back()->setAttr(
-            kPackAttr,
-            builder.getDenseI64ArrayAttr({strategy.pack_b_strip, strategy.pack_b_rows}));
-      }
-      for (mlir::LoopLikeOpInterface loop : llvm::reverse(tiled->loops)) {
-        mlir::scf::ForOp partial;
-        if (auto for_op = llvm::dyn_cast<mlir::scf::ForOp>(loop.getOperation()))
-          (void)mlir::scf::peelForLoopAndSimplifyBounds(rewriter, for_op, partial);
-      }
+      if (!strategy.cache_tile_sizes.empty()) big_ops.emplace_back(op, std::move(strategy));
+    });
+    for (auto& [op, strategy] : big_ops) {
+      (void)TileAndPeel(rewriter, op, strategy.cache_tile_sizes, strategy.cache_interchange,
+                        [&](mlir::Operation* block) {
+                          if (strategy.pack_b_strip > 0) {
+                            block->setAttr(kPackAttr, builder.getDenseI64ArrayAttr(
+                                                          {strategy.pack_b_strip,
+                                                           strategy.pack_b_rows}));
+                          }
+                        });
     }
     if (!big_ops.empty() && mlir::failed(Canonicalize(func))) return mlir::failure();
     // Blocks (the peeled edges included, once static) whose B is worth packing.
@@ -87,26 +77,16 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
     for (mlir::linalg::LinalgOp op : ops) {
       TileStrategy strategy = ChooseStrategy(op, vectorBits);
       if (!strategy.vectorize) continue;
-      rewriter.setInsertionPoint(op);
-      mlir::scf::SCFTilingOptions options;
-      options.setTileSizes(mlir::getAsIndexOpFoldResult(ctx, strategy.tile_sizes));
-      if (!strategy.interchange.empty()) options.setInterchange(strategy.interchange);
-      auto tiled = mlir::scf::tileUsingSCF(
-          rewriter, llvm::cast<mlir::TilingInterface>(op.getOperation()), options);
-      if (mlir::failed(tiled)) continue;  // stays whole: scalar loops later
-      rewriter.eraseOp(op);  // buffer semantics: the tiles write the same buffers
-      mlir::Operation* tile = tiled->tiledOps.back();
-      tile->setAttr(kVectorSizesAttr, builder.getDenseI64ArrayAttr(strategy.vector_sizes));
-      if (strategy.decompose_windowed) tile->setAttr(kDecomposeAttr, builder.getUnitAttr());
-      if (strategy.named_contraction) tile->setAttr(kNamedContractionAttr, builder.getUnitAttr());
-      // Peel every tile loop whose step does not divide its range (innermost first, so an
-      // outer peel copies inner loops already peeled): the main loops then hold only full
-      // static tiles (unmasked vector code) and the ragged edges get their own static copies.
-      for (mlir::LoopLikeOpInterface loop : llvm::reverse(tiled->loops)) {
-        mlir::scf::ForOp partial;
-        if (auto for_op = llvm::dyn_cast<mlir::scf::ForOp>(loop.getOperation()))
-          (void)mlir::scf::peelForLoopAndSimplifyBounds(rewriter, for_op, partial);
-      }
+      // Stays whole when tiling fails: scalar loops later.
+      (void)TileAndPeel(rewriter, op, strategy.tile_sizes, strategy.interchange,
+                        [&](mlir::Operation* tile) {
+                          tile->setAttr(kVectorSizesAttr,
+                                        builder.getDenseI64ArrayAttr(strategy.vector_sizes));
+                          if (strategy.decompose_windowed)
+                            tile->setAttr(kDecomposeAttr, builder.getUnitAttr());
+                          if (strategy.named_contraction)
+                            tile->setAttr(kNamedContractionAttr, builder.getUnitAttr());
+                        });
     }
     // Folds the peeled bounds into static subview shapes.
     if (mlir::failed(Canonicalize(func))) return mlir::failure();
@@ -151,6 +131,32 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
     if (mlir::failed(Canonicalize(func))) return mlir::failure();
     mlir::linalg::hoistRedundantVectorTransfers(func);
     HoistAccumulators(func);
+    return mlir::success();
+  }
+
+  // Tiles `op` (buffer semantics: the tiles write the same buffers, so the op is erased), lets
+  // `mark` annotate the tile, then peels every tile loop whose step does not divide its range
+  // (innermost first, so an outer peel copies inner loops already peeled): the main loops then
+  // hold only full static tiles (unmasked vector code) and the ragged edges get their own
+  // static copies, which carry the tile's marks.
+  static mlir::LogicalResult TileAndPeel(mlir::RewriterBase& rewriter, mlir::linalg::LinalgOp op,
+                                         llvm::ArrayRef<int64_t> sizes,
+                                         llvm::ArrayRef<int64_t> interchange,
+                                         llvm::function_ref<void(mlir::Operation*)> mark) {
+    rewriter.setInsertionPoint(op);
+    mlir::scf::SCFTilingOptions options;
+    options.setTileSizes(mlir::getAsIndexOpFoldResult(op.getContext(), sizes));
+    if (!interchange.empty()) options.setInterchange(interchange);
+    auto tiled = mlir::scf::tileUsingSCF(
+        rewriter, llvm::cast<mlir::TilingInterface>(op.getOperation()), options);
+    if (mlir::failed(tiled)) return mlir::failure();
+    rewriter.eraseOp(op);
+    mark(tiled->tiledOps.back());
+    for (mlir::LoopLikeOpInterface loop : llvm::reverse(tiled->loops)) {
+      mlir::scf::ForOp partial;
+      if (auto for_op = llvm::dyn_cast<mlir::scf::ForOp>(loop.getOperation()))
+        (void)mlir::scf::peelForLoopAndSimplifyBounds(rewriter, for_op, partial);
+    }
     return mlir::success();
   }
 
