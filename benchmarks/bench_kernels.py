@@ -125,7 +125,7 @@ def main():
           f"threads: {args.threads}")
     print(f"{'shape (MxKxN)':>16} {'kiln':>10} {'numpy':>10} {'ratio':>7} {'%peak':>6}"
           f"{'oneDNN':>10} {'ratio':>7}" if onednn else "")
-    for shape in args.shapes.split(","):
+    for shape in [s for s in args.shapes.split(",") if s]:
         m, k, n = (int(v) for v in shape.split("x"))
         src = os.path.join(tmp, f"mm_{shape}.mlir")
         mod = os.path.join(tmp, f"mm_{shape}.kmod")

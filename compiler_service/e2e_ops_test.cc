@@ -157,6 +157,48 @@ func.func @main(%x: tensor<1x9x9x3xf32>, %w: tensor<3x3x3x4xf32>) -> tensor<1x5x
                      return std::vector<Tensor>{Conv2dNhwc(in[0], in[1], 2, 1)};
                    }});
 
+  // Big enough for the register-tiled path and workgroups: 13 output columns (an 8-column
+  // tile and a peeled 5), 40 output channels (32 and a peeled 8), and a non-zero fill that
+  // moves into the tiles' accumulators.
+  cases.push_back({"conv2d_nhwc_register_tiles", R"mlir(
+func.func @main(%x: tensor<1x15x15x5xf32>, %w: tensor<3x3x5x40xf32>) -> tensor<1x13x13x40xf32> {
+  %b = arith.constant 0.5 : f32
+  %e = tensor.empty() : tensor<1x13x13x40xf32>
+  %f = linalg.fill ins(%b : f32) outs(%e : tensor<1x13x13x40xf32>) -> tensor<1x13x13x40xf32>
+  %y = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+       ins(%x, %w : tensor<1x15x15x5xf32>, tensor<3x3x5x40xf32>) outs(%f : tensor<1x13x13x40xf32>) -> tensor<1x13x13x40xf32>
+  return %y : tensor<1x13x13x40xf32>
+})mlir",
+                   {{1, 15, 15, 5}, {3, 3, 5, 40}}, [](const std::vector<Tensor>& in) {
+                     Tensor y = Conv2dNhwc(in[0], in[1], 1, 0);
+                     for (float& v : y.values) v += 0.5f;
+                     return std::vector<Tensor>{y};
+                   }});
+
+  cases.push_back({"depthwise_conv_register_tiles", R"mlir(
+func.func @main(%x: tensor<1x12x13x48xf32>, %w: tensor<3x3x48xf32>) -> tensor<1x10x11x48xf32> {
+  %one = arith.constant 1.0 : f32
+  %e = tensor.empty() : tensor<1x10x11x48xf32>
+  %f = linalg.fill ins(%one : f32) outs(%e : tensor<1x10x11x48xf32>) -> tensor<1x10x11x48xf32>
+  %y = linalg.depthwise_conv_2d_nhwc_hwc {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+       ins(%x, %w : tensor<1x12x13x48xf32>, tensor<3x3x48xf32>) outs(%f : tensor<1x10x11x48xf32>) -> tensor<1x10x11x48xf32>
+  return %y : tensor<1x10x11x48xf32>
+})mlir",
+                   {{1, 12, 13, 48}, {3, 3, 48}}, [](const std::vector<Tensor>& in) {
+                     Tensor y = Zeros({1, 10, 11, 48});
+                     for (int64_t i = 0; i < 10; ++i)
+                       for (int64_t j = 0; j < 11; ++j)
+                         for (int64_t c = 0; c < 48; ++c) {
+                           double acc = 1.0;
+                           for (int64_t p = 0; p < 3; ++p)
+                             for (int64_t q = 0; q < 3; ++q)
+                               acc += double(in[0].values[((i + p) * 13 + j + q) * 48 + c]) *
+                                      in[1].values[(p * 3 + q) * 48 + c];
+                           y.values[(i * 11 + j) * 48 + c] = static_cast<float>(acc);
+                         }
+                     return std::vector<Tensor>{y};
+                   }});
+
   cases.push_back({"conv2d_nchw", R"mlir(
 func.func @main(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x4x6x6xf32> {
   %z = arith.constant 0.0 : f32

@@ -1,6 +1,9 @@
 #include "compiler_service/codegen/hoist_accumulators.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
@@ -110,7 +113,99 @@ bool HoistOne(mlir::scf::ForOp loop) {
   return false;
 }
 
+// Whether every index is the constant 0.
+bool AllZero(mlir::ValueRange indices) {
+  return llvm::all_of(indices, [](mlir::Value v) {
+    std::optional<int64_t> c = mlir::getConstantIntValue(v);
+    return c && *c == 0;
+  });
+}
+
+// Whether `view` is `base` or a chain of subviews of it that keep every element in place (zero
+// offsets, unit strides, full extents; rank-reducing ones included).
+bool IsWholeView(mlir::Value view, mlir::Value base) {
+  while (view != base) {
+    auto subview = view.getDefiningOp<mlir::memref::SubViewOp>();
+    if (!subview || !subview.getSourceType().hasStaticShape()) return false;
+    llvm::ArrayRef<int64_t> shape = subview.getSourceType().getShape();
+    for (unsigned i = 0; i < shape.size(); ++i) {
+      std::optional<int64_t> offset = mlir::getConstantIntValue(subview.getMixedOffsets()[i]);
+      std::optional<int64_t> size = mlir::getConstantIntValue(subview.getMixedSizes()[i]);
+      std::optional<int64_t> stride = mlir::getConstantIntValue(subview.getMixedStrides()[i]);
+      if (!offset || *offset != 0 || !size || *size != shape[i] || !stride || *stride != 1)
+        return false;
+    }
+    view = subview.getSource();
+  }
+  return true;
+}
+
+// A transfer that moves the whole of its static buffer, unmasked, from index 0.
+template <typename TransferOp>
+bool IsWholeTransfer(TransferOp op) {
+  auto type = llvm::dyn_cast<mlir::MemRefType>(op.getBase().getType());
+  return type && type.hasStaticShape() && !op.getMask() && AllZero(op.getIndices()) &&
+         op.getPermutationMap().isMinorIdentity() &&
+         op.getVectorType().getShape() == type.getShape();
+}
+
+// Whether any op strictly between `from` and `to` (same block) may touch `root`'s memory.
+bool TouchesRootBetween(mlir::Operation* from, mlir::Operation* to, mlir::Value root) {
+  bool touches = false;
+  for (mlir::Operation* op = from->getNextNode(); op && op != to && !touches;
+       op = op->getNextNode()) {
+    op->walk([&](mlir::Operation* inner) {
+      bool is_access = false;
+      mlir::Value accessed = AccessedRoot(inner, is_access);
+      if (is_access) {
+        if (!accessed || accessed == root) touches = true;
+        return;
+      }
+      if (!mlir::isMemoryEffectFree(inner) &&
+          !llvm::isa<mlir::scf::ForOp, mlir::scf::YieldOp, mlir::vector::MaskOp>(inner))
+        touches = true;
+    });
+  }
+  return touches;
+}
+
 }  // namespace
+
+void ForwardSplatInits(mlir::func::FuncOp dispatch) {
+  llvm::SmallVector<mlir::vector::TransferWriteOp> fills;
+  dispatch.walk([&](mlir::vector::TransferWriteOp write) {
+    mlir::DenseElementsAttr value;
+    if (mlir::matchPattern(write.getVector(), mlir::m_Constant(&value)) && value.isSplat() &&
+        IsWholeTransfer(write) && RootOf(write.getBase()))
+      fills.push_back(write);
+  });
+  for (mlir::vector::TransferWriteOp fill : fills) {
+    mlir::Value root = RootOf(fill.getBase());
+    auto splat = llvm::cast<mlir::DenseElementsAttr>(
+        llvm::cast<mlir::arith::ConstantOp>(fill.getVector().getDefiningOp()).getValue());
+    // The first access of the buffer after the fill: the accumulator read it initializes.
+    mlir::Operation* next = fill->getNextNode();
+    while (next && mlir::isMemoryEffectFree(next)) next = next->getNextNode();
+    auto read = llvm::dyn_cast_or_null<mlir::vector::TransferReadOp>(next);
+    if (!read || !IsWholeTransfer(read) || !IsWholeView(read.getBase(), fill.getBase()))
+      continue;
+    mlir::OpBuilder builder(read);
+    auto constant = mlir::arith::ConstantOp::create(
+        builder, read.getLoc(),
+        mlir::DenseElementsAttr::get(read.getVectorType(), splat.getSplatValue<mlir::Attribute>()));
+    read.getResult().replaceAllUsesWith(constant.getResult());
+    read->erase();
+    // The accumulator store that overwrites the whole tile, with nothing reading it between.
+    for (mlir::Operation* op = fill->getNextNode(); op; op = op->getNextNode()) {
+      auto store = llvm::dyn_cast<mlir::vector::TransferWriteOp>(op);
+      if (!store || RootOf(store.getBase()) != root) continue;
+      if (IsWholeTransfer(store) && IsWholeView(store.getBase(), fill.getBase()) &&
+          !TouchesRootBetween(fill, store, root))
+        fill->erase();
+      break;
+    }
+  }
+}
 
 void HoistAccumulators(mlir::func::FuncOp dispatch) {
   bool changed = true;

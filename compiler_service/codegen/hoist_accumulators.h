@@ -15,6 +15,12 @@ namespace kiln::compiler {
 // only accesses through the same binding argument can conflict.
 void HoistAccumulators(mlir::func::FuncOp dispatch);
 
+// After HoistAccumulators: where a tile is first filled with a constant (a fill fused into
+// the tile) and its hoisted accumulator is then read back whole, possibly through a
+// rank-reducing view, the read becomes the constant; and the fill's store goes when the
+// accumulator store overwrites it with nothing reading the buffer in between.
+void ForwardSplatInits(mlir::func::FuncOp dispatch);
+
 }  // namespace kiln::compiler
 
 #endif  // KILN_COMPILER_SERVICE_CODEGEN_HOIST_ACCUMULATORS_H_

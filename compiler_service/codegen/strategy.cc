@@ -52,13 +52,13 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
     strategy.tile_sizes.assign(loops, 0);
     if (llvm::isa<mlir::linalg::Conv2DNhwcHwcfOp>(op.getOperation())) {
       // (n, oh, ow, f, kh, kw, c)
-      strategy.tile_sizes = {1, 1, 8, lanes, 1, 0, ranges[6] > 64 ? 32 : 0};
+      strategy.tile_sizes = {1, 1, 8, 2 * lanes, 1, 1, 1};
     } else if (llvm::isa<mlir::linalg::Conv2DNchwFchwOp>(op.getOperation())) {
       // (n, f, oh, ow, c, kh, kw)
       strategy.tile_sizes = {1, 4, 1, lanes, ranges[4] > 64 ? 32 : 0, 1, 0};
     } else {
       // depthwise and pooling: (n, oh, ow, c, kh, kw)
-      strategy.tile_sizes = {1, 1, 8, lanes, 1, 0};
+      strategy.tile_sizes = {1, 1, 8, 2 * lanes, 1, 0};
     }
     for (unsigned i = 0; i < loops; ++i)
       if (strategy.tile_sizes[i] >= ranges[i]) strategy.tile_sizes[i] = 0;

@@ -31,3 +31,18 @@ func.func @g(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x25
   call @g__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
   return
 }
+
+// A convolution splits by output rows (14 workgroups of 4), not into 16 slivers of 4 output
+// channels that no vector register tile fits.
+// CHECK-LABEL: func.func private @conv__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 14, 1, 1>
+// CHECK: linalg.conv_2d_nhwc_hwcf {{.*}} outs({{.*}} : memref<1x4x56x64xf32
+func.func private @conv__dispatch_0(%x: memref<1x58x58x64xf32>, %w: memref<3x3x64x64xf32>, %y: memref<1x56x56x64xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.conv_2d_nhwc_hwcf ins(%x, %w : memref<1x58x58x64xf32>, memref<3x3x64x64xf32>) outs(%y : memref<1x56x56x64xf32>)
+  return
+}
+func.func @conv(%x: memref<1x58x58x64xf32>, %w: memref<3x3x64x64xf32>, %y: memref<1x56x56x64xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @conv__dispatch_0(%x, %w, %y, %c0) {kiln.dispatch} : (memref<1x58x58x64xf32>, memref<3x3x64x64xf32>, memref<1x56x56x64xf32>, index) -> ()
+  return
+}

@@ -54,17 +54,64 @@ func.func private @ew(%a: memref<4x64xf32>, %b: memref<4x64xf32>, %wg: index) at
   return
 }
 
-// 2-D convolutions: tiled to one output row and one filter row, rewritten as a 1-D
-// convolution on rank-reducing views and vectorized into per-filter-column contractions.
+// 2-D convolutions: a register tile of output columns by output channels (6 x 4 here, the
+// whole row) accumulates in registers over the window rows, window columns and input channels
+// (one step each), like a matmul's k loop; each step is a 1-D convolution on rank-reducing
+// views, vectorized into an outer-product contraction.
 // CHECK-LABEL: func.func private @conv
-// CHECK: scf.for
-// CHECK: scf.for
-// CHECK: memref.subview {{.*}} to memref<1x8x3xf32
-// CHECK: vector.contract
+// CHECK: %[[ACC:.*]] = vector.transfer_read {{.*}} vector<1x6x4xf32>
+// CHECK: scf.for {{.*}} to %c3 step %c1 iter_args(%{{.*}} = %[[ACC]])
+// CHECK: scf.for {{.*}} to %c3 step %c1 iter_args
+// CHECK: scf.for {{.*}} to %c3 step %c1 iter_args
+// CHECK: memref.subview {{.*}} to memref<1x6x1xf32
+// CHECK: vector.contract {{.*}} vector<1x6x1xf32>, vector<1x4xf32> into vector<1x6x4xf32>
 // CHECK-NOT: linalg.conv
 // CHECK: return
 func.func private @conv(%x: memref<1x8x8x3xf32>, %w: memref<3x3x3x4xf32>, %y: memref<1x6x6x4xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.conv_2d_nhwc_hwcf ins(%x, %w : memref<1x8x8x3xf32>, memref<3x3x3x4xf32>) outs(%y : memref<1x6x6x4xf32>)
+  return
+}
+
+// A fill of the buffer an op accumulates into moves into the op's tiles: each register tile
+// starts from the constant instead of a pass that writes the output and one that reads it
+// back. Through the 1-D views of a windowed op too.
+// CHECK-LABEL: func.func private @fill_mm
+// CHECK-NOT: vector.transfer_write
+// CHECK-NOT: vector.transfer_read {{.*}} vector<8x32xf32>
+// CHECK: %[[SUM:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<8x32xf32>)
+// CHECK: vector.transfer_write %[[SUM]]
+// CHECK-NOT: vector.transfer_write
+// CHECK: return
+func.func private @fill_mm(%a: memref<16x64xf32>, %b: memref<64x64xf32>, %c: memref<16x64xf32>, %wg: index) attributes {kiln.dispatch} {
+  %z = arith.constant 0.0 : f32
+  linalg.fill ins(%z : f32) outs(%c : memref<16x64xf32>)
+  linalg.matmul ins(%a, %b : memref<16x64xf32>, memref<64x64xf32>) outs(%c : memref<16x64xf32>)
+  return
+}
+// CHECK-LABEL: func.func private @fill_dw
+// CHECK: arith.constant dense<1.000000e+00> : vector<1x6x16xf32>
+// CHECK-NOT: vector.transfer_write
+// CHECK: %[[SUM:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<1x6x16xf32>)
+// CHECK: vector.fma
+// CHECK: vector.transfer_write %[[SUM]]
+// CHECK-NOT: vector.transfer_write
+// CHECK: return
+func.func private @fill_dw(%x: memref<1x8x8x16xf32>, %w: memref<3x3x16xf32>, %y: memref<1x6x6x16xf32>, %wg: index) attributes {kiln.dispatch} {
+  %one = arith.constant 1.0 : f32
+  linalg.fill ins(%one : f32) outs(%y : memref<1x6x6x16xf32>)
+  linalg.depthwise_conv_2d_nhwc_hwc ins(%x, %w : memref<1x8x8x16xf32>, memref<3x3x16xf32>) outs(%y : memref<1x6x6x16xf32>)
+  return
+}
+// A fill that something reads before the op stays a fill.
+// CHECK-LABEL: func.func private @fill_read_first
+// CHECK: vector.transfer_write {{.*}} : vector<1x16xf32>
+// CHECK: memref.copy
+// CHECK: return
+func.func private @fill_read_first(%a: memref<16x64xf32>, %b: memref<64x64xf32>, %c: memref<16x64xf32>, %d: memref<16x64xf32>, %wg: index) attributes {kiln.dispatch} {
+  %z = arith.constant 0.0 : f32
+  linalg.fill ins(%z : f32) outs(%c : memref<16x64xf32>)
+  memref.copy %c, %d : memref<16x64xf32> to memref<16x64xf32>
+  linalg.matmul ins(%a, %b : memref<16x64xf32>, memref<64x64xf32>) outs(%c : memref<16x64xf32>)
   return
 }
 

@@ -1,4 +1,5 @@
 // kiln-distribute-workgroups: see Passes.td.
+#include "compiler_service/codegen/decompose_windowed.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/TilingInterface.h"
@@ -77,11 +78,16 @@ struct DistributeWorkgroupsPass
       bool all_parallel = llvm::all_of(
           ops, [&](mlir::linalg::LinalgOp op) { return LoopDimForResultDim(op, r).has_value(); });
       if (!all_parallel) continue;
-      int64_t align = 1;
+      // The innermost output dimension is the vectorized one: splitting it finer than an
+      // AVX-512 vector (a 1x56x56x64 conv once went to 16 workgroups of 4 channels) leaves
+      // every workgroup scalar-width code.
+      int64_t align = r + 1 == out_type.getRank() ? 16 : 1;
       if (mlir::succeeded(contraction)) {
         unsigned loop = *LoopDimForResultDim(root, r);
         if (llvm::is_contained(contraction->m, loop)) align = 8;
         if (llvm::is_contained(contraction->n, loop)) align = 32;
+      } else if (IsWindowed2D(root) && r + 1 == out_type.getRank()) {
+        align = 32;  // whole register tiles of output channels (codegen/strategy.cc)
       }
       int64_t extent = out_type.getDimSize(r);
       int64_t aligned = LargestDivisorAtMost(extent, wanted, align);
