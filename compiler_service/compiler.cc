@@ -271,7 +271,11 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
     if (func.isPublic())
       for (unsigned i = 0; i < func.getNumArguments(); ++i)
         func.setArgAttr(i, "bufferization.writable", builder.getBoolAttr(false));
-  if (auto s = run(BufferizePipeline() + "," + DispatchPipeline(execution_model),
+  CodegenOptions codegen;
+  codegen.vector_bits =
+      (target->required_cpu_features & KILN_CPU_FEATURE_AVX512F) ? 512 : 256;
+  codegen.allow_libm = !embedded;
+  if (auto s = run(BufferizePipeline(codegen) + "," + DispatchPipeline(execution_model),
                    "kiln could not form dispatches for the program");
       !s.ok())
     return s;
@@ -282,10 +286,6 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   timer.End("dispatch");
   if (auto s = check(); !s.ok()) return s;
 
-  CodegenOptions codegen;
-  codegen.vector_bits =
-      (target->required_cpu_features & KILN_CPU_FEATURE_AVX512F) ? 512 : 256;
-  codegen.allow_libm = !embedded;
   if (auto s = run(CodegenPipeline(codegen), "kiln could not generate code for the program");
       !s.ok())
     return s;

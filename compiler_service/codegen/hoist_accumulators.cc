@@ -169,7 +169,135 @@ bool TouchesRootBetween(mlir::Operation* from, mlir::Operation* to, mlir::Value 
   return touches;
 }
 
+// Iterations of `loop` times those of the longest nest inside it (0 when not static).
+int64_t TripProduct(mlir::scf::ForOp loop) {
+  std::optional<int64_t> lb = mlir::getConstantIntValue(loop.getLowerBound());
+  std::optional<int64_t> ub = mlir::getConstantIntValue(loop.getUpperBound());
+  std::optional<int64_t> step = mlir::getConstantIntValue(loop.getStep());
+  if (!lb || !ub || !step || *step <= 0) return 0;
+  int64_t inner = 1;
+  for (auto nested : loop.getBody()->getOps<mlir::scf::ForOp>())
+    inner = std::max(inner, TripProduct(nested));
+  return (*ub - *lb + *step - 1) / *step * inner;
+}
+
+// Whether iter_arg `index` of `loop` only ever gets things added to it: its one use chain
+// runs through add-kind contractions, FMAs (as the addend), additions and nested loops'
+// iter_args to the yield.
+bool OnlyAddsInto(mlir::scf::ForOp loop, unsigned index) {
+  mlir::Value value = loop.getRegionIterArgs()[index];
+  while (true) {
+    if (!value.hasOneUse()) return false;
+    mlir::OpOperand& use = *value.use_begin();
+    mlir::Operation* user = use.getOwner();
+    if (auto yield = llvm::dyn_cast<mlir::scf::YieldOp>(user))
+      return yield->getParentOp() == loop && use.getOperandNumber() == index;
+    if (auto contract = llvm::dyn_cast<mlir::vector::ContractionOp>(user)) {
+      if (contract.getKind() != mlir::vector::CombiningKind::ADD ||
+          use.get() != contract.getAcc() || contract.getLhs() == value ||
+          contract.getRhs() == value)
+        return false;
+      value = contract.getResult();
+    } else if (auto fma = llvm::dyn_cast<mlir::vector::FMAOp>(user)) {
+      if (use.getOperandNumber() != 2 || fma.getLhs() == value || fma.getRhs() == value)
+        return false;
+      value = fma.getResult();
+    } else if (auto add = llvm::dyn_cast<mlir::arith::AddFOp>(user)) {
+      if (add.getLhs() == add.getRhs()) return false;
+      value = add.getResult();
+    } else if (auto nested = llvm::dyn_cast<mlir::scf::ForOp>(user)) {
+      unsigned inner = use.getOperandNumber() - nested.getNumControlOperands();
+      if (use.getOperandNumber() < nested.getNumControlOperands() ||
+          !OnlyAddsInto(nested, inner))
+        return false;
+      value = nested.getResult(inner);
+    } else {
+      return false;
+    }
+  }
+}
+
+// Loops shorter than this keep reading their accumulator first: the read's latency is not
+// worth hiding.
+constexpr int64_t kDeferMinIterations = 64;
+
 }  // namespace
+
+void DeferAccumulatorReads(mlir::func::FuncOp dispatch) {
+  llvm::SmallVector<mlir::scf::ForOp> loops;
+  dispatch.walk([&](mlir::scf::ForOp loop) { loops.push_back(loop); });
+  for (mlir::scf::ForOp loop : loops) {
+    if (TripProduct(loop) < kDeferMinIterations) continue;
+    for (unsigned i = 0; i < loop.getNumRegionIterArgs(); ++i) {
+      auto read = loop.getInitArgs()[i].getDefiningOp<mlir::vector::TransferReadOp>();
+      if (!read || read->getBlock() != loop->getBlock() || !read->hasOneUse() ||
+          read.getMask() || !read.getPermutationMap().isMinorIdentity() ||
+          llvm::any_of(read.getInBoundsValues(), [](bool b) { return !b; }) ||
+          !llvm::isa<mlir::FloatType>(read.getVectorType().getElementType()))
+        continue;
+      mlir::Value result = loop.getResult(i);
+      if (!result.hasOneUse()) continue;
+      auto write = llvm::dyn_cast<mlir::vector::TransferWriteOp>(*result.getUsers().begin());
+      if (!write || write->getBlock() != loop->getBlock() || write.getBase() != read.getBase() ||
+          write.getIndices() != read.getIndices() ||
+          write.getPermutationMap() != read.getPermutationMap() || write.getMask() ||
+          !OnlyAddsInto(loop, i))
+        continue;
+      // Nothing between the loop and the write may touch the buffer: the read moves there.
+      mlir::Value root = RootOf(read.getBase());
+      if (!root || TouchesRootBetween(loop, write, root)) continue;
+      auto buffer = llvm::cast<mlir::MemRefType>(read.getBase().getType());
+      llvm::SmallVector<int64_t> strides;
+      int64_t offset = 0;
+      if (mlir::failed(buffer.getStridesAndOffset(strides, offset)) || strides.back() != 1)
+        continue;
+
+      // Prefetch every cache line of the tile: each row's start and every 64 bytes after,
+      // plus its last element (a row need not start on a line).
+      mlir::OpBuilder b(read);
+      mlir::Location loc = read.getLoc();
+      llvm::ArrayRef<int64_t> shape = read.getVectorType().getShape();
+      const int64_t rank = shape.size();
+      const int64_t per_line =
+          std::max<int64_t>(1, 512 / read.getVectorType().getElementTypeBitWidth());
+      int64_t rows = 1;
+      for (int64_t d = 0; d + 1 < rank; ++d) rows *= shape[d];
+      if (rows <= 64) {
+        auto buffer_rank = buffer.getRank();
+        for (int64_t r = 0; r < rows; ++r) {
+          llvm::SmallVector<int64_t> position(rank, 0);
+          for (int64_t d = rank - 2, rest = r; d >= 0; --d) {
+            position[d] = rest % shape[d];
+            rest /= shape[d];
+          }
+          llvm::SmallVector<int64_t> columns;
+          for (int64_t c = 0; c < shape.back(); c += per_line) columns.push_back(c);
+          if (shape.back() - 1 > columns.back()) columns.push_back(shape.back() - 1);
+          for (int64_t column : columns) {
+            position.back() = column;
+            llvm::SmallVector<mlir::Value> indices(read.getIndices());
+            for (int64_t d = 0; d < rank; ++d) {
+              if (position[d] == 0) continue;
+              unsigned dim = buffer_rank - rank + d;
+              indices[dim] = b.createOrFold<mlir::arith::AddIOp>(
+                  loc, indices[dim], mlir::arith::ConstantIndexOp::create(b, loc, position[d]));
+            }
+            mlir::memref::PrefetchOp::create(b, loc, read.getBase(), indices,
+                                             /*isWrite=*/true, /*localityHint=*/3,
+                                             /*isDataCache=*/true);
+          }
+        }
+      }
+      auto zero = mlir::arith::ConstantOp::create(
+          b, loc, b.getZeroAttr(read.getVectorType()));
+      loop.getInitArgsMutable()[i].assign(zero);
+      read->moveBefore(write);
+      b.setInsertionPoint(write);
+      auto sum = mlir::arith::AddFOp::create(b, loc, read.getResult(), result);
+      write.getValueToStoreMutable().assign(sum);
+    }
+  }
+}
 
 void ForwardSplatInits(mlir::func::FuncOp dispatch) {
   llvm::SmallVector<mlir::vector::TransferWriteOp> fills;

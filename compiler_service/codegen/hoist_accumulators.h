@@ -21,6 +21,14 @@ void HoistAccumulators(mlir::func::FuncOp dispatch);
 // accumulator store overwrites it with nothing reading the buffer in between.
 void ForwardSplatInits(mlir::func::FuncOp dispatch);
 
+// After HoistAccumulators: a register accumulator that a long reduction loop carries from a
+// read of the output to a write back starts from zero instead, and the output is read after
+// the loop and added, its cache lines prefetched before the loop. The read before the loop
+// made the first FMAs wait for C tiles that cache blocking had long since pushed out to
+// memory; now the loop hides that latency (BLIS micro-kernels do the same). Only for loops
+// that only add into the accumulator.
+void DeferAccumulatorReads(mlir::func::FuncOp dispatch);
+
 }  // namespace kiln::compiler
 
 #endif  // KILN_COMPILER_SERVICE_CODEGEN_HOIST_ACCUMULATORS_H_

@@ -42,8 +42,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
     return strategy;
   }
   // 2-D convolutions and pooling: one output row and one window row per tile, decomposed
-  // into the 1-D form the vectorizer handles (codegen/decompose_windowed.cc); 8 output
-  // columns by one vector of channels.
+  // into the 1-D form the vectorizer handles (codegen/decompose_windowed.cc).
   if (IsWindowed2D(op)) {
     int64_t lanes = std::max<int64_t>(1, vector_bits / 32);
     strategy.name = "windowed 2-D (decomposed to 1-D)";
@@ -51,13 +50,20 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
     strategy.decompose_windowed = true;
     strategy.tile_sizes.assign(loops, 0);
     if (llvm::isa<mlir::linalg::Conv2DNhwcHwcfOp>(op.getOperation())) {
-      // (n, oh, ow, f, kh, kw, c)
+      // (n, oh, ow, f, kh, kw, c). The matmul register tile: 8 output columns by 2 vectors
+      // of output channels stay in registers while kh, kw and c step one at a time (each step
+      // an outer product: 8 input broadcasts, 2 filter loads, 16 FMAs). Whole window rows
+      // and 32 input channels per tile, as before, made the vectorizer read 10x32 inputs and
+      // 3x32x16 filters into registers and transpose them: 33% of peak, against 98% now
+      // (1x56x56x64 -> 64, issue 6 note).
       strategy.tile_sizes = {1, 1, 8, 2 * lanes, 1, 1, 1};
     } else if (llvm::isa<mlir::linalg::Conv2DNchwFchwOp>(op.getOperation())) {
       // (n, f, oh, ow, c, kh, kw)
       strategy.tile_sizes = {1, 4, 1, lanes, ranges[4] > 64 ? 32 : 0, 1, 0};
     } else {
-      // depthwise and pooling: (n, oh, ow, c, kh, kw)
+      // depthwise and pooling: (n, oh, ow, c, kh, kw). 8 output columns by 2 vectors of
+      // channels accumulate over the window; a whole window row per step, so its 10 input
+      // vectors serve 3 taps each.
       strategy.tile_sizes = {1, 1, 8, 2 * lanes, 1, 0};
     }
     for (unsigned i = 0; i < loops; ++i)
@@ -105,19 +111,32 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
       // register tiles. Without it, B (4 MB at 1024^2) is re-read from L3 for every 8 rows.
       // Loop order: nc, kc outside, then the register tiles (m, n, k) inside the block.
       if (!contraction->m.empty() && !few_rows && contraction->k.size() == 1) {
-        const unsigned n = contraction->n.back(), k = contraction->k.back();
+        const unsigned k = contraction->k.back();
         const int64_t nc = kCacheBlockN, kc = kCacheBlockK;
+        // B's columns may span several loops (packed panels: panel, column within it).
+        int64_t columns = 1;
+        for (unsigned n : contraction->n) columns *= ranges[n];
         // Only where B outgrows L2: at 384x383x384 (B 588 KB) blocking cost 6% (1.05 -> 0.99
         // x OpenBLAS).
-        const bool big_b = ranges[k] * ranges[n] * (element_bits / 8) >= kCacheBlockMinBytes;
-        if (big_b && (ranges[n] > nc || ranges[k] > kc)) {
+        const bool big_b = ranges[k] * columns * (element_bits / 8) >= kCacheBlockMinBytes;
+        if (big_b && (columns > nc || ranges[k] > kc)) {
           strategy.cache_tile_sizes.assign(loops, 0);
-          if (ranges[n] > nc) strategy.cache_tile_sizes[n] = nc;
+          // nc columns per block, innermost column loop first (a panel loop gets nc / strip).
+          int64_t budget = nc;
+          for (unsigned n : llvm::reverse(contraction->n)) {
+            if (ranges[n] > budget) {
+              strategy.cache_tile_sizes[n] = std::max<int64_t>(1, budget);
+              budget = 1;
+            } else {
+              budget /= ranges[n];
+            }
+          }
           if (ranges[k] > kc) strategy.cache_tile_sizes[k] = kc;
           for (unsigned i = 0; i < loops; ++i)
-            if (i != n && i != k && !llvm::is_contained(contraction->m, i))
+            if (i != k && !llvm::is_contained(contraction->n, i) &&
+                !llvm::is_contained(contraction->m, i))
               strategy.cache_interchange.push_back(i);
-          strategy.cache_interchange.push_back(n);
+          for (unsigned n : contraction->n) strategy.cache_interchange.push_back(n);
           strategy.cache_interchange.push_back(k);
           for (unsigned m : contraction->m) strategy.cache_interchange.push_back(m);
           if (llvm::isa<mlir::linalg::MatmulOp>(op.getOperation()) &&

@@ -34,12 +34,14 @@ std::string InputPipeline() {
          "canonicalize,cse";
 }
 
-std::string BufferizePipeline() {
+std::string BufferizePipeline(const CodegenOptions& options) {
   return "kiln-strip-attributes,"
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map},"
          "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"
-         "canonicalize";
+         "canonicalize,"
+         // B panels as wide as the matmul register tile (two vectors).
+         "kiln-pack-matmul-operands{strip=" + std::to_string(options.vector_bits / 16) + "}";
 }
 
 std::string DispatchPipeline(const std::string& execution_model) {

@@ -20,18 +20,19 @@ void RegisterCompilerPasses();
 // Input checks, TOSA → linalg, inlining, canonicalization, constant folding and elementwise
 // fusion.
 std::string InputPipeline();
-// Tensors → buffers; results become caller-provided out-parameters (the runtime owns output
-// storage) and function arguments stay read-only.
-std::string BufferizePipeline();
-// Dispatch formation, the execution-model choice ("auto", "async", "inline-dynamic"),
-// workgroup distribution and transient memory planning.
-std::string DispatchPipeline(const std::string& execution_model);
-
 struct CodegenOptions {
   int64_t vector_bits = 256;
   // Embedded ELF is freestanding: no libm fallback for math that has no approximation.
   bool allow_libm = true;
 };
+
+// Data tiling of big matmul operands, then tensors → buffers; results become caller-provided
+// out-parameters (the runtime owns output storage) and function arguments stay read-only.
+std::string BufferizePipeline(const CodegenOptions& options);
+// Dispatch formation, the execution-model choice ("auto", "async", "inline-dynamic"),
+// workgroup distribution and transient memory planning.
+std::string DispatchPipeline(const std::string& execution_model);
+
 // Dispatch functions → tiled, vectorized code in the LLVM dialect with bare-pointer buffer
 // arguments: `void f(ptr binding0, ..., i64 workgroup_id_x)`.
 std::string CodegenPipeline(const CodegenOptions& options);

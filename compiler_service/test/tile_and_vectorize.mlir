@@ -22,8 +22,52 @@ func.func private @mm(%a: memref<13x19xf32>, %b: memref<19x17xf32>, %c: memref<1
 // CHECK: vector.contract {{.*}} %[[IT]]
 // CHECK: scf.yield
 // CHECK: vector.transfer_write %[[SUM]]
-func.func private @mm_aligned(%a: memref<16x64xf32>, %b: memref<64x64xf32>, %c: memref<16x64xf32>, %wg: index) attributes {kiln.dispatch} {
+func.func private @mm_aligned(%a: memref<16x16xf32>, %b: memref<16x64xf32>, %c: memref<16x64xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<16x16xf32>, memref<16x64xf32>) outs(%c : memref<16x64xf32>)
+  return
+}
+
+// A long reduction (64 steps and more) starts its accumulator from zero and adds C after the
+// loop, C's lines prefetched before it, so the loop hides C's latency.
+// CHECK-LABEL: func.func private @mm_deferred
+// CHECK: memref.prefetch %[[TILE:.*]][%c0, %c0], write, locality<3>, data
+// CHECK: %[[SUM:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<8x32xf32>)
+// CHECK: vector.contract
+// CHECK: scf.yield
+// CHECK: %[[C:.*]] = vector.transfer_read %[[TILE]]
+// CHECK: %[[NEW:.*]] = arith.addf %[[C]], %[[SUM]] : vector<8x32xf32>
+// CHECK: vector.transfer_write %[[NEW]], %[[TILE]]
+func.func private @mm_deferred(%a: memref<16x64xf32>, %b: memref<64x64xf32>, %c: memref<16x64xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul ins(%a, %b : memref<16x64xf32>, memref<64x64xf32>) outs(%c : memref<16x64xf32>)
+  return
+}
+
+// A column sum over 128 rows is deferred the same way; a column max is not: its accumulator
+// combines with max, so it keeps reading the output first.
+// CHECK-LABEL: func.func private @colsum
+// CHECK: memref.prefetch
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<16xf32>)
+// CHECK-LABEL: func.func private @colmax
+// CHECK-NOT: memref.prefetch
+// CHECK: %[[ACC:.*]] = vector.transfer_read
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[ACC]])
+// CHECK: arith.maximumf
+func.func private @colsum(%x: memref<128x16xf32>, %o: memref<16xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>], iterator_types = ["reduction", "parallel"]}
+      ins(%x : memref<128x16xf32>) outs(%o : memref<16xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %s = arith.addf %acc, %v : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+func.func private @colmax(%x: memref<128x16xf32>, %o: memref<16xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>], iterator_types = ["reduction", "parallel"]}
+      ins(%x : memref<128x16xf32>) outs(%o : memref<16xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %s = arith.maximumf %acc, %v : f32
+    linalg.yield %s : f32
+  }
   return
 }
 

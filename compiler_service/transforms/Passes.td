@@ -22,6 +22,28 @@ def VerifySupportedInput : Pass<"kiln-verify-supported-input", "mlir::ModuleOp">
   }];
 }
 
+def PackMatmulOperands : Pass<"kiln-pack-matmul-operands", "mlir::ModuleOp"> {
+  let summary = "Packs the B operand of big matmuls into contiguous column panels";
+  let description = [{
+    Data tiling, on buffers right after bufferization. A matmul whose B is big (past what a cache
+    block holds) reads B down columns with a row stride of N floats: each reduction step
+    touches a new page. Its B is rewritten once into panels of `strip` columns,
+    packed[N/strip][K][strip] (a linalg.transpose of B's expanded view, its own dispatch that
+    every workgroup of the matmul then shares; folded at compile time when B is a constant),
+    and the matmul into a linalg.contract over (m, panel, column, k) on the expanded C. The
+    register tiles then read each panel sequentially.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect", "mlir::linalg::LinalgDialect"];
+  let options = [
+    Option<"strip", "strip", "int64_t", /*default=*/"32",
+           "panel width in columns: the register tile's width (two vectors)">,
+    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"2097152",
+           "pack only B operands at least this big">,
+    Option<"minRows", "min-rows", "int64_t", /*default=*/"256",
+           "pack only for products with at least this many rows">,
+  ];
+}
+
 def StripKilnAttributes : Pass<"kiln-strip-attributes", "mlir::ModuleOp"> {
   let summary = "Removes kiln.* argument and result attributes once signatures are recorded";
   let description = [{

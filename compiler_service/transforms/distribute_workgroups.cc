@@ -85,7 +85,9 @@ struct DistributeWorkgroupsPass
       if (mlir::succeeded(contraction)) {
         unsigned loop = *LoopDimForResultDim(root, r);
         if (llvm::is_contained(contraction->m, loop)) align = 8;
-        if (llvm::is_contained(contraction->n, loop)) align = 32;
+        // The innermost column loop; an outer one (packed panels) splits by whole panels.
+        if (llvm::is_contained(contraction->n, loop))
+          align = loop == contraction->n.back() ? 32 : 1;
       } else if (IsWindowed2D(root) && r + 1 == out_type.getRank()) {
         align = 32;  // whole register tiles of output channels (codegen/strategy.cc)
       }
