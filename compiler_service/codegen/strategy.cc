@@ -12,7 +12,14 @@ namespace {
 // 256 x 256 was as fast as any other of {128, 256, 512} x {64, 128, 256}.
 constexpr int64_t kCacheBlockN = 256;
 constexpr int64_t kCacheBlockK = 256;
-constexpr int64_t kCacheBlockMinBytes = 1 << 20;  // B's size from which blocking pays
+constexpr int64_t kCacheBlockMinBytes = 1 << 20;
+// Blocks of B packed into panels (kiln-pack-matmul-operands): 128 columns (4 panels) by 1024
+// reduction steps, 512 KB. Packed panels are contiguous, so a deep block costs no extra pages,
+// and every reduction block is one more read and write of all of C: at 2048^3, kc = 256 made
+// 8 passes over C's 16 MB. Measured (issue 6 note): 1.09 / 1.04 x OpenBLAS at 1024^3 / 2048^3
+// against 1.05 / 0.98 with 256 x 256; 64..256 x 512..2048 were all within 3% of it.
+constexpr int64_t kPackedBlockN = 128;
+constexpr int64_t kPackedBlockK = 1024;
 // B is packed into contiguous panels only when its rows are at least this far apart. Below it,
 // the packed kernel measured slower than the strided one (0.88 vs 1.05 x OpenBLAS at 512^3);
 // at 8 KB (2048 columns) every reduction step of the strided kernel lands on a new page and the
@@ -112,7 +119,9 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
       // Loop order: nc, kc outside, then the register tiles (m, n, k) inside the block.
       if (!contraction->m.empty() && !few_rows && contraction->k.size() == 1) {
         const unsigned k = contraction->k.back();
-        const int64_t nc = kCacheBlockN, kc = kCacheBlockK;
+        const bool packed = contraction->n.size() > 1;  // panel loop, column loop
+        const int64_t nc = packed ? kPackedBlockN : kCacheBlockN;
+        const int64_t kc = packed ? kPackedBlockK : kCacheBlockK;
         // B's columns may span several loops (packed panels: panel, column within it).
         int64_t columns = 1;
         for (unsigned n : contraction->n) columns *= ranges[n];
