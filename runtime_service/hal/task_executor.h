@@ -82,6 +82,7 @@ class TaskExecutor {
   void StartStage(Execution* execution);
   void RunTask(const Ready& ready, uint32_t worker_id);
   void FinishTask(Execution* execution);
+  void WakeHelpers();
   void Unlist(Task* task);
   int AcquireHelperId();
   void ReleaseHelperId(int id);
@@ -90,6 +91,12 @@ class TaskExecutor {
   std::condition_variable work_available_;
   std::vector<Ready> ready_;  // tasks with workgroups left to claim; guarded by mutex_
   uint32_t sleeping_ = 0;     // workers blocked in work_available_; guarded by mutex_
+  // Helping threads (HelpWhile) out of work wait here: woken by new work and by completions,
+  // never by each other's tasks, so that workers are not woken for nothing.
+  std::condition_variable helper_wake_;
+  uint32_t helpers_waiting_ = 0;  // guarded by mutex_
+  // Bumped whenever tasks are listed: idle workers spin on it briefly before they sleep.
+  std::atomic<uint64_t> work_epoch_{0};
   bool stopping_ = false;     // guarded by mutex_
   std::atomic<uint64_t> helper_ids_{0};  // bit i: helper id worker_count + i is taken
   mutable std::mutex pool_mutex_;
