@@ -102,11 +102,20 @@ def main():
     parser.add_argument("--convs", default="1x56x56x64x64,1x28x28x128x128,1x56x56x128xdw,"
                         "1x112x112x64xdw")
     parser.add_argument("--json", default="")
+    # avx2: the AVX2 fallback on an AVX-512 machine, against the peers' AVX2 kernels.
+    parser.add_argument("--isa", choices=["native", "avx2"], default="native")
     args = parser.parse_args()
 
-    peak = json.loads(subprocess.run([os.path.join(args.build, "benchmarks", "kiln-fma-peak")],
-                                     capture_output=True, text=True, check=True).stdout)
-    if peak["isa"] == "avx512":
+    probe = [os.path.join(args.build, "benchmarks", "kiln-fma-peak")]
+    if args.isa == "avx2":
+        probe.append("avx2")
+    peak = json.loads(subprocess.run(probe, capture_output=True, text=True, check=True).stdout)
+    compile_flags = []
+    if args.isa == "avx2":
+        os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+        os.environ["ONEDNN_MAX_CPU_ISA"] = os.environ["DNNL_MAX_CPU_ISA"] = "AVX2"
+        compile_flags = ["--target-cpu", "haswell"]
+    elif peak["isa"] == "avx512":
         os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
     os.environ.pop("OPENBLAS_L2_SIZE", None)
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
@@ -131,7 +140,8 @@ def main():
         mod = os.path.join(tmp, f"mm_{shape}.kmod")
         with open(src, "w") as f:
             f.write(matmul_mlir(m, k, n))
-        subprocess.run([compile_tool, src, "-o", mod], check=True, capture_output=True)
+        subprocess.run([compile_tool, src, "-o", mod] + compile_flags, check=True,
+                       capture_output=True)
         rng = np.random.default_rng(0)
         a = rng.standard_normal((m, k), dtype=np.float32)
         b = rng.standard_normal((k, n), dtype=np.float32)
@@ -169,7 +179,8 @@ def main():
         with open(src, "w") as out:
             out.write(depthwise_mlir(n, h + 2, w + 2, c, 3, 3) if depthwise
                       else conv_mlir(n, h + 2, w + 2, c, f, 3, 3))
-        subprocess.run([compile_tool, src, "-o", mod], check=True, capture_output=True)
+        subprocess.run([compile_tool, src, "-o", mod] + compile_flags, check=True,
+                       capture_output=True)
         rng = np.random.default_rng(0)
         x = rng.standard_normal((n, h + 2, w + 2, c), dtype=np.float32)
         wt = rng.standard_normal((3, 3, c) if depthwise else (3, 3, c, f), dtype=np.float32)

@@ -38,6 +38,11 @@ int64_t RowStrideBytes(mlir::Value buffer) {
   return strides[0] * static_cast<int64_t>(type.getElementTypeBitWidth() / 8);
 }
 
+// Rows of a register tile that is two vectors wide: rows x 2 accumulators, the two B vectors
+// and a broadcast must fit the register file. AVX-512 has 32 registers (8 x 2 + 3 = 19);
+// AVX2 has 16, where 8 rows spilled (256^3 at 35% of peak) and 6 fit (15).
+int64_t RegisterTileRows(int64_t vector_bits) { return vector_bits >= 512 ? 8 : 6; }
+
 }  // namespace
 
 TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
@@ -63,7 +68,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
       // and 32 input channels per tile, as before, made the vectorizer read 10x32 inputs and
       // 3x32x16 filters into registers and transpose them: 33% of peak, against 98% now
       // (1x56x56x64 -> 64, issue 6 note).
-      strategy.tile_sizes = {1, 1, 8, 2 * lanes, 1, 1, 1};
+      strategy.tile_sizes = {1, 1, RegisterTileRows(vector_bits), 2 * lanes, 1, 1, 1};
     } else if (llvm::isa<mlir::linalg::Conv2DNchwFchwOp>(op.getOperation())) {
       // (n, f, oh, ow, c, kh, kw)
       strategy.tile_sizes = {1, 4, 1, lanes, ranges[4] > 64 ? 32 : 0, 1, 0};
@@ -71,7 +76,8 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
       // depthwise and pooling: (n, oh, ow, c, kh, kw). 8 output columns by 2 vectors of
       // channels accumulate over the window; a whole window row per step, so its 10 input
       // vectors serve 3 taps each.
-      strategy.tile_sizes = {1, 1, 8, 2 * lanes, 1, 0};
+      // With 16 registers (AVX2), one vector of channels: 8 accumulators.
+      strategy.tile_sizes = {1, 1, 8, vector_bits >= 512 ? 2 * lanes : lanes, 1, 0};
     }
     for (unsigned i = 0; i < loops; ++i)
       if (strategy.tile_sizes[i] >= ranges[i]) strategy.tile_sizes[i] = 0;
@@ -102,17 +108,18 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
   strategy.tile_sizes.assign(loops, 1);
   auto contraction = mlir::linalg::inferContractionDims(op);
   if (mlir::linalg::isaContractionOpInterface(op) && mlir::succeeded(contraction)) {
-    // Register blocking: an 8 x (2 vectors) accumulator tile stays in registers while the
+    // Register blocking: a rows x (2 vectors) accumulator tile stays in registers while the
     // reduction loop streams one k at a time (outer products).
     strategy.name = "contraction";
     strategy.named_contraction = true;
     if (!contraction->n.empty()) {
       strategy.tile_sizes[contraction->n.back()] = 2 * lanes;
-      if (!contraction->m.empty()) strategy.tile_sizes[contraction->m.back()] = 8;
+      const int64_t rows = RegisterTileRows(vector_bits);
+      if (!contraction->m.empty()) strategy.tile_sizes[contraction->m.back()] = rows;
       // Fewer rows than a register tile (vector x matrix): stream B row by row with the
       // reduction loop outside the column loop, so B is read contiguously once and the short
       // C rows stay in L1, instead of walking B down 32-column strips.
-      bool few_rows = !contraction->m.empty() && ranges[contraction->m.back()] < 8;
+      bool few_rows = !contraction->m.empty() && ranges[contraction->m.back()] < rows;
       // Cache blocking for big operands: a kc x nc block of B stays in L2 while every row
       // block of A streams past it, and each 8 x kc sliver of A stays in L1 across the block's
       // register tiles. Without it, B (4 MB at 1024^2) is re-read from L3 for every 8 rows.
@@ -151,7 +158,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
           if (llvm::isa<mlir::linalg::MatmulOp>(op.getOperation()) &&
               RowStrideBytes(op.getDpsInputOperand(1)->get()) >= kPackRowStrideBytes) {
             strategy.pack_b_strip = 2 * lanes;
-            strategy.pack_b_rows = 8;
+            strategy.pack_b_rows = rows;
           }
         }
       }
