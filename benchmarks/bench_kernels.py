@@ -93,6 +93,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default="build")
     parser.add_argument("--shapes", default="256x256x256,512x512x512,1024x1024x1024,"
+                        "2048x2048x2048,"
                         "1x513x1000,384x383x384,49x576x64,197x768x768")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--min-time", type=float, default=0.3)
