@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -112,6 +113,40 @@ std::vector<Case> Cases() {
   // B (2.2 MB) packed into panels once by its own dispatch (kiln-pack-matmul-operands), then
   // cache-blocked over the panels; ragged rows (260) and reduction blocks (1100).
   matmul_case(260, 1100, 512, /*atol=*/1e-4f);
+  {
+    // Constant weights of 2 MB: packed at compile time into a global of their own (the
+    // original dropped), read by the product directly.
+    constexpr int64_t m = 256, k = 1024, n = 512;
+    auto weights = std::make_shared<Tensor>(Zeros({k, n}));
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    std::string hex = "0x";
+    hex.reserve(2 + weights->values.size() * 8);
+    for (float& v : weights->values) {
+      v = dist(rng);
+      uint8_t bytes[4];
+      std::memcpy(bytes, &v, 4);
+      for (uint8_t byte : bytes) {
+        hex += "0123456789ABCDEF"[byte >> 4];
+        hex += "0123456789ABCDEF"[byte & 15];
+      }
+    }
+    cases.push_back(
+        {"matmul_constant_packed_weights",
+         "func.func @main(%a: tensor<256x1024xf32>) -> tensor<256x512xf32> {\n"
+         "  %w = arith.constant dense<\"" + hex + "\"> : tensor<1024x512xf32>\n"
+         "  %z = arith.constant 0.0 : f32\n"
+         "  %e = tensor.empty() : tensor<256x512xf32>\n"
+         "  %f = linalg.fill ins(%z : f32) outs(%e : tensor<256x512xf32>) -> tensor<256x512xf32>\n"
+         "  %c = linalg.matmul ins(%a, %w : tensor<256x1024xf32>, tensor<1024x512xf32>) "
+         "outs(%f : tensor<256x512xf32>) -> tensor<256x512xf32>\n"
+         "  return %c : tensor<256x512xf32>\n}\n",
+         {{m, k}},
+         [weights](const std::vector<Tensor>& in) {
+           return std::vector<Tensor>{MatMul(in[0], *weights)};
+         },
+         mv1::DATA_TYPE_F32, /*atol=*/1e-4f});
+  }
 
   cases.push_back({"batch_matmul", R"mlir(
 func.func @main(%a: tensor<3x8x12xf32>, %b: tensor<3x12x20xf32>) -> tensor<3x8x20xf32> {

@@ -35,7 +35,15 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
     llvm::SmallVector<mlir::linalg::MatmulOp> matmuls;
     module->walk([&](mlir::linalg::MatmulOp op) { matmuls.push_back(op); });
     for (mlir::linalg::MatmulOp op : matmuls) Pack(op, symbols);
+    // Weights now only read packed would otherwise ship twice in the module.
+    for (mlir::memref::GlobalOp global :
+         llvm::make_early_inc_range(module.getOps<mlir::memref::GlobalOp>()))
+      if (packed_sources_.contains(global) &&
+          mlir::SymbolTable::symbolKnownUseEmpty(global, module))
+        symbols.erase(global);
   }
+
+  llvm::DenseSet<mlir::Operation*> packed_sources_;
 
   void Pack(mlir::linalg::MatmulOp op, mlir::SymbolTable& symbols) {
     if (!op.hasPureBufferSemantics() ||
@@ -86,6 +94,7 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
                        mlir::RankedTensorType::get(packed_type.getShape(), element)),
           /*constant=*/true, module_builder.getI64IntegerAttr(64));
       symbols.insert(packed_global);  // renames on a clash
+      packed_sources_.insert(global);
       packed = mlir::memref::GetGlobalOp::create(builder, loc, packed_type,
                                                  packed_global.getSymName());
     } else {
@@ -118,6 +127,7 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
                                      mlir::ValueRange{c3.getResult()},
                                      builder.getAffineMapArrayAttr(maps));
     op->erase();
+    if (get_global && get_global->use_empty()) get_global->erase();
   }
 };
 
