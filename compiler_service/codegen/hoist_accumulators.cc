@@ -2,10 +2,10 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/Utils/StaticValueUtils.h"
-#include "mlir/IR/Matchers.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -243,9 +243,10 @@ void DeferAccumulatorReads(mlir::func::FuncOp dispatch) {
           write.getPermutationMap() != read.getPermutationMap() || write.getMask() ||
           !OnlyAddsInto(loop, i))
         continue;
-      // Nothing between the loop and the write may touch the buffer: the read moves there.
+      // Nothing between the read and the write (the loop included) may touch the buffer: the
+      // read moves past all of it.
       mlir::Value root = RootOf(read.getBase());
-      if (!root || TouchesRootBetween(loop, write, root)) continue;
+      if (!root || TouchesRootBetween(read, write, root)) continue;
       auto buffer = llvm::cast<mlir::MemRefType>(read.getBase().getType());
       llvm::SmallVector<int64_t> strides;
       int64_t offset = 0;
