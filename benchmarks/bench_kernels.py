@@ -7,9 +7,11 @@ repetitions so that machine noise hits both. Prints a table of GFLOP/s and kiln/
 and writes the same rows as JSON.
 
 Threads are matched: with --threads 1 kiln runs inline-dynamic on the calling thread
-(local-sync) against single-threaded OpenBLAS; with --threads N > 1 kiln runs async
-(local-task) with N-1 executor workers plus the submitting thread, which helps run
-workgroups, against OpenBLAS with N threads.
+(local-sync) against single-threaded OpenBLAS; with --threads N > 1 kiln runs each function
+in its own execution model, as kilnd does: async ones on a local-task device with N-1
+executor workers plus the submitting thread, which helps run workgroups; ones the compiler
+kept inline (too little work for a worker hand-off) on the calling thread. The peers get N
+threads.
 
 numpy's OpenBLAS is asked for its AVX-512 kernels (OPENBLAS_CORETYPE=SkylakeX) when the CPU
 has AVX-512, as the codegen-performance issue specifies; this only affects this process.
@@ -68,8 +70,12 @@ def run_onednn(peer, args, min_time):
 
 
 def run_kiln(bench, module, inputs, device, workers, min_time):
+    # One thread: everything inline on the calling thread. More: the function's own execution
+    # model, as kilnd runs it (the compiler keeps small programs inline: a worker hand-off
+    # costs more than they take).
+    name = "local-sync" if device == "local-sync" else "own-model"
     cmd = [bench, "--module", module, "--function", "main", "--device", device,
-           "--workers", str(workers), f"--benchmark_filter=invoke/main/{device}",
+           "--workers", str(workers), f"--benchmark_filter=invoke/main/{name}/",
            f"--benchmark_min_time={min_time}", "--benchmark_format=json"]
     for path in inputs:
         cmd += ["--input", "@" + path]

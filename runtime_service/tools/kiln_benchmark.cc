@@ -183,6 +183,9 @@ int main(int argc, char** argv) {
       RegisterInvoke(run, kiln::tools::kDeviceLocalSync, kiln::ExecutionModelOverride::kInline);
     if (options.device != kiln::tools::kDeviceLocalSync)
       RegisterInvoke(run, kiln::tools::kDeviceLocalTask, kiln::ExecutionModelOverride::kAsync);
+    // The function's own execution model (what a server runs): async functions on the
+    // device's workers, inline-dynamic ones on the calling thread.
+    RegisterInvoke(run, "own-model", kiln::ExecutionModelOverride::kDefault);
     RegisterLoad(options.module, device);
   } else {
     auto created = Device::Create(
