@@ -32,3 +32,20 @@ func.func @large(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<25
   call @large__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
   return
 }
+
+// -----
+
+// Little work over 2 MB (a vector times a weight matrix): memory-bound, async for the workers'
+// bandwidth.
+// CHECK-LABEL: func.func @vecmat
+// CHECK-SAME: kiln.execution_model = "async"
+// CHECK-SAME: kiln.execution_model_reason = "513K iteration points over 1 dispatch, 2009 KB in one dispatch: memory-bound
+func.func private @vecmat__dispatch_0(%a: memref<1x513xf32>, %b: memref<513x1000xf32>, %c: memref<1x1000xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<1x513xf32>, memref<513x1000xf32>) outs(%c : memref<1x1000xf32>)
+  return
+}
+func.func @vecmat(%a: memref<1x513xf32>, %b: memref<513x1000xf32>, %c: memref<1x1000xf32>) {
+  %c0 = arith.constant 0 : index
+  call @vecmat__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<1x513xf32>, memref<513x1000xf32>, memref<1x1000xf32>, index) -> ()
+  return
+}

@@ -13,6 +13,7 @@ namespace {
 struct DispatchCost {
   int64_t work = 0;         // iteration-space points of all its ops
   int64_t parallelism = 1;  // parallel iteration points of its largest op
+  int64_t bytes = 0;        // the buffers its ops read and write
 };
 
 DispatchCost Estimate(mlir::func::FuncOp dispatch) {
@@ -26,6 +27,10 @@ DispatchCost Estimate(mlir::func::FuncOp dispatch) {
       if (type == mlir::utils::IteratorType::parallel) parallel *= extent;
     }
     cost.work += points;
+    for (mlir::Value operand : op->getOperands())
+      if (auto type = llvm::dyn_cast<mlir::MemRefType>(operand.getType());
+          type && type.hasStaticShape())
+        cost.bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
     if (points > largest) {
       largest = points;
       cost.parallelism = parallel;
@@ -53,13 +58,14 @@ struct ChooseExecutionModelPass
     mlir::SymbolTable symbols(module);
     for (auto host : module.getOps<mlir::func::FuncOp>()) {
       if (!host.isPublic() || host.isExternal()) continue;
-      int64_t work = 0, parallelism = 1, dispatches = 0;
+      int64_t work = 0, parallelism = 1, dispatches = 0, bytes = 0;
       host.walk([&](mlir::func::CallOp call) {
         if (!call->hasAttr(kDispatchAttr)) return;
         auto dispatch = symbols.lookup<mlir::func::FuncOp>(call.getCallee());
         DispatchCost cost = Estimate(dispatch);
         work += cost.work;
         parallelism = std::max(parallelism, cost.parallelism);
+        bytes = std::max(bytes, cost.bytes);
         ++dispatches;
       });
       std::string chosen, reason;
@@ -68,6 +74,15 @@ struct ChooseExecutionModelPass
       if (model != "auto") {
         chosen = model;
         reason = absl::StrCat("requested by the compile options (", summary, ")");
+      } else if (work < inlineWorkThreshold && bytes >= inlineBytesThreshold &&
+                 parallelism >= 2) {
+        // Little arithmetic over much memory (a vector times a weight matrix): bound by
+        // memory bandwidth, which each worker's core adds to. 1x513x1000 on two threads:
+        // 20 us async against 28 inline.
+        chosen = kAsyncModel;
+        reason = absl::StrCat(summary, ", ", bytes / 1024, " KB in one dispatch: "
+                              "memory-bound, so workgroups run on the task executor's workers "
+                              "for their bandwidth");
       } else if (work < inlineWorkThreshold) {
         chosen = kInlineModel;
         reason = absl::StrCat(summary, ": too little work to pay for queue, fence and worker "
