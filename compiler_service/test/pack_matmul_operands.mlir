@@ -3,7 +3,8 @@
 // Constant weights are packed at compile time: panel j holds columns 4j..4j+3 of every row.
 // CHECK: memref.global "private" constant @weights_packed : memref<2x4x4xf32> = dense<{{\[\[\[}}0.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00], [8.000000e+00, 9.000000e+00, 1.000000e+01, 1.100000e+01], [1.600000e+01, 1.700000e+01, 1.800000e+01, 1.900000e+01], [2.400000e+01, 2.500000e+01, 2.600000e+01, 2.700000e+01]], {{\[\[}}4.000000e+00, 5.000000e+00, 6.000000e+00, 7.000000e+00]
 // The original goes once nothing else reads it; weights read elsewhere too stay.
-// CHECK-NOT: memref.global "private" constant @weights :
+// CHECK-NOT: memref.global "private" constant @weights
+// CHECK-NOT: @weights_packed_
 // CHECK: memref.global "private" constant @shared_packed : memref<2x4x4xf32>
 // CHECK-NEXT: memref.global "private" constant @shared : memref<4x8xf32>
 memref.global "private" constant @weights : memref<4x8xf32> = dense<[[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], [8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0], [16.0, 17.0, 18.0, 19.0, 20.0, 21.0, 22.0, 23.0], [24.0, 25.0, 26.0, 27.0, 28.0, 29.0, 30.0, 31.0]]>
@@ -27,13 +28,17 @@ func.func @runtime_b(%a: memref<8x4xf32>, %b: memref<4x8xf32>, %c: memref<8x8xf3
   return
 }
 
+// Two products of the same weights share one packed copy.
 // CHECK-LABEL: func.func @constant_b
 // CHECK: %[[P:.*]] = memref.get_global @weights_packed : memref<2x4x4xf32>
 // CHECK-NOT: linalg.transpose
 // CHECK: linalg.contract {{.*}} ins(%arg0, %[[P]] : memref<8x4xf32>, memref<2x4x4xf32>)
-func.func @constant_b(%a: memref<8x4xf32>, %c: memref<8x8xf32>) {
+// CHECK: memref.get_global @weights_packed : memref<2x4x4xf32>
+func.func @constant_b(%a: memref<8x4xf32>, %c: memref<8x8xf32>, %d: memref<8x8xf32>) {
   %b = memref.get_global @weights : memref<4x8xf32>
   linalg.matmul ins(%a, %b : memref<8x4xf32>, memref<4x8xf32>) outs(%c : memref<8x8xf32>)
+  %b2 = memref.get_global @weights : memref<4x8xf32>
+  linalg.matmul ins(%a, %b2 : memref<8x4xf32>, memref<4x8xf32>) outs(%d : memref<8x8xf32>)
   return
 }
 

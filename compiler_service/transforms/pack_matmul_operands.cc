@@ -43,7 +43,8 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
         symbols.erase(global);
   }
 
-  llvm::DenseSet<mlir::Operation*> packed_sources_;
+  // Constant weights already packed (weights shared by several products are packed once).
+  llvm::DenseMap<mlir::Operation*, mlir::memref::GlobalOp> packed_sources_;
 
   void Pack(mlir::linalg::MatmulOp op, mlir::SymbolTable& symbols) {
     if (!op.hasPureBufferSemantics() ||
@@ -86,15 +87,17 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
                        : mlir::DenseElementsAttr();
     if (weights) {
       // Constant weights are packed here, once, at compile time, into a global of their own.
-      mlir::OpBuilder module_builder(global);
-      auto packed_global = mlir::memref::GlobalOp::create(
-          module_builder, global.getLoc(), (global.getSymName() + "_packed").str(),
-          module_builder.getStringAttr("private"), packed_type,
-          PackConstant(weights, k, n, strip,
-                       mlir::RankedTensorType::get(packed_type.getShape(), element)),
-          /*constant=*/true, module_builder.getI64IntegerAttr(64));
-      symbols.insert(packed_global);  // renames on a clash
-      packed_sources_.insert(global);
+      mlir::memref::GlobalOp& packed_global = packed_sources_[global];
+      if (!packed_global) {
+        mlir::OpBuilder module_builder(global);
+        packed_global = mlir::memref::GlobalOp::create(
+            module_builder, global.getLoc(), (global.getSymName() + "_packed").str(),
+            module_builder.getStringAttr("private"), packed_type,
+            PackConstant(weights, k, n, strip,
+                         mlir::RankedTensorType::get(packed_type.getShape(), element)),
+            /*constant=*/true, module_builder.getI64IntegerAttr(64));
+        symbols.insert(packed_global);  // renames on a clash
+      }
       packed = mlir::memref::GetGlobalOp::create(builder, loc, packed_type,
                                                  packed_global.getSymName());
     } else {
