@@ -4,9 +4,9 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <chrono>
 #include <bit>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <utility>
 
@@ -444,8 +444,10 @@ void TaskExecutor::HelpWhile(const std::function<bool()>& keep_going) {
       // listed) there is no work for a moment: wait for it instead of leaving the rest of
       // the call to the workers. Leaving made a pack-then-matmul call run its matmul on one
       // worker while this thread slept (1024^3, two threads: 0.59 x OpenBLAS).
+      // Completions and new work notify; the timeout covers a semaphore signalled from
+      // outside the executor (a host Signal), which does not.
       ++helpers_waiting_;
-      helper_wake_.wait(lock);
+      helper_wake_.wait_for(lock, std::chrono::milliseconds(1));
       --helpers_waiting_;
       continue;
     }
