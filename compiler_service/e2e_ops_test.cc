@@ -83,6 +83,24 @@ Tensor Conv2dNhwc(const Tensor& x, const Tensor& w, int64_t stride, int64_t pad)
   return y;
 }
 
+// NHWC input, HWC filter, valid window, stride 1; every output starts from `init`.
+Tensor DepthwiseNhwc(const Tensor& x, const Tensor& w, double init) {
+  int64_t h = x.shape[1], wd = x.shape[2], c = x.shape[3], kh = w.shape[0], kw = w.shape[1];
+  int64_t oh = h - kh + 1, ow = wd - kw + 1;
+  Tensor y = Zeros({1, oh, ow, c});
+  for (int64_t i = 0; i < oh; ++i)
+    for (int64_t j = 0; j < ow; ++j)
+      for (int64_t ch = 0; ch < c; ++ch) {
+        double acc = init;
+        for (int64_t p = 0; p < kh; ++p)
+          for (int64_t q = 0; q < kw; ++q)
+            acc += double(x.values[((i + p) * wd + j + q) * c + ch]) *
+                   w.values[(p * kw + q) * c + ch];
+        y.values[(i * ow + j) * c + ch] = static_cast<float>(acc);
+      }
+  return y;
+}
+
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   auto matmul_case = [&](int64_t m, int64_t k, int64_t n, float atol = 1e-5f) {
@@ -227,18 +245,7 @@ func.func @main(%x: tensor<1x12x13x48xf32>, %w: tensor<3x3x48xf32>) -> tensor<1x
   return %y : tensor<1x10x11x48xf32>
 })mlir",
                    {{1, 12, 13, 48}, {3, 3, 48}}, [](const std::vector<Tensor>& in) {
-                     Tensor y = Zeros({1, 10, 11, 48});
-                     for (int64_t i = 0; i < 10; ++i)
-                       for (int64_t j = 0; j < 11; ++j)
-                         for (int64_t c = 0; c < 48; ++c) {
-                           double acc = 1.0;
-                           for (int64_t p = 0; p < 3; ++p)
-                             for (int64_t q = 0; q < 3; ++q)
-                               acc += double(in[0].values[((i + p) * 13 + j + q) * 48 + c]) *
-                                      in[1].values[(p * 3 + q) * 48 + c];
-                           y.values[(i * 11 + j) * 48 + c] = static_cast<float>(acc);
-                         }
-                     return std::vector<Tensor>{y};
+                     return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], 1.0)};
                    }});
 
   cases.push_back({"conv2d_nchw", R"mlir(
@@ -276,18 +283,7 @@ func.func @main(%x: tensor<1x8x8x4xf32>, %w: tensor<3x3x4xf32>) -> tensor<1x6x6x
   return %y : tensor<1x6x6x4xf32>
 })mlir",
                    {{1, 8, 8, 4}, {3, 3, 4}}, [](const std::vector<Tensor>& in) {
-                     Tensor y = Zeros({1, 6, 6, 4});
-                     for (int64_t i = 0; i < 6; ++i)
-                       for (int64_t j = 0; j < 6; ++j)
-                         for (int64_t c = 0; c < 4; ++c) {
-                           double acc = 0;
-                           for (int64_t p = 0; p < 3; ++p)
-                             for (int64_t q = 0; q < 3; ++q)
-                               acc += double(in[0].values[((i + p) * 8 + j + q) * 4 + c]) *
-                                      in[1].values[(p * 3 + q) * 4 + c];
-                           y.values[(i * 6 + j) * 4 + c] = static_cast<float>(acc);
-                         }
-                     return std::vector<Tensor>{y};
+                     return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], 0.0)};
                    }});
 
   cases.push_back({"max_and_avg_pool", R"mlir(
