@@ -75,31 +75,38 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
     }
     if (!pack_blocks.empty() && mlir::failed(Canonicalize(func))) return mlir::failure();
 
-    llvm::SmallVector<mlir::linalg::LinalgOp> ops;
-    func.walk([&](mlir::linalg::LinalgOp op) { ops.push_back(op); });
-
     // Phase 1: tile each op by its strategy and peel ragged loops. Each tile records the
     // vector sizes to use if it is still dynamic after simplification.
+    struct Plan {
+      mlir::linalg::LinalgOp op;
+      TileStrategy strategy;
+      mlir::linalg::FillOp fill;  // moves into the op's tiles (FusableFill), or null
+    };
+    std::vector<Plan> plans;
+    func.walk([&](mlir::linalg::LinalgOp op) {
+      TileStrategy strategy = ChooseStrategy(op, vectorBits);
+      mlir::linalg::FillOp fill = FusableFill(op, strategy);
+      plans.push_back({op, std::move(strategy), fill});
+    });
     // Fills that move into their consumer's tiles are tiled with it, not on their own.
     llvm::DenseSet<mlir::Operation*> fused_fills;
-    for (mlir::linalg::LinalgOp op : ops)
-      if (mlir::linalg::FillOp fill = FusableFill(op, ChooseStrategy(op, vectorBits)))
-        fused_fills.insert(fill);
-    for (mlir::linalg::LinalgOp op : ops) {
-      if (fused_fills.contains(op)) continue;
-      TileStrategy strategy = ChooseStrategy(op, vectorBits);
-      if (!strategy.vectorize) continue;
+    for (const Plan& plan : plans)
+      if (plan.fill) fused_fills.insert(plan.fill);
+    for (const Plan& plan : plans) {
+      mlir::linalg::LinalgOp op = plan.op;
+      const TileStrategy& strategy = plan.strategy;
+      if (fused_fills.contains(op) || !strategy.vectorize) continue;
       auto mark = [&](mlir::Operation* tile) {
         tile->setAttr(kVectorSizesAttr, builder.getDenseI64ArrayAttr(strategy.vector_sizes));
         if (strategy.decompose_windowed) tile->setAttr(kDecomposeAttr, builder.getUnitAttr());
         if (strategy.named_contraction)
           tile->setAttr(kNamedContractionAttr, builder.getUnitAttr());
       };
-      if (mlir::linalg::FillOp fill = FusableFill(op, strategy)) {
-        // On failure nothing changed: the op is tiled alone below and the fill stays whole
-        // (scalar loops, still correct).
-        if (mlir::succeeded(TileWithFusedFill(rewriter, op, fill, strategy, mark))) continue;
-      }
+      // On failure nothing changed: the op is tiled alone below and the fill stays whole
+      // (scalar loops, still correct).
+      if (plan.fill &&
+          mlir::succeeded(TileWithFusedFill(rewriter, op, plan.fill, strategy, mark)))
+        continue;
       // Stays whole when tiling fails: scalar loops later.
       (void)TileAndPeel(rewriter, op, strategy.tile_sizes, strategy.interchange, mark);
     }
