@@ -2,7 +2,6 @@
 """End-to-end: kilnd + kiln CLI on the MLP example and on bad input of every class kiln
 handles. Outputs are compared with a numpy reference whose weights are read straight out of
 the MLIR text, independently of the compiler."""
-import argparse
 import json
 import os
 import re
@@ -14,7 +13,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_harness import Kilnd  # noqa: E402
+from kiln_harness import Kilnd, suite_args  # noqa: E402
 
 ARGS = None
 
@@ -223,12 +222,8 @@ class CliEndToEnd(unittest.TestCase):
 
 def main():
     global ARGS
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kilnd", required=True)
-    parser.add_argument("--kiln", required=True)
-    parser.add_argument("--examples", required=True)
-    ARGS, rest = parser.parse_known_args()
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    ARGS, argv = suite_args()
+    unittest.main(argv=argv, verbosity=2)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Starts a real kilnd on a free loopback port with a temporary cache and drives it with the
 kiln CLI. Shared by the integration tests; standard library only (plus numpy in tests)."""
+import argparse
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -14,6 +16,36 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def suite_args(client_dir=False):
+    """The flags CMake passes every kilnd suite; returns them and the argv left for unittest.
+    client_dir: the suite also takes --client-dir (the generated Python stubs), put on the path.
+    """
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kilnd", required=True)
+    parser.add_argument("--kiln", required=True)
+    parser.add_argument("--examples", required=True)
+    if client_dir:
+        parser.add_argument("--client-dir", required=True, help="build/client_cli/python")
+    args, rest = parser.parse_known_args()
+    if client_dir:
+        sys.path.insert(0, args.client_dir)
+    return args, [sys.argv[0]] + rest
+
+
+def run_cli(kiln, address, args, check=True, json_output=False, logs=lambda: "",
+            timeout=300):
+    """Runs `kiln --server address args...`; with check, a failure raises with the server's log
+    (`logs()`); with json_output, the parsed output is on the result's .json."""
+    cmd = [kiln, "--server", address] + (["--json"] if json_output else []) + list(args)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n"
+                             f"{r.stderr}\n--- server log ---\n{logs()}")
+    if json_output and r.returncode == 0:
+        r.json = json.loads(r.stdout)
+    return r
 
 
 class Kilnd:
@@ -48,16 +80,8 @@ class Kilnd:
         raise RuntimeError(f"kilnd not ready after {timeout}s:\n{self.logs()}")
 
     def cli(self, *args, check=True, json_output=False):
-        cmd = [self.kiln, "--server", self.address]
-        if json_output:
-            cmd.append("--json")
-        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
-        if check and r.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd + list(args))} failed ({r.returncode}):\n"
-                                 f"{r.stderr}\n--- kilnd log ---\n{self.logs()}")
-        if json_output and r.returncode == 0:
-            r.json = json.loads(r.stdout)
-        return r
+        return run_cli(self.kiln, self.address, args, check=check, json_output=json_output,
+                       logs=self.logs)
 
     def metrics(self):
         """The Prometheus text from /metrics."""

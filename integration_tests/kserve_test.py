@@ -3,7 +3,6 @@
 over kiln's own API and the KServe v2 API (+ Triton's repository and statistics extensions).
 Numbers are checked against a numpy reference built from the MLIR text (cli_test.mlp_reference),
 and every bad-input class against its exact status code."""
-import argparse
 import os
 import shutil
 import statistics
@@ -15,7 +14,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_harness import Kilnd  # noqa: E402
+from kiln_harness import Kilnd, suite_args  # noqa: E402
 from cli_test import mlp_reference  # noqa: E402
 
 ARGS = None
@@ -391,17 +390,11 @@ class KServeEndToEnd(unittest.TestCase):
 
 def main():
     global ARGS, grpc, KilnClient
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kilnd", required=True)
-    parser.add_argument("--kiln", required=True)
-    parser.add_argument("--examples", required=True)
-    parser.add_argument("--client-dir", required=True, help="build/client_cli/python")
-    ARGS, rest = parser.parse_known_args()
-    sys.path.insert(0, ARGS.client_dir)
+    ARGS, argv = suite_args(client_dir=True)
     import grpc as grpc_module
     from kiln_client import KilnClient as client_class
     grpc, KilnClient = grpc_module, client_class
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    unittest.main(argv=argv, verbosity=2)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 """End-to-end operations: the artifact cache (download, list/stats/evict, a size bound that never
 evicts a loaded module's artifact, persistence across a restart), merged concurrent compiles,
 the Prometheus endpoint, and `kiln bench`, against real kilnd processes."""
-import argparse
 import json
 import os
 import re
@@ -12,7 +11,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_harness import Kilnd  # noqa: E402
+from kiln_harness import Kilnd, suite_args  # noqa: E402
 
 ARGS = None
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -226,12 +225,8 @@ class OpsTest(unittest.TestCase):
 
 def main():
     global ARGS
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kilnd", required=True)
-    parser.add_argument("--kiln", required=True)
-    parser.add_argument("--examples", required=True)
-    ARGS, rest = parser.parse_known_args()
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    ARGS, argv = suite_args()
+    unittest.main(argv=argv, verbosity=2)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@
 inference queue, deadlines, client cancellation, unloading a module during traffic and
 oversized messages, each with its exact gRPC status code and message, and kilnd still serving
 afterwards."""
-import argparse
 import os
 import re
 import shutil
@@ -17,7 +16,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_harness import Kilnd  # noqa: E402
+from kiln_harness import Kilnd, suite_args  # noqa: E402
 from cli_test import mlp_reference  # noqa: E402
 
 ARGS = None
@@ -446,20 +445,14 @@ class ServiceLimits(unittest.TestCase):
 
 def main():
     global ARGS, grpc, KilnClient, runtime_pb2, module_pb2
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kilnd", required=True)
-    parser.add_argument("--kiln", required=True)
-    parser.add_argument("--examples", required=True)
-    parser.add_argument("--client-dir", required=True, help="build/client_cli/python")
-    ARGS, rest = parser.parse_known_args()
-    sys.path.insert(0, ARGS.client_dir)
+    ARGS, argv = suite_args(client_dir=True)
     import grpc as grpc_module
     from kiln_client import KilnClient as client_class
     from kiln.runtime.v1 import runtime_pb2 as runtime_module
     from kiln.module.v1 import module_pb2 as module_module
     grpc, KilnClient = grpc_module, client_class
     runtime_pb2, module_pb2 = runtime_module, module_module
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    unittest.main(argv=argv, verbosity=2)
 
 
 if __name__ == "__main__":

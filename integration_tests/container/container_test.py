@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from cli_test import mlp_reference, spec  # noqa: E402
-from kiln_harness import free_port  # noqa: E402
+from kiln_harness import free_port, run_cli  # noqa: E402
 from ops_test import metric, parse_metrics  # noqa: E402
 
 ARGS = None
@@ -72,14 +72,8 @@ class Container:
         return r.stdout + r.stderr
 
     def cli(self, *args, check=True, json_output=False):
-        cmd = [ARGS.kiln, "--server", self.address] + (["--json"] if json_output else [])
-        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120)
-        if check and r.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd + list(args))} failed ({r.returncode}):\n"
-                                 f"{r.stderr}\n--- {self.name} log ---\n{self.logs()}")
-        if json_output and r.returncode == 0:
-            r.json = json.loads(r.stdout)
-        return r
+        return run_cli(ARGS.kiln, self.address, args, check=check, json_output=json_output,
+                       logs=self.logs, timeout=120)
 
     def wait_ready(self, timeout=180):
         """Until grpc.health.v1 says SERVING through the published port."""
