@@ -48,6 +48,19 @@ def run_cli(kiln, address, args, check=True, json_output=False, logs=lambda: "",
     return r
 
 
+class RpcAssertions:
+    """For unittest.TestCase suites that call kilnd over gRPC."""
+
+    def assert_rpc_error(self, code, fragment, fn, *args, **kwargs):
+        """fn(*args) fails with status `code` and a message containing `fragment`; returns it."""
+        import grpc  # the suite has put the client's dependencies on the path (suite_args)
+        with self.assertRaises(grpc.RpcError) as ctx:
+            fn(*args, **kwargs)
+        self.assertEqual(ctx.exception.code(), code, ctx.exception.details())
+        self.assertIn(fragment, ctx.exception.details())
+        return ctx.exception.details()
+
+
 class Kilnd:
     def __init__(self, kilnd, kiln, extra_args=(), workers=2, cache_dir=None):
         """cache_dir: reuse a cache (e.g. a previous Kilnd's) instead of a fresh one."""

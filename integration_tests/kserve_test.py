@@ -14,7 +14,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_harness import Kilnd, suite_args  # noqa: E402
+from kiln_harness import Kilnd, RpcAssertions, suite_args  # noqa: E402
 from cli_test import mlp_reference  # noqa: E402
 
 ARGS = None
@@ -60,7 +60,7 @@ def write(path, text):
         f.write(text)
 
 
-class KServeEndToEnd(unittest.TestCase):
+class KServeEndToEnd(RpcAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.mlp_path = os.path.join(ARGS.examples, "mlp", "1", "model.mlir")
@@ -98,13 +98,6 @@ class KServeEndToEnd(unittest.TestCase):
 
     def assert_close(self, out):
         np.testing.assert_allclose(out, self.expected, rtol=1e-4, atol=1e-5)
-
-    def assert_rpc_error(self, code, fragment, fn, *args, **kwargs):
-        with self.assertRaises(grpc.RpcError) as ctx:
-            fn(*args, **kwargs)
-        self.assertEqual(ctx.exception.code(), code, ctx.exception.details())
-        self.assertIn(fragment, ctx.exception.details())
-        return ctx.exception.details()
 
     def index(self):
         return {m["name"]: m for m in self.client.repository_index()}

@@ -16,7 +16,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_harness import Kilnd, suite_args  # noqa: E402
+from kiln_harness import Kilnd, RpcAssertions, suite_args  # noqa: E402
 from cli_test import mlp_reference  # noqa: E402
 
 ARGS = None
@@ -111,7 +111,7 @@ def start_servers(specs):
     return servers
 
 
-class ServiceLimits(unittest.TestCase):
+class ServiceLimits(RpcAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.mlp_path = os.path.join(ARGS.examples, "mlp", "1", "model.mlir")
@@ -156,13 +156,6 @@ class ServiceLimits(unittest.TestCase):
         client = client or self.client(server)
         self.assertTrue(client.server_live())
         self.assertTrue(client.server_ready())
-
-    def assert_rpc_error(self, code, fragment, fn, *args, **kwargs):
-        with self.assertRaises(grpc.RpcError) as ctx:
-            fn(*args, **kwargs)
-        self.assertEqual(ctx.exception.code(), code, ctx.exception.details())
-        self.assertIn(fragment, ctx.exception.details())
-        return ctx.exception.details()
 
     def check_slow(self, x, out):
         np.testing.assert_allclose(out, slow_reference(x), rtol=1e-3, atol=1e-6)
