@@ -12,7 +12,7 @@ namespace {
 // 256 x 256 was as fast as any other of {128, 256, 512} x {64, 128, 256}.
 constexpr int64_t kCacheBlockN = 256;
 constexpr int64_t kCacheBlockK = 256;
-constexpr int64_t kCacheBlockMinBytes = 1 << 20;
+constexpr int64_t kCacheBlockMinBytes = 1 << 20;  // B's size from which blocking pays
 // Blocks of B packed into panels (kiln-pack-matmul-operands): 128 columns (4 panels) by 1024
 // reduction steps, 512 KB. Packed panels are contiguous, so a deep block costs no extra pages,
 // and every reduction block is one more read and write of all of C: at 2048^3, kc = 256 made
@@ -44,6 +44,10 @@ int64_t RowStrideBytes(mlir::Value buffer) {
 int64_t RegisterTileRows(int64_t vector_bits) { return vector_bits >= 512 ? 8 : 6; }
 
 }  // namespace
+
+int64_t RegisterTileColumns(int64_t vector_bits) {
+  return 2 * std::max<int64_t>(1, vector_bits / 32);
+}
 
 TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
   TileStrategy strategy;

@@ -37,6 +37,9 @@ struct TileStrategy {
 // `vector_bits`: the target's native vector width (256 AVX2, 512 AVX-512).
 TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits);
 
+// Columns of an f32 matmul register tile (two vectors): the panel width B is packed to.
+int64_t RegisterTileColumns(int64_t vector_bits);
+
 }  // namespace kiln::compiler
 
 #endif  // KILN_COMPILER_SERVICE_CODEGEN_STRATEGY_H_

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "compiler_service/codegen/strategy.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -40,8 +41,9 @@ std::string BufferizePipeline(const CodegenOptions& options) {
          "function-boundary-type-conversion=identity-layout-map},"
          "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"
          "canonicalize,"
-         // B panels as wide as the matmul register tile (two vectors).
-         "kiln-pack-matmul-operands{strip=" + std::to_string(options.vector_bits / 16) + "}";
+         // B panels as wide as the matmul register tile.
+         "kiln-pack-matmul-operands{strip=" +
+         std::to_string(RegisterTileColumns(options.vector_bits)) + "}";
 }
 
 std::string DispatchPipeline(const std::string& execution_model) {
