@@ -31,7 +31,8 @@ func.func private @mm_aligned(%a: memref<16x16xf32>, %b: memref<16x64xf32>, %c: 
 // loop, C's lines prefetched before it, so the loop hides C's latency.
 // CHECK-LABEL: func.func private @mm_deferred
 // CHECK: memref.prefetch %[[TILE:.*]][%c0, %c0], write, locality<3>, data
-// CHECK: %[[SUM:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<8x32xf32>)
+// CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<8x32xf32>
+// CHECK-NEXT: %[[SUM:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %[[ZERO]]) -> (vector<8x32xf32>)
 // CHECK: vector.contract
 // CHECK: scf.yield
 // CHECK: %[[C:.*]] = vector.transfer_read %[[TILE]]
@@ -46,7 +47,8 @@ func.func private @mm_deferred(%a: memref<16x64xf32>, %b: memref<64x64xf32>, %c:
 // combines with max, so it keeps reading the output first.
 // CHECK-LABEL: func.func private @colsum
 // CHECK: memref.prefetch
-// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<16xf32>)
+// CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<16xf32>
+// CHECK-NEXT: scf.for {{.*}} iter_args(%{{.*}} = %[[ZERO]]) -> (vector<16xf32>)
 // CHECK-LABEL: func.func private @colmax
 // CHECK-NOT: memref.prefetch
 // CHECK: %[[ACC:.*]] = vector.transfer_read
@@ -122,7 +124,9 @@ func.func private @conv(%x: memref<1x8x8x3xf32>, %w: memref<3x3x3x4xf32>, %y: me
 // CHECK-LABEL: func.func private @fill_mm
 // CHECK-NOT: vector.transfer_write
 // CHECK-NOT: vector.transfer_read {{.*}} vector<8x32xf32>
-// CHECK: %[[SUM:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<8x32xf32>)
+// CHECK: scf.for {{.*}} step %c32
+// CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<8x32xf32>
+// CHECK-NEXT: %[[SUM:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %[[ZERO]]) -> (vector<8x32xf32>)
 // CHECK: vector.transfer_write %[[SUM]]
 // CHECK-NOT: vector.transfer_write
 // CHECK: return
@@ -133,9 +137,9 @@ func.func private @fill_mm(%a: memref<16x64xf32>, %b: memref<64x64xf32>, %c: mem
   return
 }
 // CHECK-LABEL: func.func private @fill_dw
-// CHECK: arith.constant dense<1.000000e+00> : vector<1x6x16xf32>
 // CHECK-NOT: vector.transfer_write
-// CHECK: %[[SUM:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %cst{{.*}}) -> (vector<1x6x16xf32>)
+// CHECK: %[[ONE:.*]] = arith.constant dense<1.000000e+00> : vector<1x6x16xf32>
+// CHECK-NEXT: %[[SUM:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %[[ONE]]) -> (vector<1x6x16xf32>)
 // CHECK: vector.fma
 // CHECK: vector.transfer_write %[[SUM]]
 // CHECK-NOT: vector.transfer_write
