@@ -275,7 +275,7 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   codegen.vector_bits =
       (target->required_cpu_features & KILN_CPU_FEATURE_AVX512F) ? 512 : 256;
   codegen.allow_libm = !embedded;
-  if (auto s = run(BufferizePipeline(codegen) + "," + DispatchPipeline(execution_model),
+  if (auto s = run(BufferizePipeline(codegen) + "," + DispatchPipeline(execution_model, codegen),
                    "kiln could not form dispatches for the program");
       !s.ok())
     return s;

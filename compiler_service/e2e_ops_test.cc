@@ -131,6 +131,9 @@ std::vector<Case> Cases() {
   // B (2.2 MB) packed into panels once by its own dispatch (kiln-pack-matmul-operands), then
   // cache-blocked over the panels; ragged rows (260) and reduction blocks (1100).
   matmul_case(260, 1100, 512, /*atol=*/1e-4f);
+  // B of 570 KB: packed into 16-column panels for AVX2 only (its haswell variant; AVX-512
+  // packs from 2 MB), 25 register tiles of 6 rows, columns split over workgroups.
+  matmul_case(150, 700, 208, /*atol=*/1e-4f);
   {
     // Constant weights of 2 MB: packed at compile time into a global of their own (the
     // original dropped), read by the product directly.

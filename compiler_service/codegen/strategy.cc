@@ -38,12 +38,12 @@ int64_t RowStrideBytes(mlir::Value buffer) {
   return strides[0] * static_cast<int64_t>(type.getElementTypeBitWidth() / 8);
 }
 
-// Rows of a register tile that is two vectors wide: rows x 2 accumulators, the two B vectors
-// and a broadcast must fit the register file. AVX-512 has 32 registers (8 x 2 + 3 = 19);
-// AVX2 has 16, where 8 rows spilled (256^3 at 35% of peak) and 6 fit (15).
-int64_t RegisterTileRows(int64_t vector_bits) { return vector_bits >= 512 ? 8 : 6; }
-
 }  // namespace
+
+// Rows x 2 accumulators, the two B vectors and a broadcast must fit the register file.
+// AVX-512 has 32 registers (8 x 2 + 3 = 19); AVX2 has 16, where 8 rows spilled (256^3 at 35%
+// of peak) and 6 fit (15).
+int64_t RegisterTileRows(int64_t vector_bits) { return vector_bits >= 512 ? 8 : 6; }
 
 int64_t RegisterTileColumns(int64_t vector_bits) {
   return 2 * std::max<int64_t>(1, vector_bits / 32);

@@ -39,6 +39,8 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits);
 
 // Columns of an f32 matmul register tile (two vectors): the panel width B is packed to.
 int64_t RegisterTileColumns(int64_t vector_bits);
+// Rows of an f32 matmul (and NHWC conv) register tile two vectors wide.
+int64_t RegisterTileRows(int64_t vector_bits);
 
 }  // namespace kiln::compiler
 

@@ -41,15 +41,21 @@ std::string BufferizePipeline(const CodegenOptions& options) {
          "function-boundary-type-conversion=identity-layout-map},"
          "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"
          "canonicalize,"
-         // B panels as wide as the matmul register tile.
+         // B panels as wide as the matmul register tile. AVX2's 6x16 tile reads a third more
+         // of B per flop than AVX-512's 8x32 (a 64-byte line per 12 FMAs), and strided B
+         // rows from L2 starve it sooner: packing paid from 512 KB and 128 rows there (512^3
+         // 3.03 -> 2.66 ms, 197x768x768 3.00 -> 2.43 ms, 384x383x384 4%; 256^3 no change),
+         // where on AVX-512 it gained nothing below 2 MB (issue 6 notes).
          "kiln-pack-matmul-operands{strip=" +
-         std::to_string(RegisterTileColumns(options.vector_bits)) + "}";
+         std::to_string(RegisterTileColumns(options.vector_bits)) +
+         (options.vector_bits >= 512 ? "" : " min-bytes=524288 min-rows=128") + "}";
 }
 
-std::string DispatchPipeline(const std::string& execution_model) {
+std::string DispatchPipeline(const std::string& execution_model,
+                             const CodegenOptions& options) {
   return "kiln-form-dispatches,"
          "kiln-choose-execution-model{model=" + execution_model + "},"
-         "kiln-distribute-workgroups,"
+         "kiln-distribute-workgroups{vector-bits=" + std::to_string(options.vector_bits) + "},"
          "kiln-plan-memory";
 }
 

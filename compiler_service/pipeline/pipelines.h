@@ -30,8 +30,9 @@ struct CodegenOptions {
 // out-parameters (the runtime owns output storage) and function arguments stay read-only.
 std::string BufferizePipeline(const CodegenOptions& options);
 // Dispatch formation, the execution-model choice ("auto", "async", "inline-dynamic"),
-// workgroup distribution and transient memory planning.
-std::string DispatchPipeline(const std::string& execution_model);
+// workgroup distribution (in whole register tiles of the target) and transient memory
+// planning.
+std::string DispatchPipeline(const std::string& execution_model, const CodegenOptions& options);
 
 // Dispatch functions → tiled, vectorized code in the LLVM dialect with bare-pointer buffer
 // arguments: `void f(ptr binding0, ..., i64 workgroup_id_x)`.

@@ -1,4 +1,5 @@
 // RUN: kiln-opt %s --kiln-distribute-workgroups | FileCheck %s
+// RUN: kiln-opt %s --kiln-distribute-workgroups=vector-bits=256 | FileCheck %s --check-prefix=AVX2
 
 // 256 rows over 16 workgroups of 16 rows; the fill is split the same way as the matmul.
 // CHECK-LABEL: func.func private @f__dispatch_0
@@ -46,3 +47,11 @@ func.func @conv(%x: memref<1x58x58x64xf32>, %w: memref<3x3x64x64xf32>, %y: memre
   call @conv__dispatch_0(%x, %w, %y, %c0) {kiln.dispatch} : (memref<1x58x58x64xf32>, memref<3x3x64x64xf32>, memref<1x56x56x64xf32>, index) -> ()
   return
 }
+
+// For AVX2 (vector-bits=256) register tiles are 6 rows by 16 columns: 256 rows never split
+// into whole 6-row tiles, so the columns split instead, 16 workgroups of 16 columns.
+// AVX2-LABEL: func.func private @f__dispatch_0
+// AVX2-SAME: kiln.workgroup_count = array<i64: 16, 1, 1>
+// AVX2: %[[OFF:.*]] = arith.muli %arg3, %c16
+// AVX2: memref.subview %arg2[0, %[[OFF]]] [256, 16] [1, 1]
+// AVX2: linalg.matmul {{.*}} memref<256x16xf32

@@ -103,6 +103,8 @@ def DistributeWorkgroups : Pass<"kiln-distribute-workgroups", "mlir::ModuleOp"> 
            "workgroups to aim for per dispatch (over-decomposed for load balance)">,
     Option<"minWorkPerWorkgroup", "min-work-per-workgroup", "int64_t", /*default=*/"32768",
            "do not split a dispatch into workgroups smaller than this many iteration points">,
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "the target's vector width: workgroup tiles are whole register tiles of it">,
   ];
 }
 

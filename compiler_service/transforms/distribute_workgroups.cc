@@ -1,5 +1,6 @@
 // kiln-distribute-workgroups: see Passes.td.
 #include "compiler_service/codegen/decompose_windowed.h"
+#include "compiler_service/codegen/strategy.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/TilingInterface.h"
@@ -65,8 +66,10 @@ struct DistributeWorkgroupsPass
     // The output dimension that splits into the most equal workgroups (outermost on ties):
     // equal static tiles keep every workgroup's code free of remainder handling.
     // Workgroup tiles that are whole register tiles (codegen/strategy.cc: 8 rows by 32
-    // columns for contractions) keep every workgroup free of masked edge tiles; only when no
-    // such split exists is any equal split taken.
+    // columns for contractions on AVX-512, 6 by 16 on AVX2) keep every workgroup free of
+    // ragged edge tiles; only when no such split exists is any equal split taken. On AVX2 a
+    // power-of-two row count never splits into 6-row tiles, so its columns are split instead:
+    // 512^3 had gone to 16 workgroups of 32 rows, each ending in a 2-row tile at half speed.
     auto contraction = mlir::linalg::isaContractionOpInterface(root)
                            ? mlir::linalg::inferContractionDims(root)
                            : mlir::FailureOr<mlir::linalg::ContractionDimensions>(mlir::failure());
@@ -78,18 +81,19 @@ struct DistributeWorkgroupsPass
       bool all_parallel = llvm::all_of(
           ops, [&](mlir::linalg::LinalgOp op) { return LoopDimForResultDim(op, r).has_value(); });
       if (!all_parallel) continue;
-      // The innermost output dimension is the vectorized one: splitting it finer than an
-      // AVX-512 vector (a 1x56x56x64 conv once went to 16 workgroups of 4 channels) leaves
-      // every workgroup scalar-width code.
-      int64_t align = r + 1 == out_type.getRank() ? 16 : 1;
+      // The innermost output dimension is the vectorized one: splitting it finer than a
+      // vector (a 1x56x56x64 conv once went to 16 workgroups of 4 channels) leaves every
+      // workgroup scalar-width code.
+      const int64_t lanes = std::max<int64_t>(1, vectorBits / 32);
+      int64_t align = r + 1 == out_type.getRank() ? lanes : 1;
       if (mlir::succeeded(contraction)) {
         unsigned loop = *LoopDimForResultDim(root, r);
-        if (llvm::is_contained(contraction->m, loop)) align = 8;
+        if (llvm::is_contained(contraction->m, loop)) align = RegisterTileRows(vectorBits);
         // The innermost column loop; an outer one (packed panels) splits by whole panels.
         if (llvm::is_contained(contraction->n, loop))
-          align = loop == contraction->n.back() ? 32 : 1;
+          align = loop == contraction->n.back() ? RegisterTileColumns(vectorBits) : 1;
       } else if (IsWindowed2D(root) && r + 1 == out_type.getRank()) {
-        align = 32;  // whole register tiles of output channels (codegen/strategy.cc)
+        align = RegisterTileColumns(vectorBits);  // whole register tiles of output channels
       }
       int64_t extent = out_type.getDimSize(r);
       int64_t aligned = LargestDivisorAtMost(extent, wanted, align);
