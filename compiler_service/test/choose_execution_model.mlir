@@ -49,3 +49,52 @@ func.func @vecmat(%a: memref<1x513xf32>, %b: memref<513x1000xf32>, %c: memref<1x
   call @vecmat__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<1x513xf32>, memref<513x1000xf32>, memref<1x1000xf32>, index) -> ()
   return
 }
+
+// -----
+
+// 1.8M points in one dispatch (49x576x64): enough for a second thread to pay.
+// CHECK-LABEL: func.func @midsize
+// CHECK-SAME: kiln.execution_model = "async"
+// CHECK-SAME: kiln.execution_model_reason = "1.8M iteration points over 1 dispatch, up to 3K parallel points per dispatch
+func.func private @midsize__dispatch_0(%a: memref<49x576xf32>, %b: memref<576x64xf32>, %c: memref<49x64xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<49x576xf32>, memref<576x64xf32>) outs(%c : memref<49x64xf32>)
+  return
+}
+func.func @midsize(%a: memref<49x576xf32>, %b: memref<576x64xf32>, %c: memref<49x64xf32>) {
+  %c0 = arith.constant 0 : index
+  call @midsize__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<49x576xf32>, memref<576x64xf32>, memref<49x64xf32>, index) -> ()
+  return
+}
+
+// -----
+
+// As much work spread over 16 dispatches of 65K points each: the per-dispatch queue and fence
+// would cost more than a second thread saves.
+// CHECK-LABEL: func.func @many_small
+// CHECK-SAME: kiln.execution_model = "inline-dynamic"
+// CHECK-SAME: kiln.execution_model_reason = "1.0M iteration points over 16 dispatches: dispatches too small to pay for a queue submission and fence each
+func.func private @many_small__dispatch_0(%a: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch} {
+  %z = arith.constant 0.0 : f32
+  linalg.fill ins(%z : f32) outs(%a : memref<256x256xf32>)
+  return
+}
+func.func @many_small(%a: memref<256x256xf32>) {
+  %c0 = arith.constant 0 : index
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
+  return
+}

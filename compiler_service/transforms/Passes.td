@@ -73,17 +73,20 @@ def ChooseExecutionModel : Pass<"kiln-choose-execution-model", "mlir::ModuleOp">
   let summary = "Chooses async or inline-dynamic per host function, with the reason";
   let description = [{
     A small cost model over the dispatches of each host function: the work per invocation
-    (iteration-space points, weighted for contractions), the parallelism of the largest
-    dispatch, the bytes its largest dispatch moves and the dispatch count. Small or serial
-    programs run inline-dynamic (queues and fences would cost more than they save); larger
-    ones, or memory-bound ones moving a megabyte or more, with parallel dimensions run async.
+    (iteration-space points), the parallelism of the largest dispatch, the bytes its largest
+    dispatch moves and the dispatch count. Small, serial or many-small-dispatch programs run
+    inline-dynamic (queues and fences would cost more than they save); larger ones, or
+    memory-bound ones moving a megabyte or more, with parallel dimensions run async.
     Writes `kiln.execution_model` and `kiln.execution_model_reason` on each host function.
   }];
   let options = [
     Option<"model", "model", "std::string", /*default=*/"\"auto\"",
            "auto, async or inline-dynamic">,
-    Option<"inlineWorkThreshold", "inline-work-threshold", "int64_t", /*default=*/"4000000",
-           "below this many weighted iteration points per invocation, run inline">,
+    Option<"inlineWorkThreshold", "inline-work-threshold", "int64_t", /*default=*/"1000000",
+           "below this many iteration points per invocation, run inline">,
+    Option<"minWorkPerDispatch", "min-work-per-dispatch", "int64_t", /*default=*/"131072",
+           "run inline when the dispatches average fewer iteration points than this (each "
+           "async dispatch costs a queue submission and a fence)">,
     Option<"inlineBytesThreshold", "inline-bytes-threshold", "int64_t", /*default=*/"1048576",
            "below the work threshold, still run async when one dispatch moves this many bytes "
            "(memory-bound work gains the workers' bandwidth)">,

@@ -15,16 +15,40 @@
 namespace kiln::hal {
 
 // One command of one execution. `total` units of work: a dispatch's workgroups, or 1 for a
-// copy/fill. Units are claimed through `next`; whoever brings `finished` to `total` finishes it.
+// copy/fill; whoever brings `finished` to `total` finishes it.
+//
+// Units are split into contiguous runs (chunks), one per thread that may take part: worker i
+// starts on run i, the submitting thread on the last, and each steals from the others once its
+// own is done. Across calls a thread so runs the same workgroups again and finds their part of
+// the weights still in its core's L2; a shared counter handed them out in arrival order, so
+// each call read them from L3 (1x513x1000 on two threads: 0.83 x OpenBLAS).
 struct TaskExecutor::Task {
+  static constexpr uint32_t kMaxChunks = 16;
+  struct alignas(64) Chunk {  // own cache line: threads claim from different runs at once
+    std::atomic<uint64_t> next{0};
+    uint64_t end = 0;
+  };
+
   const Command* command = nullptr;
   kiln_dispatch_state_t state{};  // dispatches: resolved bindings, counts, constants
   uint8_t* target = nullptr;      // copy/fill: resolved pointers
   const uint8_t* source = nullptr;
   uint64_t total = 0;
-  std::atomic<uint64_t> next{0};
+  uint32_t chunk_count = 1;
+  Chunk chunks[kMaxChunks];
   std::atomic<uint64_t> finished{0};
   std::atomic<bool> listed{false};  // in ready_
+
+  // Splits `total` units into runs for `participants` threads.
+  void Split(uint32_t participants) {
+    const uint64_t count =
+        std::max<uint64_t>(1, std::min<uint64_t>({total, participants, kMaxChunks}));
+    chunk_count = static_cast<uint32_t>(count);
+    for (uint64_t c = 0; c < count; ++c) {
+      chunks[c].next.store(c * total / count, std::memory_order_relaxed);
+      chunks[c].end = (c + 1) * total / count;
+    }
+  }
 };
 
 // One submission of a command buffer. Pooled: reference-counted by every ready_ entry and
@@ -73,7 +97,9 @@ struct TaskExecutor::Execution {
       task.target = nullptr;
       task.source = nullptr;
       task.total = 0;
-      task.next.store(0, std::memory_order_relaxed);
+      task.chunk_count = 1;
+      task.chunks[0].next.store(0, std::memory_order_relaxed);
+      task.chunks[0].end = 0;
       task.finished.store(0, std::memory_order_relaxed);
       task.listed.store(false, std::memory_order_relaxed);
     }
@@ -273,6 +299,8 @@ void TaskExecutor::Execute(std::shared_ptr<const CommandBuffer> commands,
       task.target = bindings[fill.target.binding].data + fill.target.offset;
       task.total = 1;
     }
+    // The workers and the submitting thread (helper ids start at worker_count()).
+    task.Split(worker_count() + 1);
   }
   StartStage(execution);
   Unref(execution);
@@ -314,26 +342,37 @@ void TaskExecutor::RunTask(const Ready& ready, uint32_t worker_id) {
   Task& task = *ready.task;
   Execution& execution = *ready.execution;
   uint64_t completed = 0;
-  for (;;) {
-    const uint64_t index = task.next.fetch_add(1, std::memory_order_relaxed);
-    if (index >= task.total) break;
-    ++completed;
-    absl::Status status;
-    if (!execution.failed.load(std::memory_order_relaxed)) {
-      if (const auto* dispatch = std::get_if<DispatchCommand>(task.command)) {
-        status = RunDispatch(*dispatch, task.state, index, worker_id);
-      } else if (const auto* copy = std::get_if<CopyCommand>(task.command)) {
-        if (copy->source.length > 0) std::memmove(task.target, task.source, copy->source.length);
-      } else {
-        RunFill(std::get<FillCommand>(*task.command), task.target);
+  const uint32_t chunk_count = task.chunk_count;
+  const uint32_t own = worker_id % chunk_count;
+  bool stop = false;
+  for (uint32_t i = 0; i < chunk_count && !stop; ++i) {
+    Task::Chunk& chunk = task.chunks[(own + i) % chunk_count];
+    for (;;) {
+      const uint64_t index = chunk.next.fetch_add(1, std::memory_order_relaxed);
+      if (index >= chunk.end) break;
+      ++completed;
+      absl::Status status;
+      if (!execution.failed.load(std::memory_order_relaxed)) {
+        if (const auto* dispatch = std::get_if<DispatchCommand>(task.command)) {
+          status = RunDispatch(*dispatch, task.state, index, worker_id);
+        } else if (const auto* copy = std::get_if<CopyCommand>(task.command)) {
+          if (copy->source.length > 0)
+            std::memmove(task.target, task.source, copy->source.length);
+        } else {
+          RunFill(std::get<FillCommand>(*task.command), task.target);
+        }
+        if (status.ok()) continue;
+        execution.Fail(std::move(status));
       }
-      if (status.ok()) continue;
-      execution.Fail(std::move(status));
+      // Failed: claim (and so skip) every workgroup nobody has claimed yet.
+      for (uint32_t c = 0; c < chunk_count; ++c) {
+        Task::Chunk& other = task.chunks[c];
+        const uint64_t rest = other.next.exchange(other.end, std::memory_order_relaxed);
+        if (rest < other.end) completed += other.end - rest;
+      }
+      stop = true;
+      break;
     }
-    // Failed: claim (and so skip) every workgroup nobody has claimed yet.
-    const uint64_t rest = task.next.exchange(task.total, std::memory_order_relaxed);
-    if (rest < task.total) completed += task.total - rest;
-    break;
   }
   Unlist(&task);
   if (completed > 0 &&

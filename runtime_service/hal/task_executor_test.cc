@@ -155,6 +155,28 @@ TEST(TaskExecutorTest, WorkersShareTheWorkgroupsOfADispatch) {
   for (uint32_t worker : distinct) EXPECT_LT(worker, 4u);
 }
 
+// Worker i starts on the i-th contiguous run of the workgroups (the same ones every call, so
+// their data stays in its core's cache), then steals.
+TEST(TaskExecutorTest, EachWorkerStartsOnItsOwnRunOfWorkgroups) {
+  auto device = NewDevice(4);
+  constexpr uint32_t kGroups = 50;  // 5 runs of 10: one per worker and one for the caller
+  auto commands = std::make_shared<CommandBuffer>(2);
+  ASSERT_TRUE(commands
+                  ->Dispatch(FunctionDispatch(CountVisits, {kGroups, 1, 1},
+                                              {{0, 0, kGroups * 4}, {1, 0, kGroups * 4}},
+                                              {/*sleep us=*/5000}))
+                  .ok());
+  Finalized(commands);
+  std::vector<uint32_t> visits(kGroups, 0), workers(kGroups, 0);
+  BufferView table[] = {ViewOf(visits), ViewOf(workers)};
+  auto done = std::make_shared<Semaphore>();
+  ASSERT_TRUE(device->queue().Submit({}, commands, table, {done, 1}).ok());
+  ASSERT_TRUE(done->Wait(1).ok());  // no helping: the caller's run is stolen by a worker
+  EXPECT_EQ(visits, std::vector<uint32_t>(kGroups, 1));
+  for (uint32_t worker = 0; worker < 4; ++worker)
+    EXPECT_EQ(workers[worker * 10], worker) << "first workgroup of run " << worker;
+}
+
 TEST(TaskExecutorTest, DispatchesOfAStageRunConcurrently) {
   auto device = NewDevice(2);
   g_arrived = 0;
