@@ -123,6 +123,9 @@ std::vector<Case> Cases() {
   matmul_case(64, 64, 64);
   matmul_case(13, 19, 17);
   matmul_case(1, 513, 1000);
+  // A vector times 1.2 MB: async (memory-bound), 4 workgroups of 256 columns, a ragged
+  // reduction (301 = 75 x 4 + 1).
+  matmul_case(1, 301, 1024);
   matmul_case(96, 128, 256);
   // Cache-blocked (codegen/strategy.cc): K and N beyond one block, both ragged.
   matmul_case(40, 300, 1000);

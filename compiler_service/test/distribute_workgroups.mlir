@@ -55,3 +55,18 @@ func.func @conv(%x: memref<1x58x58x64xf32>, %w: memref<3x3x64x64xf32>, %y: memre
 // AVX2: %[[OFF:.*]] = arith.muli %arg3, %c16
 // AVX2: memref.subview %arg2[0, %[[OFF]]] [256, 16] [1, 1]
 // AVX2: linalg.matmul {{.*}} memref<256x16xf32
+
+// A vector times a matrix is split into column slices of at least 1 KB (256 f32) per row of
+// B, not 16 slivers of 64 columns each on a new page every row: 4 workgroups of 256.
+// CHECK-LABEL: func.func private @vecmat__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 4, 1, 1>
+// CHECK: linalg.matmul {{.*}} memref<1x256xf32
+func.func private @vecmat__dispatch_0(%a: memref<1x513xf32>, %b: memref<513x1024xf32>, %c: memref<1x1024xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.matmul ins(%a, %b : memref<1x513xf32>, memref<513x1024xf32>) outs(%c : memref<1x1024xf32>)
+  return
+}
+func.func @vecmat(%a: memref<1x513xf32>, %b: memref<513x1024xf32>, %c: memref<1x1024xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @vecmat__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<1x513xf32>, memref<513x1024xf32>, memref<1x1024xf32>, index) -> ()
+  return
+}

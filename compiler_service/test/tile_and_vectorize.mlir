@@ -74,12 +74,12 @@ func.func private @colmax(%x: memref<128x16xf32>, %o: memref<16xf32>, %wg: index
 }
 
 // One row times a matrix: the reduction loop runs outside the column loop (B streams row by
-// row), 8 reduction steps per tile, and the ragged last column tile is peeled.
+// row), 4 reduction steps per tile, and the ragged last column tile is peeled.
 // CHECK-LABEL: func.func private @vecmat
-// CHECK: scf.for {{.*}} to %c512 step %c8
+// CHECK: scf.for {{.*}} to %c512 step %c4
 // CHECK: scf.for {{.*}} to %c992 step %c32
-// CHECK: vector.contract {{.*}} vector<1x8xf32>, vector<8x32xf32> into vector<1x32xf32>
-// CHECK: vector.contract {{.*}} vector<1x8xf32>, vector<8x8xf32> into vector<1x8xf32>
+// CHECK: vector.contract {{.*}} vector<1x4xf32>, vector<4x32xf32> into vector<1x32xf32>
+// CHECK: vector.contract {{.*}} vector<1x4xf32>, vector<4x8xf32> into vector<1x8xf32>
 func.func private @vecmat(%a: memref<1x513xf32>, %b: memref<513x1000xf32>, %c: memref<1x1000xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul ins(%a, %b : memref<1x513xf32>, memref<513x1000xf32>) outs(%c : memref<1x1000xf32>)
   return
