@@ -126,6 +126,13 @@ std::vector<Case> Cases() {
   // A vector times 1.2 MB: async (memory-bound), 4 workgroups of 256 columns, a ragged
   // reduction (301 = 75 x 4 + 1).
   matmul_case(1, 301, 1024);
+  // Vectors times 4 MB and more: the reduction split into parts of whole rows of B
+  // (kiln-split-vector-matrix-reduction), 13 of 81 rows (ragged against the 4-step reduction
+  // tiles) and 16 of 128 for three rows; 1031 rows (prime) cannot split evenly and keep the
+  // column workgroups.
+  matmul_case(1, 1053, 1024, /*atol=*/1e-4f);
+  matmul_case(3, 2048, 512, /*atol=*/1e-4f);
+  matmul_case(1, 1031, 1024, /*atol=*/1e-4f);
   matmul_case(96, 128, 256);
   // Cache-blocked (codegen/strategy.cc): K and N beyond one block, both ragged.
   matmul_case(40, 300, 1000);

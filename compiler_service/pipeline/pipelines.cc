@@ -36,7 +36,10 @@ std::string InputPipeline() {
 }
 
 std::string BufferizePipeline(const CodegenOptions& options) {
-  return "kiln-strip-attributes,"
+  // The products that codegen/strategy.cc streams row by row (fewer rows than a register tile).
+  return "kiln-split-vector-matrix-reduction{max-rows=" +
+         std::to_string(RegisterTileRows(options.vector_bits) - 1) + "},"
+         "kiln-strip-attributes,"
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map},"
          "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"

@@ -26,7 +26,8 @@ struct CodegenOptions {
   bool allow_libm = true;
 };
 
-// Data tiling of big matmul operands, then tensors → buffers; results become caller-provided
+// Reductions of vector x matrix products split into parts, data tiling of big matmul
+// operands, then tensors → buffers; results become caller-provided
 // out-parameters (the runtime owns output storage) and function arguments stay read-only.
 std::string BufferizePipeline(const CodegenOptions& options);
 // Dispatch formation, the execution-model choice ("auto", "async", "inline-dynamic"),

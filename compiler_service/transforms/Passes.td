@@ -22,6 +22,28 @@ def VerifySupportedInput : Pass<"kiln-verify-supported-input", "mlir::ModuleOp">
   }];
 }
 
+def SplitVectorMatrixReduction : Pass<"kiln-split-vector-matrix-reduction", "mlir::ModuleOp"> {
+  let summary = "Splits the reduction of a vector times a big matrix into parts over row ranges";
+  let description = [{
+    On tensors, before bufferization. A matmul with a few rows (a vector times a weight
+    matrix) whose B is big is bound by how fast B streams from memory. Split along its columns,
+    each workgroup reads a short segment of every row of B, a new page at every row, which the
+    hardware prefetcher cannot follow. Instead its reduction is split into up to 16 parts
+    (upstream `linalg::splitReduction`): part p multiplies rows [p*K/P, (p+1)*K/P) of B, whole
+    rows read contiguously, into partial sums P[p][m][n]; a second op adds the parts into the
+    product's output. Workgroups then split along the parts. K must divide into 4 or more
+    parts of 16 rows or more; otherwise the matmul is left alone.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"maxRows", "max-rows", "int64_t", /*default=*/"4",
+           "split only products with at most this many rows">,
+    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"4194304",
+           "split only when B is at least this big">,
+  ];
+}
+
 def PackMatmulOperands : Pass<"kiln-pack-matmul-operands", "mlir::ModuleOp"> {
   let summary = "Packs the B operand of big matmuls into contiguous column panels";
   let description = [{
