@@ -32,6 +32,8 @@ struct TileStrategy {
   // columns (codegen/pack_matmul_block.h); 0 = no packing.
   int64_t pack_b_strip = 0;
   int64_t pack_b_rows = 0;  // the row-group height of the packed block's matmuls
+  // Prefetch B this many reduction steps ahead of each tile (codegen/prefetch_rows.h); 0 = no.
+  int64_t prefetch_b_rows = 0;
 };
 
 // `vector_bits`: the target's native vector width (256 AVX2, 512 AVX-512).

@@ -2,6 +2,7 @@
 #include "compiler_service/codegen/decompose_windowed.h"
 #include "compiler_service/codegen/hoist_accumulators.h"
 #include "compiler_service/codegen/pack_matmul_block.h"
+#include "compiler_service/codegen/prefetch_rows.h"
 #include "compiler_service/codegen/strategy.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/Dialect/Linalg/Transforms/Hoisting.h"
@@ -25,6 +26,7 @@ constexpr char kVectorSizesAttr[] = "kiln.vector_sizes";
 constexpr char kNamedContractionAttr[] = "kiln.named_contraction";
 constexpr char kDecomposeAttr[] = "kiln.decompose_windowed";
 constexpr char kPackAttr[] = "kiln.pack_b";  // [strip, rows]
+constexpr char kPrefetchAttr[] = "kiln.prefetch_b_rows";
 
 struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorizePass> {
   using TileAndVectorizeBase::TileAndVectorizeBase;
@@ -101,6 +103,8 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
         if (strategy.decompose_windowed) tile->setAttr(kDecomposeAttr, builder.getUnitAttr());
         if (strategy.named_contraction)
           tile->setAttr(kNamedContractionAttr, builder.getUnitAttr());
+        if (strategy.prefetch_b_rows > 0)
+          tile->setAttr(kPrefetchAttr, builder.getI64IntegerAttr(strategy.prefetch_b_rows));
       };
       // On failure nothing changed: the op is tiled alone below and the fill stays whole
       // (scalar loops, still correct).
@@ -141,6 +145,10 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       bool named = tile->hasAttr(kNamedContractionAttr);
       tile->removeAttr(kVectorSizesAttr);
       tile->removeAttr(kNamedContractionAttr);
+      if (auto ahead = tile->getAttrOfType<mlir::IntegerAttr>(kPrefetchAttr)) {
+        tile->removeAttr(kPrefetchAttr);
+        PrefetchRowsAhead(rewriter, tile, ahead.getInt());
+      }
       llvm::SmallVector<bool> scalable(sizes.size(), false);
       if (mlir::failed(mlir::linalg::vectorizeOpPrecondition(tile, sizes, scalable))) continue;
       rewriter.setInsertionPoint(tile);
