@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "compiler_service/compiler.h"
 #include "gtest/gtest.h"
 #include "runtime_service/hal/device.h"
@@ -499,6 +500,64 @@ func.func @main(%a: tensor<5x9xi32>, %b: tensor<5x9xi32>) -> tensor<5x9xi32> {
                      return std::vector<Tensor>{y};
                    },
                    mv1::DATA_TYPE_I32});
+
+  // TOSA depthwise (kiln-normalize-convolutions drops its channel multiplier of 1 into the
+  // plain depthwise form): 8 output columns (register tiles), 48 channels.
+  cases.push_back({"tosa_depthwise", R"mlir(
+func.func @main(%x: tensor<1x9x10x48xf32>, %w: tensor<3x3x48x1xf32>) -> tensor<1x7x8x48xf32> {
+  %b = "tosa.const"() <{values = dense<0.0> : tensor<48xf32>}> : () -> tensor<48xf32>
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  %c = tosa.depthwise_conv2d %x, %w, %b, %zp, %zp {acc_type = f32, dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : (tensor<1x9x10x48xf32>, tensor<3x3x48x1xf32>, tensor<48xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x7x8x48xf32>
+  return %c : tensor<1x7x8x48xf32>
+})mlir",
+                   {{1, 9, 10, 48}, {3, 3, 48, 1}}, [](const std::vector<Tensor>& in) {
+                     // [3][3][48][1] has the [3][3][48] layout the reference reads.
+                     return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], 0.0)};
+                   }});
+  {
+    // TOSA conv with constant OHWI weights: transposed to HWCF at compile time
+    // (kiln-normalize-convolutions), then the conv register tiles.
+    constexpr int64_t kO = 32, kH = 3, kW = 3, kI = 16;
+    auto weight = [](int64_t o, int64_t h, int64_t w, int64_t i) {
+      return 0.01f * static_cast<float>((o * 7 + h * 5 + w * 3 + i * 11) % 23) - 0.1f;
+    };
+    // The elements as MLIR's hex form of a dense literal: raw little-endian bytes.
+    std::string values = "0x";
+    for (int64_t o = 0; o < kO; ++o)
+      for (int64_t h = 0; h < kH; ++h)
+        for (int64_t w = 0; w < kW; ++w)
+          for (int64_t i = 0; i < kI; ++i) {
+            const float value = weight(o, h, w, i);
+            uint8_t bytes[4];
+            std::memcpy(bytes, &value, 4);
+            for (uint8_t byte : bytes) values += absl::StrFormat("%02X", byte);
+          }
+    cases.push_back(
+        {"tosa_conv_constant_filter",
+         "func.func @main(%x: tensor<1x7x9x16xf32>) -> tensor<1x5x7x32xf32> {\n"
+         "  %w = \"tosa.const\"() <{values = dense<\"" + values +
+             "\"> : tensor<32x3x3x16xf32>}> : () -> tensor<32x3x3x16xf32>\n"
+             "  %b = \"tosa.const\"() <{values = dense<0.0> : tensor<32xf32>}> : () -> "
+             "tensor<32xf32>\n"
+             "  %zp = \"tosa.const\"() <{values = dense<0.0> : tensor<1xf32>}> : () -> "
+             "tensor<1xf32>\n"
+             "  %c = tosa.conv2d %x, %w, %b, %zp, %zp {acc_type = f32, dilation = array<i64: 1, "
+             "1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : (tensor<1x7x9x16xf32>, "
+             "tensor<32x3x3x16xf32>, tensor<32xf32>, tensor<1xf32>, tensor<1xf32>) -> "
+             "tensor<1x5x7x32xf32>\n"
+             "  return %c : tensor<1x5x7x32xf32>\n"
+             "}\n",
+         {{1, 7, 9, 16}},
+         [weight](const std::vector<Tensor>& in) {
+           Tensor hwcf = Zeros({kH, kW, kI, kO});
+           for (int64_t o = 0; o < kO; ++o)
+             for (int64_t h = 0; h < kH; ++h)
+               for (int64_t w = 0; w < kW; ++w)
+                 for (int64_t i = 0; i < kI; ++i)
+                   hwcf.values[((h * kW + w) * kI + i) * kO + o] = weight(o, h, w, i);
+           return std::vector<Tensor>{Conv2dNhwc(in[0], hwcf, 1, 0)};
+         }});
+  }
 
   // A small TOSA CNN: conv (pad 1) + bias, ReLU via clamp, 2x2 max pool.
   cases.push_back({"tosa_cnn", R"mlir(

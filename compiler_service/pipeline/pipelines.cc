@@ -30,6 +30,8 @@ std::string InputPipeline() {
   return "kiln-verify-supported-input,"
          "inline,symbol-dce,"
          "func.func(tosa-to-linalg-named,tosa-to-linalg,tosa-to-arith,tosa-to-tensor),"
+         // Before canonicalization, which folds the reshapes it adds into TOSA's own.
+         "kiln-normalize-convolutions,"
          "canonicalize,cse,"
          "linalg-fuse-elementwise-ops,"
          "canonicalize,cse";

