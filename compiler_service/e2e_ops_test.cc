@@ -121,6 +121,33 @@ std::vector<Case> Cases() {
          [](const std::vector<Tensor>& in) { return std::vector<Tensor>{MatMul(in[0], in[1])}; },
          mv1::DATA_TYPE_F32, atol});
   };
+  // tosa.matmul: a batch of 1, rewritten to a plain matmul on buffers (kiln-drop-unit-batch)
+  // or split on tensors, so that it takes the matmul paths.
+  auto tosa_matmul_case = [&](int64_t m, int64_t k, int64_t n, float atol) {
+    std::string s = "1x" + std::to_string(m) + "x" + std::to_string(k) + "xf32";
+    std::string t = "1x" + std::to_string(k) + "x" + std::to_string(n) + "xf32";
+    std::string r = "1x" + std::to_string(m) + "x" + std::to_string(n) + "xf32";
+    cases.push_back(
+        {"tosa_matmul_" + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n),
+         "func.func @main(%a: tensor<" + s + ">, %b: tensor<" + t + ">) -> tensor<" + r + "> {\n"
+         "  %zp = \"tosa.const\"() <{values = dense<0.0> : tensor<1xf32>}> : () -> "
+         "tensor<1xf32>\n"
+         "  %c = tosa.matmul %a, %b, %zp, %zp : (tensor<" + s + ">, tensor<" + t +
+             ">, tensor<1xf32>, tensor<1xf32>) -> tensor<" + r + ">\n"
+             "  return %c : tensor<" + r + ">\n}\n",
+         {{1, m, k}, {1, k, n}},
+         [m, k, n](const std::vector<Tensor>& in) {
+           Tensor a{{m, k}, in[0].values}, b{{k, n}, in[1].values};
+           Tensor c = MatMul(a, b);
+           c.shape = {1, m, n};
+           return std::vector<Tensor>{c};
+         },
+         mv1::DATA_TYPE_F32, atol});
+  };
+  tosa_matmul_case(13, 19, 17, 1e-5f);
+  tosa_matmul_case(260, 1100, 512, 1e-4f);  // B packed into panels (2.2 MB, 260 rows)
+  tosa_matmul_case(1, 1053, 1024, 1e-4f);   // the reduction split into 13 parts
+
   matmul_case(64, 64, 64);
   matmul_case(13, 19, 17);
   matmul_case(1, 513, 1000);

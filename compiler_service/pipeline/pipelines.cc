@@ -46,6 +46,7 @@ std::string BufferizePipeline(const CodegenOptions& options) {
          "function-boundary-type-conversion=identity-layout-map},"
          "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"
          "canonicalize,"
+         "kiln-drop-unit-batch,"
          // B panels as wide as the matmul register tile. AVX2's 6x16 tile reads a third more
          // of B per flop than AVX-512's 8x32 (a 64-byte line per 12 FMAs), and strided B
          // rows from L2 starve it sooner: packing paid from 512 KB and 128 rows there (512^3

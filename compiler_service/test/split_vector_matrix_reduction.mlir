@@ -31,6 +31,17 @@ func.func @uneven(%a: tensor<2x1053xf32>, %b: tensor<1053x1024xf32>, %c: tensor<
 
 // -----
 
+// tosa.matmul's batch of 1 splits the same way (the batch dimension kept, of extent 1).
+// CHECK-LABEL: func.func @unit_batch
+// CHECK: tensor.expand_shape %arg1 {{\[\[}}0], [1, 2], [3]] output_shape [1, 16, 128, 2048]
+// CHECK: linalg.contract {{.*}} -> tensor<16x1x1x2048xf32>
+func.func @unit_batch(%a: tensor<1x1x2048xf32>, %b: tensor<1x2048x2048xf32>, %c: tensor<1x1x2048xf32>) -> tensor<1x1x2048xf32> {
+  %r = linalg.batch_matmul ins(%a, %b : tensor<1x1x2048xf32>, tensor<1x2048x2048xf32>) outs(%c : tensor<1x1x2048xf32>) -> tensor<1x1x2048xf32>
+  return %r : tensor<1x1x2048xf32>
+}
+
+// -----
+
 // Left alone: B under 4 MB (it fits the caches of a few cores, where workgroups of columns
 // were faster on two threads), 1031 rows (prime: no even parts), and 8 rows (a register tile).
 // CHECK-LABEL: func.func @left_alone

@@ -29,19 +29,30 @@ struct SplitVectorMatrixReductionPass
   using SplitVectorMatrixReductionBase::SplitVectorMatrixReductionBase;
 
   void runOnOperation() override {
-    llvm::SmallVector<mlir::linalg::MatmulOp> matmuls;
-    getOperation()->walk([&](mlir::linalg::MatmulOp op) { matmuls.push_back(op); });
+    // Matmuls, and batch matmuls with a batch of 1 (tosa.matmul's lowering).
+    llvm::SmallVector<mlir::linalg::LinalgOp> products;
+    getOperation()->walk([&](mlir::linalg::LinalgOp op) {
+      if (auto matmul = llvm::dyn_cast<mlir::linalg::MatmulOp>(op.getOperation())) {
+        if (matmul.getIndexingMapsArray() == matmul.getDefaultIndexingMaps(op.getContext()))
+          products.push_back(op);
+      } else if (auto batch = llvm::dyn_cast<mlir::linalg::BatchMatmulOp>(op.getOperation())) {
+        if (batch.getIndexingMapsArray() == batch.getDefaultIndexingMaps(op.getContext()))
+          products.push_back(op);
+      }
+    });
     mlir::IRRewriter rewriter(&getContext());
-    for (mlir::linalg::MatmulOp op : matmuls) {
-      if (!op.hasPureTensorSemantics() ||
-          op.getIndexingMapsArray() != op.getDefaultIndexingMaps(op.getContext()))
-        continue;
+    for (mlir::linalg::LinalgOp op : products) {
+      if (!op.hasPureTensorSemantics()) continue;
       auto a_type = llvm::dyn_cast<mlir::RankedTensorType>(op.getDpsInputOperand(0)->get().getType());
       auto b_type = llvm::dyn_cast<mlir::RankedTensorType>(op.getDpsInputOperand(1)->get().getType());
       if (!a_type || !b_type || !a_type.hasStaticShape() || !b_type.hasStaticShape() ||
           !b_type.getElementType().isF32() || a_type.getElementType() != b_type.getElementType())
         continue;
-      const int64_t m = a_type.getDimSize(0), k = b_type.getDimSize(0), n = b_type.getDimSize(1);
+      const int64_t batch = b_type.getRank() == 3 ? b_type.getDimSize(0) : 1;
+      const int64_t first = b_type.getRank() - 2;  // past the batch dimension
+      const int64_t m = a_type.getDimSize(first), k = b_type.getDimSize(first),
+                    n = b_type.getDimSize(first + 1);
+      if (batch != 1) continue;
       if (m > maxRows || k * n * 4 < minBytes) continue;
       const int64_t parts = PartCount(k);
       if (parts < 2) continue;
