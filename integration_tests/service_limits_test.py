@@ -28,8 +28,10 @@ module_pb2 = None
 # The slow model: x: f32[512] broadcast to A (A[i, j] = x[j]), then A^(SLOW_MATMULS + 1)
 # through a chain of 512x512x512 matmuls, summed over rows. Each matmul multiplies by
 # S = sum(x), so y = 512 * S^SLOW_MATMULS * x: exact enough to check when S is about 1.
-# ~80 ms a call on one core (inline-dynamic: everything on the worker's thread).
-SLOW_MATMULS = 30
+# ~150 ms a call on one core (inline-dynamic: everything on the worker's thread): windows
+# wide enough for the queue-state polls below on a loaded 2-core CI machine (at 30 matmuls,
+# ~80 ms, a busy call under load could end before the request queued behind it was seen).
+SLOW_MATMULS = 60
 QUEUE_FULL = "the inference queue is full (1 requests waiting); retry later"
 QUEUED_DEADLINE = "the request's deadline passed while it waited in the queue; it was not run"
 
