@@ -29,7 +29,7 @@ test: build
 # `make test`.
 bench: build
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --json $(BUILD_DIR)/bench-1thread.json
-	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes 256x256x256,512x512x512,1024x1024x1024,2048x2048x2048,197x768x768 --json $(BUILD_DIR)/bench-2threads.json
+	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes 256x256x256,512x512x512,1024x1024x1024,2048x2048x2048,197x768x768,1x513x1000,49x576x64,1x4096x1024 --json $(BUILD_DIR)/bench-2threads.json
 	if grep -q avx512f /proc/cpuinfo; then /usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --isa avx2 --json $(BUILD_DIR)/bench-avx2.json; fi
 
 clean:

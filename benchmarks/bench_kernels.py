@@ -100,7 +100,9 @@ def main():
     parser.add_argument("--build", default="build")
     parser.add_argument("--shapes", default="256x256x256,512x512x512,1024x1024x1024,"
                         "2048x2048x2048,"
-                        "1x513x1000,384x383x384,49x576x64,197x768x768")
+                        "1x513x1000,384x383x384,49x576x64,197x768x768,"
+                        # A vector times 16 MB of weights (batch-1 inference), from memory.
+                        "1x4096x1024")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--min-time", type=float, default=0.3)
     parser.add_argument("--threads", type=int, default=1)
