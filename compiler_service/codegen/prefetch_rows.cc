@@ -3,6 +3,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 namespace kiln::compiler {
 
@@ -17,6 +18,9 @@ void PrefetchRowsAhead(mlir::RewriterBase& rewriter, mlir::linalg::LinalgOp tile
   const unsigned rank = source_type.getRank();
   // Same rank (no dropped dimensions), static tile, and B's innermost dimension a column dim.
   if (tile_type.getRank() != rank || !tile_type.hasStaticShape() || rank == 0) return;
+  // Unit steps: the tile's rows and columns are the source's, offset.
+  for (mlir::OpFoldResult stride : view.getMixedStrides())
+    if (mlir::getConstantIntValue(stride) != 1) return;
   llvm::SmallVector<unsigned> reductions;
   tile.getReductionDims(reductions);
   mlir::AffineMap map = tile.getMatchingIndexingMap(b);

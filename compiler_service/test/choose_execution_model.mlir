@@ -98,3 +98,27 @@ func.func @many_small(%a: memref<256x256xf32>) {
   call @many_small__dispatch_0(%a, %c0) {kiln.dispatch} : (memref<256x256xf32>, index) -> ()
   return
 }
+
+// -----
+
+// One big product among small ops: its 16.7M points alone pay for the hand-off.
+// CHECK-LABEL: func.func @mixed
+// CHECK-SAME: kiln.execution_model = "async"
+func.func private @mixed__dispatch_0(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
+  return
+}
+func.func private @mixed__dispatch_1(%a: memref<32x32xf32>, %wg: index) attributes {kiln.dispatch} {
+  %z = arith.constant 0.0 : f32
+  linalg.fill ins(%z : f32) outs(%a : memref<32x32xf32>)
+  return
+}
+func.func @mixed(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %d: memref<32x32xf32>) {
+  %c0 = arith.constant 0 : index
+  call @mixed__dispatch_1(%d, %c0) {kiln.dispatch} : (memref<32x32xf32>, index) -> ()
+  call @mixed__dispatch_1(%d, %c0) {kiln.dispatch} : (memref<32x32xf32>, index) -> ()
+  call @mixed__dispatch_1(%d, %c0) {kiln.dispatch} : (memref<32x32xf32>, index) -> ()
+  call @mixed__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
+  call @mixed__dispatch_1(%d, %c0) {kiln.dispatch} : (memref<32x32xf32>, index) -> ()
+  return
+}

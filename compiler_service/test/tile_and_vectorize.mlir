@@ -206,7 +206,7 @@ func.func private @mm_packed(%a: memref<16x128xf32>, %b: memref<128x2048xf32>, %
 }
 
 // A vector times a megabyte of B: each tile first prefetches (into L2) the two cache lines of
-// each of the 4 rows the next tile reads, rows past the last clamped to it.
+// each of the 4 rows 4 reduction steps ahead at its columns, rows past the last clamped to it.
 // CHECK-LABEL: func.func private @vecmat_prefetch
 // CHECK: scf.for %[[K:.*]] = %c0 to %c1028 step %c4
 // CHECK: %[[R:.*]] = arith.addi %[[K]], %c4
@@ -214,6 +214,7 @@ func.func private @mm_packed(%a: memref<16x128xf32>, %b: memref<128x2048xf32>, %
 // CHECK: scf.for %[[N:.*]] = %c0 to %c256 step %c32
 // CHECK: memref.prefetch %arg1[%[[ROW]], %[[N]]], read, locality<2>, data
 // CHECK-COUNT-7: memref.prefetch
+// CHECK-NOT: memref.prefetch
 // CHECK: vector.contract {{.*}} vector<1x4xf32>, vector<4x32xf32> into vector<1x32xf32>
 func.func private @vecmat_prefetch(%a: memref<1x1031xf32>, %b: memref<1031x256xf32>, %c: memref<1x256xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul ins(%a, %b : memref<1x1031xf32>, memref<1031x256xf32>) outs(%c : memref<1x256xf32>)

@@ -58,12 +58,15 @@ struct ChooseExecutionModelPass
     mlir::SymbolTable symbols(module);
     for (auto host : module.getOps<mlir::func::FuncOp>()) {
       if (!host.isPublic() || host.isExternal()) continue;
-      int64_t work = 0, parallelism = 1, dispatches = 0, bytes = 0;
+      // big_work: the points in dispatches of minWorkPerDispatch or more, the ones a second
+      // thread can speed up by more than their queue submission and fence cost.
+      int64_t work = 0, big_work = 0, parallelism = 1, dispatches = 0, bytes = 0;
       host.walk([&](mlir::func::CallOp call) {
         if (!call->hasAttr(kDispatchAttr)) return;
         auto dispatch = symbols.lookup<mlir::func::FuncOp>(call.getCallee());
         DispatchCost cost = Estimate(dispatch);
         work += cost.work;
+        if (cost.work >= minWorkPerDispatch) big_work += cost.work;
         parallelism = std::max(parallelism, cost.parallelism);
         bytes = std::max(bytes, cost.bytes);
         ++dispatches;
@@ -91,9 +94,11 @@ struct ChooseExecutionModelPass
         chosen = kInlineModel;
         reason = absl::StrCat(summary, ": too little work to pay for queue, fence and worker "
                                        "hand-off, so it runs on the calling thread");
-      } else if (work / std::max<int64_t>(1, dispatches) < minWorkPerDispatch) {
+      } else if (big_work < inlineWorkThreshold) {
         // About 0.3 us of queue and fence per async dispatch (benchmarks/dispatch_overhead.sh)
-        // against about 1 us that a second thread saves on 128K points.
+        // against about 1 us that a second thread saves on 128K points: what counts is the
+        // work in dispatches at least that big, not an average that one big product among
+        // many small ops would carry.
         chosen = kInlineModel;
         reason = absl::StrCat(summary, ": dispatches too small to pay for a queue submission "
                                        "and fence each, so it runs on the calling thread");

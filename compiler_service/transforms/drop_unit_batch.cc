@@ -8,9 +8,11 @@ namespace kiln::compiler {
 
 namespace {
 
+// Float data (an integer product may carry a `cast` attribute the rewrite would drop).
 bool IdentityStatic(mlir::Value buffer) {
   auto type = llvm::dyn_cast<mlir::MemRefType>(buffer.getType());
-  return type && type.hasStaticShape() && type.getLayout().isIdentity();
+  return type && type.hasStaticShape() && type.getLayout().isIdentity() &&
+         llvm::isa<mlir::FloatType>(type.getElementType());
 }
 
 struct DropUnitBatchPass : public impl::DropUnitBatchBase<DropUnitBatchPass> {

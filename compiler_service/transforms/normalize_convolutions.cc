@@ -11,8 +11,8 @@ namespace kiln::compiler {
 
 namespace {
 
-// `value` (row-major, shape `shape`) with its dimensions permuted: result dim i is source dim
-// perm[i]. Any element type: elements are moved as raw bytes.
+// `value` (row-major) with its dimensions permuted: result dim i is source dim perm[i].
+// Elements are moved as raw bytes: integer or float types of whole bytes only (see the caller).
 mlir::DenseElementsAttr TransposeConstant(mlir::DenseElementsAttr value,
                                           llvm::ArrayRef<int64_t> perm,
                                           mlir::RankedTensorType result_type) {
@@ -88,8 +88,12 @@ struct NormalizeConvolutionsPass
       auto transpose =
           conv.getDpsInputOperand(1)->get().getDefiningOp<mlir::linalg::TransposeOp>();
       mlir::DenseElementsAttr weights;
+      // Dense literals of whole-byte ints and floats; others (dense_resource blobs, i1, complex)
+      // keep the transpose op, still correct.
       if (!transpose || !mlir::matchPattern(transpose.getInput(), mlir::m_Constant(&weights)))
         continue;
+      mlir::Type element = weights.getElementType();
+      if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() % 8 != 0) continue;
       auto type = llvm::cast<mlir::RankedTensorType>(transpose->getResult(0).getType());
       rewriter.setInsertionPoint(transpose);
       auto folded = mlir::arith::ConstantOp::create(

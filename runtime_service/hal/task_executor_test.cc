@@ -3,6 +3,7 @@
 #include "runtime_service/hal/task_executor.h"
 
 #include <atomic>
+#include <bit>
 #include <memory>
 #include <set>
 #include <thread>
@@ -98,6 +99,35 @@ int Block(const kiln_executable_env_t*, const kiln_dispatch_state_t*,
   return 0;
 }
 
+// binding0: u32 per workgroup, the worker id that ran it. Each call first waits (up to 5 s)
+// until four distinct workers have made one: no worker can get past its first workgroup, and
+// so steal from another's run, before every worker has claimed the first of its own.
+std::atomic<uint32_t> g_worker_mask{0};
+int RecordAfterAllArrive(const kiln_executable_env_t*, const kiln_dispatch_state_t* dispatch,
+                         const kiln_workgroup_state_t* workgroup) {
+  g_worker_mask.fetch_or(1u << (workgroup->worker_id % 32));
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (std::popcount(g_worker_mask.load()) < 4) {
+    if (absl::Now() > deadline) return 9;
+    std::this_thread::yield();
+  }
+  static_cast<uint32_t*>(dispatch->binding_ptrs[0])[workgroup->workgroup_id[0]] =
+      workgroup->worker_id;
+  return 0;
+}
+
+int FailAt700(const kiln_executable_env_t*, const kiln_dispatch_state_t*,
+              const kiln_workgroup_state_t* workgroup) {
+  g_calls.fetch_add(1);
+  return workgroup->workgroup_id[0] == 700 ? 3 : 0;
+}
+
+int CountInCounter(const kiln_executable_env_t*, const kiln_dispatch_state_t*,
+                   const kiln_workgroup_state_t*) {
+  g_counter.fetch_add(1);
+  return 0;
+}
+
 // binding0[0] = worker id.
 int RecordWorker(const kiln_executable_env_t*, const kiln_dispatch_state_t* dispatch,
                  const kiln_workgroup_state_t* workgroup) {
@@ -160,21 +190,43 @@ TEST(TaskExecutorTest, WorkersShareTheWorkgroupsOfADispatch) {
 TEST(TaskExecutorTest, EachWorkerStartsOnItsOwnRunOfWorkgroups) {
   auto device = NewDevice(4);
   constexpr uint32_t kGroups = 50;  // 5 runs of 10: one per worker and one for the caller
-  auto commands = std::make_shared<CommandBuffer>(2);
+  auto commands = std::make_shared<CommandBuffer>(1);
   ASSERT_TRUE(commands
-                  ->Dispatch(FunctionDispatch(CountVisits, {kGroups, 1, 1},
-                                              {{0, 0, kGroups * 4}, {1, 0, kGroups * 4}},
-                                              {/*sleep us=*/5000}))
+                  ->Dispatch(FunctionDispatch(RecordAfterAllArrive, {kGroups, 1, 1},
+                                              {{0, 0, kGroups * 4}}))
                   .ok());
   Finalized(commands);
-  std::vector<uint32_t> visits(kGroups, 0), workers(kGroups, 0);
-  BufferView table[] = {ViewOf(visits), ViewOf(workers)};
+  g_worker_mask = 0;
+  std::vector<uint32_t> workers(kGroups, ~0u);
+  BufferView table[] = {ViewOf(workers)};
   auto done = std::make_shared<Semaphore>();
   ASSERT_TRUE(device->queue().Submit({}, commands, table, {done, 1}).ok());
   ASSERT_TRUE(done->Wait(1).ok());  // no helping: the caller's run is stolen by a worker
-  EXPECT_EQ(visits, std::vector<uint32_t>(kGroups, 1));
   for (uint32_t worker = 0; worker < 4; ++worker)
     EXPECT_EQ(workers[worker * 10], worker) << "first workgroup of run " << worker;
+  for (uint32_t worker : workers) EXPECT_LT(worker, 4u);
+}
+
+// A failure in one thread's run skips what no thread has claimed yet, in every run, and the
+// stages after it.
+TEST(TaskExecutorTest, FailureInOneRunSkipsTheOthers) {
+  auto device = NewDevice(4);
+  auto commands = std::make_shared<CommandBuffer>(0);
+  ASSERT_TRUE(commands->Dispatch(FunctionDispatch(FailAt700, {1000, 1, 1})).ok());
+  ASSERT_TRUE(commands->Barrier().ok());
+  ASSERT_TRUE(commands->Dispatch(FunctionDispatch(CountInCounter, {10, 1, 1})).ok());
+  Finalized(commands);
+  for (int run = 0; run < 10; ++run) {
+    g_calls = 0;
+    g_counter = 0;
+    auto done = std::make_shared<Semaphore>();
+    ASSERT_TRUE(device->queue().Submit({}, commands, {}, {done, 1}).ok());
+    absl::Status status = done->Wait(1);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+    EXPECT_EQ(status.message(), "test dispatch failed with code 3 in workgroup (700, 0, 0)");
+    EXPECT_LE(g_calls.load(), 1000u);
+    EXPECT_EQ(g_counter.load(), 0u);  // the stage after the failure never ran
+  }
 }
 
 TEST(TaskExecutorTest, DispatchesOfAStageRunConcurrently) {
