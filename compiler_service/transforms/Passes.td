@@ -63,8 +63,9 @@ def SplitVectorMatrixReduction : Pass<"kiln-split-vector-matrix-reduction", "mli
     hardware prefetcher cannot follow. Instead its reduction is split into up to 16 parts
     (upstream `linalg::splitReduction`): part p multiplies rows [p*K/P, (p+1)*K/P) of B, whole
     rows read contiguously, into partial sums P[p][m][n]; a second op adds the parts into the
-    product's output. Workgroups then split along the parts (unless the columns give more). K must divide into 4 or more
-    parts of 16 rows or more; otherwise the matmul is left alone.
+    product's output. Workgroups then split along the parts (unless the columns give more).
+    K must divide into 4 or more parts of 16 rows or more; otherwise the matmul is left alone.
+    Batch matmuls with a batch of 1 (tosa.matmul) are split the same way.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
                            "mlir::arith::ArithDialect"];

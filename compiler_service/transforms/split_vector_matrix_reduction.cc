@@ -43,8 +43,10 @@ struct SplitVectorMatrixReductionPass
     mlir::IRRewriter rewriter(&getContext());
     for (mlir::linalg::LinalgOp op : products) {
       if (!op.hasPureTensorSemantics()) continue;
-      auto a_type = llvm::dyn_cast<mlir::RankedTensorType>(op.getDpsInputOperand(0)->get().getType());
-      auto b_type = llvm::dyn_cast<mlir::RankedTensorType>(op.getDpsInputOperand(1)->get().getType());
+      auto a_type =
+          llvm::dyn_cast<mlir::RankedTensorType>(op.getDpsInputOperand(0)->get().getType());
+      auto b_type =
+          llvm::dyn_cast<mlir::RankedTensorType>(op.getDpsInputOperand(1)->get().getType());
       if (!a_type || !b_type || !a_type.hasStaticShape() || !b_type.hasStaticShape() ||
           !b_type.getElementType().isF32() || a_type.getElementType() != b_type.getElementType())
         continue;
