@@ -29,16 +29,16 @@ struct SplitVectorMatrixReductionPass
   using SplitVectorMatrixReductionBase::SplitVectorMatrixReductionBase;
 
   void runOnOperation() override {
-    // Matmuls, and batch matmuls with a batch of 1 (tosa.matmul's lowering).
+    // Matmuls, and batch matmuls with a batch of 1 (tosa.matmul's lowering), untransposed.
     llvm::SmallVector<mlir::linalg::LinalgOp> products;
-    getOperation()->walk([&](mlir::linalg::LinalgOp op) {
-      if (auto matmul = llvm::dyn_cast<mlir::linalg::MatmulOp>(op.getOperation())) {
-        if (matmul.getIndexingMapsArray() == matmul.getDefaultIndexingMaps(op.getContext()))
-          products.push_back(op);
-      } else if (auto batch = llvm::dyn_cast<mlir::linalg::BatchMatmulOp>(op.getOperation())) {
-        if (batch.getIndexingMapsArray() == batch.getDefaultIndexingMaps(op.getContext()))
-          products.push_back(op);
-      }
+    auto untransposed = [](auto named) {
+      return named.getIndexingMapsArray() == named.getDefaultIndexingMaps(named.getContext());
+    };
+    getOperation()->walk([&](mlir::Operation* op) {
+      auto matmul = llvm::dyn_cast<mlir::linalg::MatmulOp>(op);
+      auto batch = llvm::dyn_cast<mlir::linalg::BatchMatmulOp>(op);
+      if ((matmul && untransposed(matmul)) || (batch && untransposed(batch)))
+        products.push_back(llvm::cast<mlir::linalg::LinalgOp>(op));
     });
     mlir::IRRewriter rewriter(&getContext());
     for (mlir::linalg::LinalgOp op : products) {
