@@ -8,6 +8,9 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   # LLVM/MLIR 22 (shared libMLIR.so / libLLVM.so), in-process lld, FileCheck/lit tools
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools lld-22 liblld-22-dev clang-22
+  # code checks: the format check of .ci/run, clang-tidy, and libFuzzer/sanitizer runtimes for
+  # clang-22 (`make fuzz`)
+  clang-format-22 clang-tidy-22 libclang-rt-22-dev
   # RPC + serialization
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # libraries
@@ -17,7 +20,8 @@ PACKAGES=(
   # the benchmark peer: numpy on OpenBLAS (without it numpy falls back to reference BLAS)
   libopenblas0-pthread
   # and oneDNN, the matmul and convolution peer (benchmarks/onednn_peer.cc)
-  libdnnl-dev
+  # Debian's dnnl-config.cmake requires OpenCL (oneDNN's GPU runtime): its ICD loader and headers
+  libdnnl-dev ocl-icd-opencl-dev opencl-headers
   python3-protobuf
   # containerized integration tests (integration_tests/container): rootful podman with runc,
   # a debootstrap base image, podman-compose with service-name DNS, iptables for published ports
