@@ -56,7 +56,8 @@ __attribute__((target("avx2,fma"))) double PeakAvx2() {
 // AVX2 fallback on an AVX-512 machine).
 int main(int argc, char** argv) {
   __builtin_cpu_init();
-  bool avx512 = __builtin_cpu_supports("avx512f") && !(argc > 1 && std::strcmp(argv[1], "avx2") == 0);
+  bool avx512 =
+      __builtin_cpu_supports("avx512f") && !(argc > 1 && std::strcmp(argv[1], "avx2") == 0);
   double best = 0;
   for (int rep = 0; rep < 3; ++rep) {
     double gflops = avx512 ? PeakAvx512() : PeakAvx2();

@@ -29,8 +29,8 @@ void Fill(memory& m) {
 }
 
 // Runs `primitive` until `min_seconds` have passed (at least 3 times); the best time.
-double Time(dnnl::stream& stream, dnnl::primitive& primitive,
-            std::unordered_map<int, memory>& args, double min_seconds) {
+double Time(dnnl::stream& stream, dnnl::primitive& primitive, std::unordered_map<int, memory>& args,
+            double min_seconds) {
   primitive.execute(stream, args);
   stream.wait();
   double best = std::numeric_limits<double>::infinity();
@@ -86,14 +86,14 @@ int main(int argc, char** argv) {
     const long kh = dims[depthwise ? 4 : 5], kw = dims[depthwise ? 5 : 6];
     const long oh = h - kh + 1, ow = w - kw + 1;
     memory::desc src({n, c, h, w}, f32, Tag::nhwc), dst({n, f, oh, ow}, f32, Tag::nhwc);
-    memory::dims weight_dims = depthwise ? memory::dims{c, 1, 1, kh, kw}
-                                         : memory::dims{f, c, kh, kw};
+    memory::dims weight_dims =
+        depthwise ? memory::dims{c, 1, 1, kh, kw} : memory::dims{f, c, kh, kw};
     memory::desc weights_any(weight_dims, f32, Tag::any);
     memory::desc weights_user(weight_dims, f32, depthwise ? Tag::goihw : Tag::hwio);
     // The oneDNN 2.x API (Debian 12 ships 2.6): an op descriptor, then the primitive's.
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                         dnnl::algorithm::convolution_direct, src, weights_any,
-                                         dst, {1, 1}, {0, 0}, {0, 0});
+                                         dnnl::algorithm::convolution_direct, src, weights_any, dst,
+                                         {1, 1}, {0, 0}, {0, 0});
     dnnl::convolution_forward::primitive_desc pd(desc, engine);
     memory user(weights_user, engine);
     Fill(user);

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -246,9 +246,8 @@ int RunCompile(const GlobalOptions& options, const CompileOptions& compile) {
   cv1::CompileResponse response;
   grpc::ClientContext context;
   connection.Prepare(&context);
-  grpc::Status status = WithProgress(absl::StrCat("compiling ", request.source_name()), [&] {
-    return stub->Compile(&context, request, &response);
-  });
+  grpc::Status status = WithProgress(absl::StrCat("compiling ", request.source_name()),
+                                     [&] { return stub->Compile(&context, request, &response); });
   if (!status.ok()) return connection.Fail(status);
   if (!compile.output.empty()) {
     if (int code = DownloadArtifact(connection, response.digest(), compile.output); code != 0)
@@ -415,8 +414,7 @@ int RunMetrics(const GlobalOptions& options, const std::string& address) {
   size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos ||
-      !absl::SimpleAtoi(std::string(address.substr(colon + 1)), &port) || port <= 0 ||
-      port > 65535)
+      !absl::SimpleAtoi(std::string(address.substr(colon + 1)), &port) || port <= 0 || port > 65535)
     return LocalError(absl::StrCat("--metrics-address '", address, "' is not host:port"));
   std::string host = address.substr(0, colon);
   httplib::Client client(host, port);
@@ -431,8 +429,8 @@ int RunMetrics(const GlobalOptions& options, const std::string& address) {
     return kExitUnreachable;
   }
   if (response->status != 200)
-    return LocalError(absl::StrCat("GET http://", address, "/metrics answered HTTP ",
-                                   response->status));
+    return LocalError(
+        absl::StrCat("GET http://", address, "/metrics answered HTTP ", response->status));
   if (options.json) {
     auto json = MetricsJson(response->body);
     if (!json.ok()) return LocalError(std::string(json.status().message()));
@@ -479,8 +477,9 @@ int RunInfer(const GlobalOptions& options, const InferOptions& infer) {
     connection.Prepare(&context);
     auto start = std::chrono::steady_clock::now();
     grpc::Status status = stub->Invoke(&context, request, &response);
-    latencies_ms.push_back(std::chrono::duration<double, std::milli>(
-                               std::chrono::steady_clock::now() - start).count());
+    latencies_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
     if (!status.ok()) return connection.Fail(status);
   }
   std::sort(latencies_ms.begin(), latencies_ms.end());
@@ -491,8 +490,8 @@ int RunInfer(const GlobalOptions& options, const InferOptions& infer) {
       return LocalError(absl::StrCat("kilnd returned a malformed output: ", valid.message()));
   }
   if (infer.outputs.size() > static_cast<size_t>(response.outputs_size()))
-    return LocalError(absl::StrCat(infer.outputs.size(), " --output files given but ",
-                                   infer.module, " returned ", response.outputs_size(),
+    return LocalError(absl::StrCat(infer.outputs.size(), " --output files given but ", infer.module,
+                                   " returned ", response.outputs_size(),
                                    response.outputs_size() == 1 ? " output" : " outputs"));
   for (size_t i = 0; i < infer.outputs.size(); ++i) {
     std::string path = infer.outputs[i];
@@ -512,8 +511,8 @@ int RunInfer(const GlobalOptions& options, const InferOptions& infer) {
   } else {
     std::cout << InvokeText(response);
     if (infer.repeat > 1)
-      std::printf("round trip over %d calls: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms\n",
-                  infer.repeat, Percentile(latencies_ms, 50), Percentile(latencies_ms, 90),
+      std::printf("round trip over %d calls: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms\n", infer.repeat,
+                  Percentile(latencies_ms, 50), Percentile(latencies_ms, 90),
                   Percentile(latencies_ms, 99));
   }
   return 0;
@@ -584,9 +583,9 @@ int RunBench(const GlobalOptions& options, const BenchOptions& bench) {
       while (next.fetch_add(1) < bench.requests) {
         auto start = std::chrono::steady_clock::now();
         grpc::Status status = call();
-        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                              start)
-                        .count();
+        double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
         if (status.ok()) {
           latencies[c].push_back(ms);
           continue;
@@ -594,8 +593,8 @@ int RunBench(const GlobalOptions& options, const BenchOptions& bench) {
         std::lock_guard<std::mutex> lock(mutex);
         if (result.errors++ == 0) {
           first_failure = status;
-          result.first_error = absl::StrCat(StatusCodeName(status.error_code()), ": ",
-                                            status.error_message());
+          result.first_error =
+              absl::StrCat(StatusCodeName(status.error_code()), ": ", status.error_message());
         }
       }
     });
@@ -604,14 +603,12 @@ int RunBench(const GlobalOptions& options, const BenchOptions& bench) {
   auto start = std::chrono::steady_clock::now();
   go.count_down();
   for (std::thread& thread : threads) thread.join();
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const auto& part : latencies)
     result.latencies_ms.insert(result.latencies_ms.end(), part.begin(), part.end());
   std::sort(result.latencies_ms.begin(), result.latencies_ms.end());
   // Nothing got through: report it like any other failed call (exit 2 if kilnd is not there).
-  if (result.latencies_ms.empty() && result.errors > 0)
-    return connections[0]->Fail(first_failure);
+  if (result.latencies_ms.empty() && result.errors > 0) return connections[0]->Fail(first_failure);
   if (options.json) {
     PrintJson(BenchJson(result));
   } else {
@@ -697,8 +694,9 @@ int Main(int argc, char** argv) {
 
   BenchOptions bench;
   CLI::App* bench_cmd = app.add_subcommand(
-      "bench", "Send N inference requests from C concurrent clients; print latency percentiles "
-               "and throughput");
+      "bench",
+      "Send N inference requests from C concurrent clients; print latency percentiles "
+      "and throughput");
   bench_cmd->add_option("module", bench.module, "Loaded module name")->required();
   bench_cmd->add_option("--function,-f", bench.function, "Function to run");
   bench_cmd->add_option("--input,-i", bench.inputs, "Input tensor, as for infer (repeatable)")

@@ -58,50 +58,79 @@ nlohmann::json FunctionJson(const Function& function) {
 
 const char* StatusCodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    default: return "UNKNOWN_CODE";
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    default:
+      return "UNKNOWN_CODE";
   }
 }
 
 const char* ExecutionModelName(mv1::ExecutionModel model) {
   switch (model) {
-    case mv1::EXECUTION_MODEL_ASYNC: return "async";
-    case mv1::EXECUTION_MODEL_INLINE_DYNAMIC: return "inline-dynamic";
-    default: return "unspecified";
+    case mv1::EXECUTION_MODEL_ASYNC:
+      return "async";
+    case mv1::EXECUTION_MODEL_INLINE_DYNAMIC:
+      return "inline-dynamic";
+    default:
+      return "unspecified";
   }
 }
 
 const char* SeverityName(cv1::Severity severity) {
   switch (severity) {
-    case cv1::SEVERITY_ERROR: return "error";
-    case cv1::SEVERITY_WARNING: return "warning";
-    case cv1::SEVERITY_NOTE: return "note";
-    case cv1::SEVERITY_REMARK: return "remark";
-    default: return "unspecified";
+    case cv1::SEVERITY_ERROR:
+      return "error";
+    case cv1::SEVERITY_WARNING:
+      return "warning";
+    case cv1::SEVERITY_NOTE:
+      return "note";
+    case cv1::SEVERITY_REMARK:
+      return "remark";
+    default:
+      return "unspecified";
   }
 }
 
 const char* ExecutableFormatName(mv1::ExecutableFormat format) {
   switch (format) {
-    case mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF: return "embedded-elf";
-    case mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY: return "system-library";
-    default: return "unspecified";
+    case mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF:
+      return "embedded-elf";
+    case mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY:
+      return "system-library";
+    default:
+      return "unspecified";
   }
 }
 
@@ -202,8 +231,8 @@ std::string CompileText(const cv1::CompileResponse& response) {
                   response.merged() ? " (joined an identical compile in progress)" : "", "\n");
   absl::StrAppend(&out, "  module size: ", response.module_size(), " bytes\n");
   if (response.executable_format() != mv1::EXECUTABLE_FORMAT_UNSPECIFIED)
-    absl::StrAppend(&out, "  executable format: ",
-                    ExecutableFormatName(response.executable_format()), "\n");
+    absl::StrAppend(
+        &out, "  executable format: ", ExecutableFormatName(response.executable_format()), "\n");
   if (!response.timings().empty()) {
     double total = 0;
     std::vector<std::string> phases;
@@ -369,23 +398,28 @@ std::string CacheStatsText(const cv1::CacheStatsResponse& r) {
   if (lookups > 0)
     std::snprintf(ratio, sizeof(ratio), "%.1f%%",
                   100.0 * static_cast<double>(r.hits()) / static_cast<double>(lookups));
-  return absl::StrCat(
-      "cache ", r.cache_dir(), "\n",
-      "  entries: ", r.entries(), " (", r.pinned_entries(), " loaded)\n",
-      "  size: ", ByteSize(r.bytes()), " of ", ByteSize(r.max_bytes()), "\n",
-      "  hits: ", r.hits(), ", misses: ", r.misses(), " (hit ratio ", ratio, ")\n",
-      "  evictions: ", r.evictions(), ", corrupt entries dropped: ", r.corrupt_dropped(), "\n",
-      "  compiles: ", r.compiles(), " (", r.compile_failures(), " failed, ", r.merged_compiles(),
-      " requests merged into one in progress)\n");
+  return absl::StrCat("cache ", r.cache_dir(), "\n", "  entries: ", r.entries(), " (",
+                      r.pinned_entries(), " loaded)\n", "  size: ", ByteSize(r.bytes()), " of ",
+                      ByteSize(r.max_bytes()), "\n", "  hits: ", r.hits(), ", misses: ", r.misses(),
+                      " (hit ratio ", ratio, ")\n", "  evictions: ", r.evictions(),
+                      ", corrupt entries dropped: ", r.corrupt_dropped(), "\n",
+                      "  compiles: ", r.compiles(), " (", r.compile_failures(), " failed, ",
+                      r.merged_compiles(), " requests merged into one in progress)\n");
 }
 
 nlohmann::json CacheStatsJson(const cv1::CacheStatsResponse& r) {
-  return {{"cache_dir", r.cache_dir()},         {"entries", r.entries()},
-          {"bytes", r.bytes()},                 {"max_bytes", r.max_bytes()},
-          {"hits", r.hits()},                   {"misses", r.misses()},
-          {"evictions", r.evictions()},         {"corrupt_dropped", r.corrupt_dropped()},
-          {"pinned_entries", r.pinned_entries()}, {"compiles", r.compiles()},
-          {"merged_compiles", r.merged_compiles()}, {"compile_failures", r.compile_failures()}};
+  return {{"cache_dir", r.cache_dir()},
+          {"entries", r.entries()},
+          {"bytes", r.bytes()},
+          {"max_bytes", r.max_bytes()},
+          {"hits", r.hits()},
+          {"misses", r.misses()},
+          {"evictions", r.evictions()},
+          {"corrupt_dropped", r.corrupt_dropped()},
+          {"pinned_entries", r.pinned_entries()},
+          {"compiles", r.compiles()},
+          {"merged_compiles", r.merged_compiles()},
+          {"compile_failures", r.compile_failures()}};
 }
 
 std::string EvictText(const cv1::EvictArtifactsResponse& response) {
@@ -402,10 +436,10 @@ nlohmann::json EvictJson(const cv1::EvictArtifactsResponse& response) {
   nlohmann::json skipped = nlohmann::json::array();
   for (const auto& s : response.skipped())
     skipped.push_back({{"digest", s.digest()}, {"reason", s.reason()}});
-  return {{"evicted", std::vector<std::string>(response.evicted().begin(),
-                                               response.evicted().end())},
-          {"bytes_freed", response.bytes_freed()},
-          {"skipped", std::move(skipped)}};
+  return {
+      {"evicted", std::vector<std::string>(response.evicted().begin(), response.evicted().end())},
+      {"bytes_freed", response.bytes_freed()},
+      {"skipped", std::move(skipped)}};
 }
 
 std::string StatsText(const cv1::CacheStatsResponse& cache,

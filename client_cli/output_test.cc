@@ -64,10 +64,9 @@ TEST(OutputTest, CompileJson) {
             nlohmann::json({{"name", "x"}, {"dtype", "f32"}, {"shape", {1, 64}}}));
   EXPECT_EQ(json["functions"][0]["execution_model"], "inline-dynamic");
   EXPECT_EQ(json["functions"][0]["execution_model_reason"], "1 dispatch, 1.3 KFLOP");
-  EXPECT_EQ(json["diagnostics"][0],
-            nlohmann::json({{"severity", "warning"},
-                            {"location", "model.mlir:3:5"},
-                            {"message", "unused value"}}));
+  EXPECT_EQ(json["diagnostics"][0], nlohmann::json({{"severity", "warning"},
+                                                    {"location", "model.mlir:3:5"},
+                                                    {"message", "unused value"}}));
 }
 
 rv1::ModuleInfo SampleModule(const std::string& name) {
@@ -184,11 +183,10 @@ TEST(OutputTest, Artifacts) {
             "DIGEST       SIZE     LAST USED  LOADED\n"
             "sha256:aa    2.0 KiB  5 s ago    yes\n"
             "sha256:bbbb  100 B    3 h ago    no\n");
-  EXPECT_EQ(ArtifactsJson(list)["artifacts"][0],
-            nlohmann::json({{"digest", "sha256:aa"},
-                            {"size_bytes", 2048},
-                            {"last_access_unix_ms", 1000000},
-                            {"loaded", true}}));
+  EXPECT_EQ(ArtifactsJson(list)["artifacts"][0], nlohmann::json({{"digest", "sha256:aa"},
+                                                                 {"size_bytes", 2048},
+                                                                 {"last_access_unix_ms", 1000000},
+                                                                 {"loaded", true}}));
 
   cv1::CacheStatsResponse stats;
   stats.set_cache_dir("/c");
@@ -220,9 +218,8 @@ TEST(OutputTest, Artifacts) {
             "evicted 1 artifact (100 B)\n"
             "  sha256:bbbb\n"
             "kept sha256:aa: loaded\n");
-  EXPECT_EQ(EvictJson(evict).dump(),
-            R"({"bytes_freed":100,"evicted":["sha256:bbbb"],)"
-            R"("skipped":[{"digest":"sha256:aa","reason":"loaded"}]})");
+  EXPECT_EQ(EvictJson(evict).dump(), R"({"bytes_freed":100,"evicted":["sha256:bbbb"],)"
+                                     R"("skipped":[{"digest":"sha256:aa","reason":"loaded"}]})");
 }
 
 TEST(OutputTest, ModelsAndStats) {

@@ -27,8 +27,8 @@
 #include "runtime_service/base/sha256.h"
 #include "runtime_service/executable_abi.h"
 #include "runtime_service/loader/cpu_features.h"
-#include "runtime_service/tensor/tensor.h"
 #include "runtime_service/module/module_file.h"
+#include "runtime_service/tensor/tensor.h"
 
 namespace kiln::compiler {
 namespace {
@@ -76,10 +76,18 @@ class DiagnosticCollector {
   void Add(mlir::Diagnostic& diag) {
     Diagnostic out;
     switch (diag.getSeverity()) {
-      case mlir::DiagnosticSeverity::Error: out.severity = Diagnostic::Severity::kError; break;
-      case mlir::DiagnosticSeverity::Warning: out.severity = Diagnostic::Severity::kWarning; break;
-      case mlir::DiagnosticSeverity::Note: out.severity = Diagnostic::Severity::kNote; break;
-      case mlir::DiagnosticSeverity::Remark: out.severity = Diagnostic::Severity::kRemark; break;
+      case mlir::DiagnosticSeverity::Error:
+        out.severity = Diagnostic::Severity::kError;
+        break;
+      case mlir::DiagnosticSeverity::Warning:
+        out.severity = Diagnostic::Severity::kWarning;
+        break;
+      case mlir::DiagnosticSeverity::Note:
+        out.severity = Diagnostic::Severity::kNote;
+        break;
+      case mlir::DiagnosticSeverity::Remark:
+        out.severity = Diagnostic::Severity::kRemark;
+        break;
     }
     out.location = LocationString(diag.getLocation());
     out.message = diag.str();
@@ -161,9 +169,9 @@ absl::Status ToStatus(llvm::Error error, absl::StatusCode code, const char* cont
 
 std::string Diagnostic::ToString() const {
   const char* kind = severity == Severity::kError     ? "error"
-                          : severity == Severity::kWarning ? "warning"
-                          : severity == Severity::kNote    ? "note"
-                                                           : "remark";
+                     : severity == Severity::kWarning ? "warning"
+                     : severity == Severity::kNote    ? "note"
+                                                      : "remark";
   if (location.empty()) return absl::StrCat(kind, ": ", message);
   return absl::StrCat(location, ": ", kind, ": ", message);
 }
@@ -272,8 +280,7 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
       for (unsigned i = 0; i < func.getNumArguments(); ++i)
         func.setArgAttr(i, "bufferization.writable", builder.getBoolAttr(false));
   CodegenOptions codegen;
-  codegen.vector_bits =
-      (target->required_cpu_features & KILN_CPU_FEATURE_AVX512F) ? 512 : 256;
+  codegen.vector_bits = (target->required_cpu_features & KILN_CPU_FEATURE_AVX512F) ? 512 : 256;
   codegen.allow_libm = !embedded;
   if (auto s = run(BufferizePipeline(codegen) + "," + DispatchPipeline(execution_model, codegen),
                    "kiln could not form dispatches for the program");
@@ -352,9 +359,9 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
     mv1::ConstantDef& out = *def.add_constants();
     out.set_name(constant.name);
     out.set_segment(module_builder.AddSegment(
-        constant.name, std::span<const uint8_t>(
-                           reinterpret_cast<const uint8_t*>(constant.bytes.data()),
-                           constant.bytes.size())));
+        constant.name,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(constant.bytes.data()),
+                                 constant.bytes.size())));
   }
   for (mv1::FunctionDef& fn : *functions) *def.add_functions() = std::move(fn);
   auto bytes = module_builder.Serialize();

@@ -44,8 +44,8 @@ struct PhaseTiming {
 };
 
 struct CompileResult {
-  std::string module_bytes;  // a complete module file
-  kiln::module::v1::ModuleDef def;  // its metadata (functions, execution model and reason)
+  std::string module_bytes;             // a complete module file
+  kiln::module::v1::ModuleDef def;      // its metadata (functions, execution model and reason)
   std::vector<Diagnostic> diagnostics;  // warnings/remarks of a successful compile
   std::vector<PhaseTiming> timings;
 };

@@ -131,8 +131,9 @@ func.func @identity(%x: tensor<2xi32>) -> (tensor<2xi32>, tensor<2xi32>) {
 TEST(CompilerTest, MalformedMlirReportsLineAndColumn) {
   CompileOptions options;
   options.source_name = "broken.mlir";
-  auto result = Compile("func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n  return %y : tensor<4xf32>\n}\n",
-                        options);
+  auto result = Compile(
+      "func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n  return %y : tensor<4xf32>\n}\n",
+      options);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(result.status().message(),
@@ -213,9 +214,9 @@ func.func @rem(%a: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<8xf32> {
   EXPECT_EQ(fallback->def.executables(0).format(), mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY);
   ASSERT_FALSE(fallback->diagnostics.empty());
   EXPECT_THAT(fallback->diagnostics.back().message, HasSubstr("built a system-library executable"));
-  auto file = module::ModuleFile::FromBytes(std::span<const uint8_t>(
-      reinterpret_cast<const uint8_t*>(fallback->module_bytes.data()),
-      fallback->module_bytes.size()));
+  auto file = module::ModuleFile::FromBytes(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(fallback->module_bytes.data()),
+                               fallback->module_bytes.size()));
   ASSERT_TRUE(file.ok());
   auto module = LoadedModule::Load(std::move(*file));
   ASSERT_TRUE(module.ok()) << module.status();

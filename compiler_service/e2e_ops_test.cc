@@ -95,8 +95,8 @@ Tensor DepthwiseNhwc(const Tensor& x, const Tensor& w, double init) {
         double acc = init;
         for (int64_t p = 0; p < kh; ++p)
           for (int64_t q = 0; q < kw; ++q)
-            acc += double(x.values[((i + p) * wd + j + q) * c + ch]) *
-                   w.values[(p * kw + q) * c + ch];
+            acc +=
+                double(x.values[((i + p) * wd + j + q) * c + ch]) * w.values[(p * kw + q) * c + ch];
         y.values[(i * ow + j) * c + ch] = static_cast<float>(acc);
       }
   return y;
@@ -110,16 +110,27 @@ std::vector<Case> Cases() {
     std::string r = std::to_string(m) + "x" + std::to_string(n) + "xf32";
     cases.push_back(
         {"matmul_" + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n),
-         "func.func @main(%a: tensor<" + s + ">, %b: tensor<" + t + ">) -> tensor<" + r + "> {\n"
-         "  %z = arith.constant 0.0 : f32\n"
-         "  %e = tensor.empty() : tensor<" + r + ">\n"
-         "  %f = linalg.fill ins(%z : f32) outs(%e : tensor<" + r + ">) -> tensor<" + r + ">\n"
-         "  %c = linalg.matmul ins(%a, %b : tensor<" + s + ">, tensor<" + t + ">) outs(%f : "
-         "tensor<" + r + ">) -> tensor<" + r + ">\n"
-         "  return %c : tensor<" + r + ">\n}\n",
+         "func.func @main(%a: tensor<" + s + ">, %b: tensor<" + t + ">) -> tensor<" + r +
+             "> {\n"
+             "  %z = arith.constant 0.0 : f32\n"
+             "  %e = tensor.empty() : tensor<" +
+             r +
+             ">\n"
+             "  %f = linalg.fill ins(%z : f32) outs(%e : tensor<" +
+             r + ">) -> tensor<" + r +
+             ">\n"
+             "  %c = linalg.matmul ins(%a, %b : tensor<" +
+             s + ">, tensor<" + t +
+             ">) outs(%f : "
+             "tensor<" +
+             r + ">) -> tensor<" + r +
+             ">\n"
+             "  return %c : tensor<" +
+             r + ">\n}\n",
          {{m, k}, {k, n}},
          [](const std::vector<Tensor>& in) { return std::vector<Tensor>{MatMul(in[0], in[1])}; },
-         mv1::DATA_TYPE_F32, atol});
+         mv1::DATA_TYPE_F32,
+         atol});
   };
   // tosa.matmul: a batch of 1, rewritten to a plain matmul on buffers (kiln-drop-unit-batch)
   // or split on tensors, so that it takes the matmul paths.
@@ -129,12 +140,15 @@ std::vector<Case> Cases() {
     std::string r = "1x" + std::to_string(m) + "x" + std::to_string(n) + "xf32";
     cases.push_back(
         {"tosa_matmul_" + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n),
-         "func.func @main(%a: tensor<" + s + ">, %b: tensor<" + t + ">) -> tensor<" + r + "> {\n"
-         "  %zp = \"tosa.const\"() <{values = dense<0.0> : tensor<1xf32>}> : () -> "
-         "tensor<1xf32>\n"
-         "  %c = tosa.matmul %a, %b, %zp, %zp : (tensor<" + s + ">, tensor<" + t +
-             ">, tensor<1xf32>, tensor<1xf32>) -> tensor<" + r + ">\n"
-             "  return %c : tensor<" + r + ">\n}\n",
+         "func.func @main(%a: tensor<" + s + ">, %b: tensor<" + t + ">) -> tensor<" + r +
+             "> {\n"
+             "  %zp = \"tosa.const\"() <{values = dense<0.0> : tensor<1xf32>}> : () -> "
+             "tensor<1xf32>\n"
+             "  %c = tosa.matmul %a, %b, %zp, %zp : (tensor<" +
+             s + ">, tensor<" + t + ">, tensor<1xf32>, tensor<1xf32>) -> tensor<" + r +
+             ">\n"
+             "  return %c : tensor<" +
+             r + ">\n}\n",
          {{1, m, k}, {1, k, n}},
          [m, k, n](const std::vector<Tensor>& in) {
            Tensor a{{m, k}, in[0].values}, b{{k, n}, in[1].values};
@@ -142,7 +156,8 @@ std::vector<Case> Cases() {
            c.shape = {1, m, n};
            return std::vector<Tensor>{c};
          },
-         mv1::DATA_TYPE_F32, atol});
+         mv1::DATA_TYPE_F32,
+         atol});
   };
   tosa_matmul_case(13, 19, 17, 1e-5f);
   tosa_matmul_case(260, 1100, 512, 1e-4f);  // B packed into panels (2.2 MB, 260 rows)
@@ -193,21 +208,27 @@ std::vector<Case> Cases() {
     cases.push_back(
         {"matmul_constant_packed_weights",
          "func.func @main(%a: tensor<256x1024xf32>) -> tensor<256x512xf32> {\n"
-         "  %w = arith.constant dense<\"" + hex + "\"> : tensor<1024x512xf32>\n"
-         "  %z = arith.constant 0.0 : f32\n"
-         "  %e = tensor.empty() : tensor<256x512xf32>\n"
-         "  %f = linalg.fill ins(%z : f32) outs(%e : tensor<256x512xf32>) -> tensor<256x512xf32>\n"
-         "  %c = linalg.matmul ins(%a, %w : tensor<256x1024xf32>, tensor<1024x512xf32>) "
-         "outs(%f : tensor<256x512xf32>) -> tensor<256x512xf32>\n"
-         "  return %c : tensor<256x512xf32>\n}\n",
+         "  %w = arith.constant dense<\"" +
+             hex +
+             "\"> : tensor<1024x512xf32>\n"
+             "  %z = arith.constant 0.0 : f32\n"
+             "  %e = tensor.empty() : tensor<256x512xf32>\n"
+             "  %f = linalg.fill ins(%z : f32) outs(%e : tensor<256x512xf32>) -> "
+             "tensor<256x512xf32>\n"
+             "  %c = linalg.matmul ins(%a, %w : tensor<256x1024xf32>, tensor<1024x512xf32>) "
+             "outs(%f : tensor<256x512xf32>) -> tensor<256x512xf32>\n"
+             "  return %c : tensor<256x512xf32>\n}\n",
          {{m, k}},
          [weights](const std::vector<Tensor>& in) {
            return std::vector<Tensor>{MatMul(in[0], *weights)};
          },
-         mv1::DATA_TYPE_F32, /*atol=*/1e-4f});
+         mv1::DATA_TYPE_F32,
+         /*atol=*/1e-4f});
   }
 
-  cases.push_back({"batch_matmul", R"mlir(
+  cases.push_back(
+      {"batch_matmul",
+       R"mlir(
 func.func @main(%a: tensor<3x8x12xf32>, %b: tensor<3x12x20xf32>) -> tensor<3x8x20xf32> {
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<3x8x20xf32>
@@ -215,18 +236,21 @@ func.func @main(%a: tensor<3x8x12xf32>, %b: tensor<3x12x20xf32>) -> tensor<3x8x2
   %c = linalg.batch_matmul ins(%a, %b : tensor<3x8x12xf32>, tensor<3x12x20xf32>) outs(%f : tensor<3x8x20xf32>) -> tensor<3x8x20xf32>
   return %c : tensor<3x8x20xf32>
 })mlir",
-                   {{3, 8, 12}, {3, 12, 20}}, [](const std::vector<Tensor>& in) {
-                     Tensor out = Zeros({3, 8, 20});
-                     for (int64_t b = 0; b < 3; ++b) {
-                       Tensor a{{8, 12}, {in[0].values.begin() + b * 96, in[0].values.begin() + (b + 1) * 96}};
-                       Tensor w{{12, 20}, {in[1].values.begin() + b * 240, in[1].values.begin() + (b + 1) * 240}};
-                       Tensor c = MatMul(a, w);
-                       std::copy(c.values.begin(), c.values.end(), out.values.begin() + b * 160);
-                     }
-                     return std::vector<Tensor>{out};
-                   }});
+       {{3, 8, 12}, {3, 12, 20}},
+       [](const std::vector<Tensor>& in) {
+         Tensor out = Zeros({3, 8, 20});
+         for (int64_t b = 0; b < 3; ++b) {
+           Tensor a{{8, 12}, {in[0].values.begin() + b * 96, in[0].values.begin() + (b + 1) * 96}};
+           Tensor w{{12, 20},
+                    {in[1].values.begin() + b * 240, in[1].values.begin() + (b + 1) * 240}};
+           Tensor c = MatMul(a, w);
+           std::copy(c.values.begin(), c.values.end(), out.values.begin() + b * 160);
+         }
+         return std::vector<Tensor>{out};
+       }});
 
-  cases.push_back({"matvec", R"mlir(
+  cases.push_back({"matvec",
+                   R"mlir(
 func.func @main(%a: tensor<33x65xf32>, %x: tensor<65xf32>) -> tensor<33xf32> {
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<33xf32>
@@ -234,14 +258,16 @@ func.func @main(%a: tensor<33x65xf32>, %x: tensor<65xf32>) -> tensor<33xf32> {
   %y = linalg.matvec ins(%a, %x : tensor<33x65xf32>, tensor<65xf32>) outs(%f : tensor<33xf32>) -> tensor<33xf32>
   return %y : tensor<33xf32>
 })mlir",
-                   {{33, 65}, {65}}, [](const std::vector<Tensor>& in) {
+                   {{33, 65}, {65}},
+                   [](const std::vector<Tensor>& in) {
                      Tensor x{{65, 1}, in[1].values};
                      Tensor y = MatMul(in[0], x);
                      y.shape = {33};
                      return std::vector<Tensor>{y};
                    }});
 
-  cases.push_back({"conv2d_nhwc_pad_stride", R"mlir(
+  cases.push_back({"conv2d_nhwc_pad_stride",
+                   R"mlir(
 func.func @main(%x: tensor<1x9x9x3xf32>, %w: tensor<3x3x3x4xf32>) -> tensor<1x5x5x4xf32> {
   %z = arith.constant 0.0 : f32
   %p = tensor.pad %x low[0, 1, 1, 0] high[0, 1, 1, 0] {
@@ -254,14 +280,16 @@ func.func @main(%x: tensor<1x9x9x3xf32>, %w: tensor<3x3x3x4xf32>) -> tensor<1x5x
        ins(%p, %w : tensor<1x11x11x3xf32>, tensor<3x3x3x4xf32>) outs(%f : tensor<1x5x5x4xf32>) -> tensor<1x5x5x4xf32>
   return %y : tensor<1x5x5x4xf32>
 })mlir",
-                   {{1, 9, 9, 3}, {3, 3, 3, 4}}, [](const std::vector<Tensor>& in) {
+                   {{1, 9, 9, 3}, {3, 3, 3, 4}},
+                   [](const std::vector<Tensor>& in) {
                      return std::vector<Tensor>{Conv2dNhwc(in[0], in[1], 2, 1)};
                    }});
 
   // Big enough for the register-tiled path and workgroups: 13 output columns (an 8-column
   // tile and a peeled 5), 40 output channels (32 and a peeled 8), and a non-zero fill that
   // moves into the tiles' accumulators.
-  cases.push_back({"conv2d_nhwc_register_tiles", R"mlir(
+  cases.push_back({"conv2d_nhwc_register_tiles",
+                   R"mlir(
 func.func @main(%x: tensor<1x15x15x5xf32>, %w: tensor<3x3x5x40xf32>) -> tensor<1x13x13x40xf32> {
   %b = arith.constant 0.5 : f32
   %e = tensor.empty() : tensor<1x13x13x40xf32>
@@ -270,13 +298,15 @@ func.func @main(%x: tensor<1x15x15x5xf32>, %w: tensor<3x3x5x40xf32>) -> tensor<1
        ins(%x, %w : tensor<1x15x15x5xf32>, tensor<3x3x5x40xf32>) outs(%f : tensor<1x13x13x40xf32>) -> tensor<1x13x13x40xf32>
   return %y : tensor<1x13x13x40xf32>
 })mlir",
-                   {{1, 15, 15, 5}, {3, 3, 5, 40}}, [](const std::vector<Tensor>& in) {
+                   {{1, 15, 15, 5}, {3, 3, 5, 40}},
+                   [](const std::vector<Tensor>& in) {
                      Tensor y = Conv2dNhwc(in[0], in[1], 1, 0);
                      for (float& v : y.values) v += 0.5f;
                      return std::vector<Tensor>{y};
                    }});
 
-  cases.push_back({"depthwise_conv_register_tiles", R"mlir(
+  cases.push_back({"depthwise_conv_register_tiles",
+                   R"mlir(
 func.func @main(%x: tensor<1x12x13x48xf32>, %w: tensor<3x3x48xf32>) -> tensor<1x10x11x48xf32> {
   %one = arith.constant 1.0 : f32
   %e = tensor.empty() : tensor<1x10x11x48xf32>
@@ -285,11 +315,13 @@ func.func @main(%x: tensor<1x12x13x48xf32>, %w: tensor<3x3x48xf32>) -> tensor<1x
        ins(%x, %w : tensor<1x12x13x48xf32>, tensor<3x3x48xf32>) outs(%f : tensor<1x10x11x48xf32>) -> tensor<1x10x11x48xf32>
   return %y : tensor<1x10x11x48xf32>
 })mlir",
-                   {{1, 12, 13, 48}, {3, 3, 48}}, [](const std::vector<Tensor>& in) {
+                   {{1, 12, 13, 48}, {3, 3, 48}},
+                   [](const std::vector<Tensor>& in) {
                      return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], 1.0)};
                    }});
 
-  cases.push_back({"conv2d_nchw", R"mlir(
+  cases.push_back({"conv2d_nchw",
+                   R"mlir(
 func.func @main(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x4x6x6xf32> {
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<1x4x6x6xf32>
@@ -298,7 +330,8 @@ func.func @main(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x4x
        ins(%x, %w : tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) outs(%f : tensor<1x4x6x6xf32>) -> tensor<1x4x6x6xf32>
   return %y : tensor<1x4x6x6xf32>
 })mlir",
-                   {{1, 3, 8, 8}, {4, 3, 3, 3}}, [](const std::vector<Tensor>& in) {
+                   {{1, 3, 8, 8}, {4, 3, 3, 3}},
+                   [](const std::vector<Tensor>& in) {
                      Tensor y = Zeros({1, 4, 6, 6});
                      for (int64_t o = 0; o < 4; ++o)
                        for (int64_t i = 0; i < 6; ++i)
@@ -314,7 +347,8 @@ func.func @main(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x4x
                      return std::vector<Tensor>{y};
                    }});
 
-  cases.push_back({"depthwise_conv", R"mlir(
+  cases.push_back({"depthwise_conv",
+                   R"mlir(
 func.func @main(%x: tensor<1x8x8x4xf32>, %w: tensor<3x3x4xf32>) -> tensor<1x6x6x4xf32> {
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<1x6x6x4xf32>
@@ -323,11 +357,13 @@ func.func @main(%x: tensor<1x8x8x4xf32>, %w: tensor<3x3x4xf32>) -> tensor<1x6x6x
        ins(%x, %w : tensor<1x8x8x4xf32>, tensor<3x3x4xf32>) outs(%f : tensor<1x6x6x4xf32>) -> tensor<1x6x6x4xf32>
   return %y : tensor<1x6x6x4xf32>
 })mlir",
-                   {{1, 8, 8, 4}, {3, 3, 4}}, [](const std::vector<Tensor>& in) {
+                   {{1, 8, 8, 4}, {3, 3, 4}},
+                   [](const std::vector<Tensor>& in) {
                      return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], 0.0)};
                    }});
 
-  cases.push_back({"max_and_avg_pool", R"mlir(
+  cases.push_back({"max_and_avg_pool",
+                   R"mlir(
 func.func @main(%x: tensor<1x8x8x2xf32>) -> (tensor<1x4x4x2xf32>, tensor<1x4x4x2xf32>) {
   %ninf = arith.constant -3.4e38 : f32
   %z = arith.constant 0.0 : f32
@@ -349,7 +385,8 @@ func.func @main(%x: tensor<1x8x8x2xf32>) -> (tensor<1x4x4x2xf32>, tensor<1x4x4x2
   } -> tensor<1x4x4x2xf32>
   return %max, %avg : tensor<1x4x4x2xf32>, tensor<1x4x4x2xf32>
 })mlir",
-                   {{1, 8, 8, 2}}, [](const std::vector<Tensor>& in) {
+                   {{1, 8, 8, 2}},
+                   [](const std::vector<Tensor>& in) {
                      Tensor mx = Zeros({1, 4, 4, 2}), av = Zeros({1, 4, 4, 2});
                      for (int64_t i = 0; i < 4; ++i)
                        for (int64_t j = 0; j < 4; ++j)
@@ -368,7 +405,8 @@ func.func @main(%x: tensor<1x8x8x2xf32>) -> (tensor<1x4x4x2xf32>, tensor<1x4x4x2
                      return std::vector<Tensor>{mx, av};
                    }});
 
-  cases.push_back({"softmax", R"mlir(
+  cases.push_back({"softmax",
+                   R"mlir(
 #id = affine_map<(i, j) -> (i, j)>
 #row = affine_map<(i, j) -> (i)>
 func.func @main(%x: tensor<4x33xf32>) -> tensor<4x33xf32> {
@@ -405,19 +443,23 @@ func.func @main(%x: tensor<4x33xf32>) -> tensor<4x33xf32> {
   } -> tensor<4x33xf32>
   return %y : tensor<4x33xf32>
 })mlir",
-                   {{4, 33}}, [](const std::vector<Tensor>& in) {
+                   {{4, 33}},
+                   [](const std::vector<Tensor>& in) {
                      Tensor y = Zeros({4, 33});
                      for (int64_t i = 0; i < 4; ++i) {
                        double m = -1e30, s = 0;
-                       for (int64_t j = 0; j < 33; ++j) m = std::max(m, double(in[0].values[i * 33 + j]));
+                       for (int64_t j = 0; j < 33; ++j)
+                         m = std::max(m, double(in[0].values[i * 33 + j]));
                        for (int64_t j = 0; j < 33; ++j) s += std::exp(in[0].values[i * 33 + j] - m);
                        for (int64_t j = 0; j < 33; ++j)
-                         y.values[i * 33 + j] = static_cast<float>(std::exp(in[0].values[i * 33 + j] - m) / s);
+                         y.values[i * 33 + j] =
+                             static_cast<float>(std::exp(in[0].values[i * 33 + j] - m) / s);
                      }
                      return std::vector<Tensor>{y};
                    }});
 
-  cases.push_back({"layernorm", R"mlir(
+  cases.push_back({"layernorm",
+                   R"mlir(
 #id = affine_map<(i, j) -> (i, j)>
 #row = affine_map<(i, j) -> (i)>
 func.func @main(%x: tensor<6x40xf32>) -> tensor<6x40xf32> {
@@ -455,7 +497,8 @@ func.func @main(%x: tensor<6x40xf32>) -> tensor<6x40xf32> {
   } -> tensor<6x40xf32>
   return %y : tensor<6x40xf32>
 })mlir",
-                   {{6, 40}}, [](const std::vector<Tensor>& in) {
+                   {{6, 40}},
+                   [](const std::vector<Tensor>& in) {
                      Tensor y = Zeros({6, 40});
                      for (int64_t i = 0; i < 6; ++i) {
                        double s = 0, q = 0;
@@ -466,20 +509,22 @@ func.func @main(%x: tensor<6x40xf32>) -> tensor<6x40xf32> {
                        }
                        double mean = s / 40, var = q / 40 - mean * mean;
                        for (int64_t j = 0; j < 40; ++j)
-                         y.values[i * 40 + j] =
-                             static_cast<float>((in[0].values[i * 40 + j] - mean) / std::sqrt(var + 1e-5));
+                         y.values[i * 40 + j] = static_cast<float>(
+                             (in[0].values[i * 40 + j] - mean) / std::sqrt(var + 1e-5));
                      }
                      return std::vector<Tensor>{y};
                    }});
 
-  cases.push_back({"transpose_reshape", R"mlir(
+  cases.push_back({"transpose_reshape",
+                   R"mlir(
 func.func @main(%x: tensor<3x5x7xf32>) -> tensor<7x15xf32> {
   %e = tensor.empty() : tensor<7x3x5xf32>
   %t = linalg.transpose ins(%x : tensor<3x5x7xf32>) outs(%e : tensor<7x3x5xf32>) permutation = [2, 0, 1]
   %r = tensor.collapse_shape %t [[0], [1, 2]] : tensor<7x3x5xf32> into tensor<7x15xf32>
   return %r : tensor<7x15xf32>
 })mlir",
-                   {{3, 5, 7}}, [](const std::vector<Tensor>& in) {
+                   {{3, 5, 7}},
+                   [](const std::vector<Tensor>& in) {
                      Tensor y = Zeros({7, 15});
                      for (int64_t a = 0; a < 3; ++a)
                        for (int64_t b = 0; b < 5; ++b)
@@ -488,7 +533,8 @@ func.func @main(%x: tensor<3x5x7xf32>) -> tensor<7x15xf32> {
                      return std::vector<Tensor>{y};
                    }});
 
-  cases.push_back({"mlp_tanh", R"mlir(
+  cases.push_back({"mlp_tanh",
+                   R"mlir(
 #id = affine_map<(i, j) -> (i, j)>
 #col = affine_map<(i, j) -> (j)>
 func.func @main(%x: tensor<4x32xf32>, %w: tensor<32x48xf32>, %b: tensor<48xf32>) -> tensor<4x48xf32> {
@@ -505,7 +551,8 @@ func.func @main(%x: tensor<4x32xf32>, %w: tensor<32x48xf32>, %b: tensor<48xf32>)
   } -> tensor<4x48xf32>
   return %y : tensor<4x48xf32>
 })mlir",
-                   {{4, 32}, {32, 48}, {48}}, [](const std::vector<Tensor>& in) {
+                   {{4, 32}, {32, 48}, {48}},
+                   [](const std::vector<Tensor>& in) {
                      Tensor y = MatMul(in[0], in[1]);
                      for (int64_t i = 0; i < 4; ++i)
                        for (int64_t j = 0; j < 48; ++j)
@@ -513,14 +560,16 @@ func.func @main(%x: tensor<4x32xf32>, %w: tensor<32x48xf32>, %b: tensor<48xf32>)
                      return std::vector<Tensor>{y};
                    }});
 
-  cases.push_back({"i32_elementwise", R"mlir(
+  cases.push_back({"i32_elementwise",
+                   R"mlir(
 func.func @main(%a: tensor<5x9xi32>, %b: tensor<5x9xi32>) -> tensor<5x9xi32> {
   %e = tensor.empty() : tensor<5x9xi32>
   %s = linalg.add ins(%a, %b : tensor<5x9xi32>, tensor<5x9xi32>) outs(%e : tensor<5x9xi32>) -> tensor<5x9xi32>
   %m = linalg.mul ins(%s, %a : tensor<5x9xi32>, tensor<5x9xi32>) outs(%e : tensor<5x9xi32>) -> tensor<5x9xi32>
   return %m : tensor<5x9xi32>
 })mlir",
-                   {{5, 9}, {5, 9}}, [](const std::vector<Tensor>& in) {
+                   {{5, 9}, {5, 9}},
+                   [](const std::vector<Tensor>& in) {
                      Tensor y = Zeros({5, 9});
                      for (int64_t i = 0; i < 45; ++i)
                        y.values[i] = (in[0].values[i] + in[1].values[i]) * in[0].values[i];
@@ -530,14 +579,16 @@ func.func @main(%a: tensor<5x9xi32>, %b: tensor<5x9xi32>) -> tensor<5x9xi32> {
 
   // TOSA depthwise (kiln-normalize-convolutions drops its channel multiplier of 1 into the
   // plain depthwise form): 8 output columns (register tiles), 48 channels.
-  cases.push_back({"tosa_depthwise", R"mlir(
+  cases.push_back({"tosa_depthwise",
+                   R"mlir(
 func.func @main(%x: tensor<1x9x10x48xf32>, %w: tensor<3x3x48x1xf32>) -> tensor<1x7x8x48xf32> {
   %b = "tosa.const"() <{values = dense<0.0> : tensor<48xf32>}> : () -> tensor<48xf32>
   %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
   %c = tosa.depthwise_conv2d %x, %w, %b, %zp, %zp {acc_type = f32, dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : (tensor<1x9x10x48xf32>, tensor<3x3x48x1xf32>, tensor<48xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x7x8x48xf32>
   return %c : tensor<1x7x8x48xf32>
 })mlir",
-                   {{1, 9, 10, 48}, {3, 3, 48, 1}}, [](const std::vector<Tensor>& in) {
+                   {{1, 9, 10, 48}, {3, 3, 48, 1}},
+                   [](const std::vector<Tensor>& in) {
                      // [3][3][48][1] has the [3][3][48] layout the reference reads.
                      return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], 0.0)};
                    }});
@@ -562,14 +613,16 @@ func.func @main(%x: tensor<1x9x10x48xf32>, %w: tensor<3x3x48x1xf32>) -> tensor<1
     cases.push_back(
         {"tosa_conv_constant_filter",
          "func.func @main(%x: tensor<1x7x9x16xf32>) -> tensor<1x5x7x32xf32> {\n"
-         "  %w = \"tosa.const\"() <{values = dense<\"" + values +
+         "  %w = \"tosa.const\"() <{values = dense<\"" +
+             values +
              "\"> : tensor<32x3x3x16xf32>}> : () -> tensor<32x3x3x16xf32>\n"
              "  %b = \"tosa.const\"() <{values = dense<0.0> : tensor<32xf32>}> : () -> "
              "tensor<32xf32>\n"
              "  %zp = \"tosa.const\"() <{values = dense<0.0> : tensor<1xf32>}> : () -> "
              "tensor<1xf32>\n"
              "  %c = tosa.conv2d %x, %w, %b, %zp, %zp {acc_type = f32, dilation = array<i64: 1, "
-             "1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : (tensor<1x7x9x16xf32>, "
+             "1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : "
+             "(tensor<1x7x9x16xf32>, "
              "tensor<32x3x3x16xf32>, tensor<32xf32>, tensor<1xf32>, tensor<1xf32>) -> "
              "tensor<1x5x7x32xf32>\n"
              "  return %c : tensor<1x5x7x32xf32>\n"
@@ -587,7 +640,8 @@ func.func @main(%x: tensor<1x9x10x48xf32>, %w: tensor<3x3x48x1xf32>) -> tensor<1
   }
 
   // A small TOSA CNN: conv (pad 1) + bias, ReLU via clamp, 2x2 max pool.
-  cases.push_back({"tosa_cnn", R"mlir(
+  cases.push_back({"tosa_cnn",
+                   R"mlir(
 func.func @main(%x: tensor<1x8x8x2xf32>, %w: tensor<3x3x3x2xf32>) -> tensor<1x4x4x3xf32> {
   %b = "tosa.const"() <{values = dense<[0.1, -0.1, 0.05]> : tensor<3xf32>}> : () -> tensor<3xf32>
   %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
@@ -596,7 +650,8 @@ func.func @main(%x: tensor<1x8x8x2xf32>, %w: tensor<3x3x3x2xf32>) -> tensor<1x4x
   %p = tosa.max_pool2d %r {kernel = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 2, 2>} : (tensor<1x8x8x3xf32>) -> tensor<1x4x4x3xf32>
   return %p : tensor<1x4x4x3xf32>
 })mlir",
-                   {{1, 8, 8, 2}, {3, 3, 3, 2}}, [](const std::vector<Tensor>& in) {
+                   {{1, 8, 8, 2}, {3, 3, 3, 2}},
+                   [](const std::vector<Tensor>& in) {
                      // TOSA weights are OHWI; the reference conv takes HWCF.
                      Tensor hwcf = Zeros({3, 3, 2, 3});
                      for (int64_t o = 0; o < 3; ++o)
@@ -614,7 +669,8 @@ func.func @main(%x: tensor<1x8x8x2xf32>, %w: tensor<3x3x3x2xf32>) -> tensor<1x4x
                            float m = 0;  // ReLU output is >= 0
                            for (int64_t p = 0; p < 2; ++p)
                              for (int64_t q = 0; q < 2; ++q)
-                               m = std::max(m, c.values[((2 * i + p) * 8 + 2 * j + q) * 3 + o] + bias[o]);
+                               m = std::max(
+                                   m, c.values[((2 * i + p) * 8 + 2 * j + q) * 3 + o] + bias[o]);
                            y.values[(i * 4 + j) * 3 + o] = m;
                          }
                      return std::vector<Tensor>{y};
@@ -648,8 +704,8 @@ std::vector<Param> Params() {
       for (auto model : {mv1::EXECUTION_MODEL_INLINE_DYNAMIC, mv1::EXECUTION_MODEL_ASYNC})
         params.push_back({c, format, model, ""});
     if (avx2)
-      params.push_back({c, mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF, mv1::EXECUTION_MODEL_ASYNC,
-                        "haswell"});
+      params.push_back(
+          {c, mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF, mv1::EXECUTION_MODEL_ASYNC, "haswell"});
   }
   return params;
 }
@@ -665,9 +721,9 @@ TEST_P(OpsEndToEnd, MatchesReference) {
   options.target_cpu = param.target_cpu.empty() ? options.target_cpu : param.target_cpu;
   auto compiled = Compile(param.test_case.mlir, options);
   ASSERT_TRUE(compiled.ok()) << compiled.status();
-  auto file = module::ModuleFile::FromBytes(std::span<const uint8_t>(
-      reinterpret_cast<const uint8_t*>(compiled->module_bytes.data()),
-      compiled->module_bytes.size()));
+  auto file = module::ModuleFile::FromBytes(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(compiled->module_bytes.data()),
+                               compiled->module_bytes.size()));
   ASSERT_TRUE(file.ok()) << file.status();
   hal::DeviceOptions device_options;
   device_options.worker_count = 2;

@@ -4,9 +4,9 @@
 #include <set>
 
 #include "compiler_service/transforms/passes.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/IR/SymbolTable.h"
 
 namespace kiln::compiler {
@@ -22,8 +22,8 @@ uint64_t ByteSize(mlir::MemRefType type) {
 llvm::Expected<std::string> GlobalBytes(mlir::memref::GlobalOp global) {
   auto type = global.getType();
   auto initial = global.getInitialValueAttr();
-  if (!initial) return llvm::createStringError("constant '%s' has no value",
-                                               global.getSymName().str().c_str());
+  if (!initial)
+    return llvm::createStringError("constant '%s' has no value", global.getSymName().str().c_str());
   if (auto dense = llvm::dyn_cast<mlir::DenseElementsAttr>(initial)) {
     if (dense.getElementType().isInteger(1)) {  // bit-packed in MLIR, bytes for the code
       std::string out;
@@ -100,9 +100,8 @@ llvm::Expected<HostPrograms> BuildHostPrograms(mlir::ModuleOp module,
                                      host.getSymName().str().c_str());
     mv1::FunctionDef& fn = *it;
     if (auto model = host->getAttrOfType<mlir::StringAttr>(kExecutionModelAttr))
-      fn.set_execution_model(model.getValue() == kAsyncModel
-                                 ? mv1::EXECUTION_MODEL_ASYNC
-                                 : mv1::EXECUTION_MODEL_INLINE_DYNAMIC);
+      fn.set_execution_model(model.getValue() == kAsyncModel ? mv1::EXECUTION_MODEL_ASYNC
+                                                             : mv1::EXECUTION_MODEL_INLINE_DYNAMIC);
     if (auto reason = host->getAttrOfType<mlir::StringAttr>(kExecutionModelReasonAttr))
       fn.set_execution_model_reason(reason.getValue().str());
     mv1::HostProgram& program = *fn.mutable_program();
@@ -114,9 +113,10 @@ llvm::Expected<HostPrograms> BuildHostPrograms(mlir::ModuleOp module,
     uint32_t next_slot = 0;
     unsigned inputs = fn.inputs_size();
     if (host.getNumArguments() != inputs + static_cast<unsigned>(fn.outputs_size()))
-      return llvm::createStringError("host function '%s' has %u buffers for %u inputs and %d "
-                                     "outputs", fn.name().c_str(), host.getNumArguments(), inputs,
-                                     fn.outputs_size());
+      return llvm::createStringError(
+          "host function '%s' has %u buffers for %u inputs and %d "
+          "outputs",
+          fn.name().c_str(), host.getNumArguments(), inputs, fn.outputs_size());
     for (mlir::BlockArgument arg : host.getArguments()) {
       uint32_t slot = next_slot++;
       slots[arg] = slot;
@@ -183,8 +183,7 @@ llvm::Expected<HostPrograms> BuildHostPrograms(mlir::ModuleOp module,
           binding.set_offset(0);
           binding.set_length(ByteSize(llvm::cast<mlir::MemRefType>(operand.getType())));
           bool writes = written[i];
-          if (stage_writes.count(slot) || (writes && stage_reads.count(slot)))
-            needs_barrier = true;
+          if (stage_writes.count(slot) || (writes && stage_reads.count(slot))) needs_barrier = true;
           accesses.push_back({slot, writes});
         }
         if (needs_barrier) {

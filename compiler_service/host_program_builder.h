@@ -27,8 +27,8 @@ struct HostPrograms {
 // Fills each FunctionDef's program, execution model and reason (signatures must already be
 // there, matched by name), collects constants, then erases the host functions and globals so
 // that only dispatch functions are left to lower.
-llvm::Expected<HostPrograms> BuildHostPrograms(mlir::ModuleOp module,
-                                               std::vector<kiln::module::v1::FunctionDef>& functions);
+llvm::Expected<HostPrograms> BuildHostPrograms(
+    mlir::ModuleOp module, std::vector<kiln::module::v1::FunctionDef>& functions);
 
 }  // namespace kiln::compiler
 

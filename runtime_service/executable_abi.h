@@ -54,16 +54,16 @@ typedef struct kiln_dispatch_state_t {
   uint32_t workgroup_size[3];
   uint32_t binding_count;
   uint32_t constant_count;
-  void* const* binding_ptrs;       /* binding_count base pointers */
-  const size_t* binding_lengths;   /* binding_count byte lengths */
-  const uint32_t* constants;       /* constant_count push constants */
+  void* const* binding_ptrs;     /* binding_count base pointers */
+  const size_t* binding_lengths; /* binding_count byte lengths */
+  const uint32_t* constants;     /* constant_count push constants */
 } kiln_dispatch_state_t;
 
 /* Per-workgroup state. */
 typedef struct kiln_workgroup_state_t {
   uint32_t workgroup_id[3];
   uint32_t worker_id;
-  void* scratch;       /* worker-local scratch memory, may be NULL */
+  void* scratch; /* worker-local scratch memory, may be NULL */
   size_t scratch_size;
 } kiln_workgroup_state_t;
 
@@ -103,7 +103,7 @@ typedef const kiln_library_t* (*kiln_library_query_fn_t)(uint32_t max_abi_versio
                                                          const kiln_executable_env_t* env);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
 #endif /* KILN_RUNTIME_SERVICE_EXECUTABLE_ABI_H_ */

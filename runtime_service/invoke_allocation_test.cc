@@ -188,8 +188,7 @@ TEST_P(InvokeAllocationTest, EveryCommandKind) {
       .Barrier()
       .Dispatch(kAddF32, {5, 1, 1}, {{2, 0, 4000}, {2, 4000, 4000}, {2, 0, 4000}})
       .Barrier()
-      .Dispatch(kScaleF32, {1, 1, 1}, {{2, 0, 4000}, {3, 0, 4000}},
-                {std::bit_cast<uint32_t>(0.5f)})
+      .Dispatch(kScaleF32, {1, 1, 1}, {{2, 0, 4000}, {3, 0, 4000}}, {std::bit_cast<uint32_t>(0.5f)})
       .BindOutput(3, 1)
       .Fill({3, 0, 16}, pattern);
   auto bytes = builder.Serialize();
@@ -208,8 +207,8 @@ TEST_P(InvokeAllocationTest, EveryCommandKind) {
   std::vector<float> expected(1000);
   for (size_t i = 0; i < 1000; ++i) expected[i] = ((a[i] + bias[i]) + a[i]) * 0.5f;
 
-  const uint64_t allocations = SteadyStateAllocations(
-      **loaded, *(*loaded)->FindFunction("main"), inputs, outputs, [&] {
+  const uint64_t allocations =
+      SteadyStateAllocations(**loaded, *(*loaded)->FindFunction("main"), inputs, outputs, [&] {
         EXPECT_EQ(y, expected);
         EXPECT_EQ(z, (std::vector<float>{2, 2, 2, 2}));
       });
@@ -256,12 +255,12 @@ TEST_P(InvokeAllocationTest, WrongOutputBuffersAreRejected) {
   std::span<uint8_t> short_output[] = {{reinterpret_cast<uint8_t*>(y.data()), 36}};
   absl::Status status = (*loaded)->InvokeInto(function, inputs, short_output, {GetParam()});
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(status.message(),
-            "output '" + function.outputs(0).name() +
-                "': expected a 40-byte buffer for f32[1x10], got 36");
+  EXPECT_EQ(status.message(), "output '" + function.outputs(0).name() +
+                                  "': expected a 40-byte buffer for f32[1x10], got 36");
   status = (*loaded)->InvokeInto(function, inputs, {}, {GetParam()});
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(status.message(), "function '" + function.name() + "' has 1 output, got 0 output buffers");
+  EXPECT_EQ(status.message(),
+            "function '" + function.name() + "' has 1 output, got 0 output buffers");
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModels, InvokeAllocationTest,

@@ -235,10 +235,10 @@ struct LoadedModule::RecordedFunction {
   struct Source {
     enum Kind { kInput, kOutput, kConstant, kTransient };
     Kind kind = kInput;
-    uint32_t index = 0;         // input / output / constant index
-    uint64_t offset = 0;        // transients: arena offset
-    uint64_t length = 0;        // transients
-    hal::BufferView constant;   // constants: the segment, fixed at load
+    uint32_t index = 0;        // input / output / constant index
+    uint64_t offset = 0;       // transients: arena offset
+    uint64_t length = 0;       // transients
+    hal::BufferView constant;  // constants: the segment, fixed at load
   };
   std::shared_ptr<const hal::CommandBuffer> commands;
   std::vector<Source> bindings;
@@ -388,8 +388,7 @@ class ProgramRecorder {
     return {slots[ref.slot()], ref.offset(), ref.length()};
   }
 
-  static Access AccessOf(const RecordedFunction& recorded, const hal::BindingRef& ref,
-                         bool write) {
+  static Access AccessOf(const RecordedFunction& recorded, const hal::BindingRef& ref, bool write) {
     const Source& source = recorded.bindings[ref.binding];
     const bool writable = source.kind == Source::kOutput || source.kind == Source::kTransient;
     const uint64_t base = source.kind == Source::kTransient ? source.offset : 0;
@@ -515,9 +514,9 @@ absl::StatusOr<std::shared_ptr<LoadedModule>> LoadedModule::Load(
         break;
       }
       case mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF: {
-        KILN_ASSIGN_OR_RETURN(auto library,
-                              LoadEmbeddedElf(loaded->file_->segment(executable.segment()),
-                                              executable, host_features));
+        KILN_ASSIGN_OR_RETURN(
+            auto library, LoadEmbeddedElf(loaded->file_->segment(executable.segment()), executable,
+                                          host_features));
         loaded->executables_.push_back(std::move(library));
         break;
       }
@@ -601,9 +600,9 @@ absl::Status LoadedModule::CheckInputs(const mv1::FunctionDef& function,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(
-    const mv1::FunctionDef& function, std::span<const TensorView> inputs,
-    const InvokeOptions& options) const {
+absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(const mv1::FunctionDef& function,
+                                                             std::span<const TensorView> inputs,
+                                                             const InvokeOptions& options) const {
   std::vector<HostTensor> outputs(function.outputs_size());
   absl::InlinedVector<std::span<uint8_t>, 4> buffers(outputs.size());
   for (int i = 0; i < function.outputs_size(); ++i) {
@@ -639,9 +638,8 @@ absl::Status LoadedModule::InvokeInto(const mv1::FunctionDef& function,
     const uint64_t expected = TypeByteLength(function.outputs(i).type());
     if (outputs[i].size() != expected) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "output '", function.outputs(i).name(), "': expected a ", expected,
-          "-byte buffer for ", TypeString(function.outputs(i).type()), ", got ",
-          outputs[i].size()));
+          "output '", function.outputs(i).name(), "': expected a ", expected, "-byte buffer for ",
+          TypeString(function.outputs(i).type()), ", got ", outputs[i].size()));
     }
   }
   const bool async = UsesAsync(function, options);
@@ -665,8 +663,8 @@ absl::Status LoadedModule::InvokeAsync(int function_index, std::span<const Tenso
   if (function.program().transient_arena_size() > 0) {
     auto acquired = arena_pool_->Acquire(function.program().transient_arena_size());
     if (!acquired.ok()) {
-      return absl::ResourceExhaustedError(absl::StrCat("function '", function.name(), "': ",
-                                                       std::string(acquired.status().message())));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "function '", function.name(), "': ", std::string(acquired.status().message())));
     }
     arena = std::move(*acquired);
   }
@@ -721,8 +719,8 @@ absl::Status LoadedModule::InvokeInline(const mv1::FunctionDef& function,
   if (program.transient_arena_size() > 0) {
     auto acquired = arena_pool_->Acquire(program.transient_arena_size());
     if (!acquired.ok()) {
-      return absl::ResourceExhaustedError(absl::StrCat("function '", function.name(), "': ",
-                                                       std::string(acquired.status().message())));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "function '", function.name(), "': ", std::string(acquired.status().message())));
     }
     arena = std::move(*acquired);
   }

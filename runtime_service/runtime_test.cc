@@ -25,7 +25,6 @@ using ::testing::HasSubstr;
 
 using namespace kiln::test_modules;  // NOLINT: the shared test-module helpers
 
-
 // "add": inputs a, b f32[1000] -> result0 f32[1000], with a program still to be written.
 Program AddFunction(module::ModuleBuilder& builder, uint32_t slot_count = 3) {
   mv1::FunctionDef* function = builder.def().add_functions();
@@ -228,25 +227,13 @@ const std::vector<BadProgram>& BadPrograms() {
                                                      {{0, 0, 4000}, {1, 0, 4000}});
        },
        "dispatch of 'scale_f32' has 0 push constants; the export takes 1", 2},
-      {"bad export ordinal",
-       [](Program& p) {
-         p.Dispatch(9, {1, 1, 1}, {});
-       },
+      {"bad export ordinal", [](Program& p) { p.Dispatch(9, {1, 1, 1}, {}); },
        "dispatch of export 9 but executable 'lib' has 4", 0},
-      {"bad executable",
-       [](Program& p) {
-         p.Dispatch(kFail, {1, 1, 1}, {}, {}, 1);
-       },
+      {"bad executable", [](Program& p) { p.Dispatch(kFail, {1, 1, 1}, {}, {}, 1); },
        "dispatch of executable 1 but the module has 1", 0},
-      {"two workgroup counts",
-       [](Program& p) {
-         p.Dispatch(kFail, {1, 1}, {});
-       },
+      {"two workgroup counts", [](Program& p) { p.Dispatch(kFail, {1, 1}, {}); },
        "dispatch of 'fail' has 2 workgroup counts; it needs 3 (x, y, z)", 0},
-      {"zero workgroups",
-       [](Program& p) {
-         p.Dispatch(kFail, {1, 0, 1}, {});
-       },
+      {"zero workgroups", [](Program& p) { p.Dispatch(kFail, {1, 0, 1}, {}); },
        "dispatch of 'fail' has a workgroup count of 0", 0},
       {"slot used before bound",
        [](Program& p) {
@@ -263,29 +250,17 @@ const std::vector<BadProgram>& BadPrograms() {
       {"transient outside arena", [](Program& p) { p.BindTransient(0, 60, 8); },
        "bind_transient [offset 60, length 8] is outside the transient arena (64 bytes)", 0},
       {"copy out of bounds",
-       [](Program& p) {
-         p.BindInput(0, 0).BindOutput(1, 0).Copy({0, 0, 4000}, {1, 8, 4000});
-       },
+       [](Program& p) { p.BindInput(0, 0).BindOutput(1, 0).Copy({0, 0, 4000}, {1, 8, 4000}); },
        "copy target [offset 8, length 4000] is out of bounds of slot 1 (4000 bytes)", 2},
       {"copy length mismatch",
-       [](Program& p) {
-         p.BindInput(0, 0).BindOutput(1, 0).Copy({0, 0, 16}, {1, 0, 8});
-       },
+       [](Program& p) { p.BindInput(0, 0).BindOutput(1, 0).Copy({0, 0, 16}, {1, 0, 8}); },
        "copy source length 16 differs from target length 8", 2},
       {"copy into an input",
-       [](Program& p) {
-         p.BindInput(0, 0).BindOutput(1, 0).Copy({1, 0, 16}, {0, 0, 16});
-       },
+       [](Program& p) { p.BindInput(0, 0).BindOutput(1, 0).Copy({1, 0, 16}, {0, 0, 16}); },
        "copy target slot 0 is an input or constant, which are read-only", 2},
-      {"fill pattern size",
-       [](Program& p) {
-         p.BindOutput(0, 0).Fill({0, 0, 12}, "abc");
-       },
+      {"fill pattern size", [](Program& p) { p.BindOutput(0, 0).Fill({0, 0, 12}, "abc"); },
        "fill pattern is 3 bytes; it must be 1, 2, 4 or 8", 1},
-      {"fill length",
-       [](Program& p) {
-         p.BindOutput(0, 0).Fill({0, 0, 10}, "abcd");
-       },
+      {"fill length", [](Program& p) { p.BindOutput(0, 0).Fill({0, 0, 10}, "abcd"); },
        "fill length 10 is not a multiple of the 4-byte pattern", 1},
       {"empty command", [](Program& p) { p.program->add_commands(); }, "unknown or empty command",
        0},

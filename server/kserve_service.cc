@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime_service/runtime.h"
-#include "server/metrics.h"
 #include "runtime_service/service/grpc_status.h"
+#include "server/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln {
@@ -26,12 +26,10 @@ struct DatatypeName {
   const char* name;  // a C string: Debian's absl::StrCat takes no std::string_view
 };
 constexpr DatatypeName kDatatypes[] = {
-    {mv1::DATA_TYPE_F32, "FP32"},    {mv1::DATA_TYPE_F64, "FP64"},
-    {mv1::DATA_TYPE_F16, "FP16"},    {mv1::DATA_TYPE_BF16, "BF16"},
-    {mv1::DATA_TYPE_I8, "INT8"},     {mv1::DATA_TYPE_I16, "INT16"},
-    {mv1::DATA_TYPE_I32, "INT32"},   {mv1::DATA_TYPE_I64, "INT64"},
-    {mv1::DATA_TYPE_U8, "UINT8"},    {mv1::DATA_TYPE_U16, "UINT16"},
-    {mv1::DATA_TYPE_U32, "UINT32"},  {mv1::DATA_TYPE_U64, "UINT64"},
+    {mv1::DATA_TYPE_F32, "FP32"},   {mv1::DATA_TYPE_F64, "FP64"},   {mv1::DATA_TYPE_F16, "FP16"},
+    {mv1::DATA_TYPE_BF16, "BF16"},  {mv1::DATA_TYPE_I8, "INT8"},    {mv1::DATA_TYPE_I16, "INT16"},
+    {mv1::DATA_TYPE_I32, "INT32"},  {mv1::DATA_TYPE_I64, "INT64"},  {mv1::DATA_TYPE_U8, "UINT8"},
+    {mv1::DATA_TYPE_U16, "UINT16"}, {mv1::DATA_TYPE_U32, "UINT32"}, {mv1::DATA_TYPE_U64, "UINT64"},
     {mv1::DATA_TYPE_BOOL, "BOOL"},
 };
 
@@ -45,7 +43,7 @@ uint16_t FloatToHalf(float value) {
   const uint32_t abs = bits & 0x7fffffff;
   if (abs > 0x7f800000) return sign | 0x7e00;
   if (abs >= 0x477ff000) return sign | 0x7c00;  // >= 65520 rounds past the largest half
-  if (abs < 0x38800000) {                      // below 2^-14: a half subnormal (or zero)
+  if (abs < 0x38800000) {                       // below 2^-14: a half subnormal (or zero)
     float magnitude;
     std::memcpy(&magnitude, &abs, 4);
     // Scaling by 2^24 is exact; nearbyint rounds half to even in the default mode.
@@ -114,23 +112,38 @@ int ContentsField(DataType dtype) {
 }
 
 const char* FieldName(int field) {
-  static constexpr const char* kNames[] = {
-      "",           "bool_contents", "int_contents",  "int64_contents", "uint_contents",
-      "uint64_contents", "fp32_contents", "fp64_contents", "bytes_contents"};
+  static constexpr const char* kNames[] = {"",
+                                           "bool_contents",
+                                           "int_contents",
+                                           "int64_contents",
+                                           "uint_contents",
+                                           "uint64_contents",
+                                           "fp32_contents",
+                                           "fp64_contents",
+                                           "bytes_contents"};
   return kNames[field];
 }
 
 int FieldSize(const inference::InferTensorContents& c, int field) {
   switch (field) {
-    case 1: return c.bool_contents_size();
-    case 2: return c.int_contents_size();
-    case 3: return c.int64_contents_size();
-    case 4: return c.uint_contents_size();
-    case 5: return c.uint64_contents_size();
-    case 6: return c.fp32_contents_size();
-    case 7: return c.fp64_contents_size();
-    case 8: return c.bytes_contents_size();
-    default: return 0;
+    case 1:
+      return c.bool_contents_size();
+    case 2:
+      return c.int_contents_size();
+    case 3:
+      return c.int64_contents_size();
+    case 4:
+      return c.uint_contents_size();
+    case 5:
+      return c.uint64_contents_size();
+    case 6:
+      return c.fp32_contents_size();
+    case 7:
+      return c.fp64_contents_size();
+    case 8:
+      return c.bytes_contents_size();
+    default:
+      return 0;
   }
 }
 
@@ -163,16 +176,15 @@ std::optional<DataType> ParseKServeDatatype(std::string_view name) {
   return std::nullopt;
 }
 
-absl::StatusOr<std::string> PackContents(const std::string& input, DataType dtype,
-                                         int64_t elements,
+absl::StatusOr<std::string> PackContents(const std::string& input, DataType dtype, int64_t elements,
                                          const inference::InferTensorContents& contents) {
   const int field = ContentsField(dtype);
   const std::string datatype(KServeDatatype(dtype).value_or("?"));
   for (int other = 1; other <= 8; ++other) {
     if (other == field || FieldSize(contents, other) == 0) continue;
     return absl::InvalidArgumentError(absl::StrCat("input '", input, "' is ", datatype,
-                                                   ": its data goes in contents.",
-                                                   FieldName(field), ", not ", FieldName(other)));
+                                                   ": its data goes in contents.", FieldName(field),
+                                                   ", not ", FieldName(other)));
   }
   const int64_t given = FieldSize(contents, field);
   if (given != elements) {
@@ -245,8 +257,7 @@ absl::StatusOr<KServeService::Model> KServeService::FindModel(const std::string&
     if (status && status->state != ModelState::kReady) {
       return absl::NotFoundError(absl::StrCat("model '", name, "' is not ready (",
                                               std::string(ModelStateName(status->state)), ": ",
-                                              status->reason,
-                                              ")"));
+                                              status->reason, ")"));
     }
     return absl::NotFoundError(absl::StrCat("unknown model: ", handle.status().message()));
   }
@@ -260,9 +271,10 @@ absl::StatusOr<KServeService::Model> KServeService::FindModel(const std::string&
   }
   model.function = handle->module->FindFunction("");
   if (model.function == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "model '", name, "' has several functions and none is named 'main'; use the kiln "
-        "RuntimeService Invoke to pick one"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", name,
+                     "' has several functions and none is named 'main'; use the kiln "
+                     "RuntimeService Invoke to pick one"));
   }
   model.handle = std::move(*handle);
   return model;
@@ -281,8 +293,7 @@ grpc::Status KServeService::ServerLive(grpc::ServerContext*, const inference::Se
   return grpc::Status::OK;
 }
 
-grpc::Status KServeService::ServerReady(grpc::ServerContext*,
-                                        const inference::ServerReadyRequest*,
+grpc::Status KServeService::ServerReady(grpc::ServerContext*, const inference::ServerReadyRequest*,
                                         inference::ServerReadyResponse* response) {
   response->set_ready(ready_.load());
   return grpc::Status::OK;
@@ -344,9 +355,9 @@ absl::Status KServeService::Infer(grpc::ServerContext* context,
 
   const int raw_count = request.raw_input_contents_size();
   if (raw_count > 0 && raw_count != request.inputs_size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "raw_input_contents has ", raw_count, " entries for ", request.inputs_size(),
-        " inputs; with raw inputs every input needs one, in order"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("raw_input_contents has ", raw_count, " entries for ", request.inputs_size(),
+                     " inputs; with raw inputs every input needs one, in order"));
   }
   std::vector<std::string> packed;  // typed contents as bytes; views point into it
   packed.reserve(request.inputs_size());
@@ -355,10 +366,9 @@ absl::Status KServeService::Infer(grpc::ServerContext* context,
     const auto& input = request.inputs(i);
     auto dtype = ParseKServeDatatype(input.datatype());
     if (!dtype) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input '", input.name(), "': unsupported datatype '", input.datatype(),
-                       "'; kiln supports ", SupportedDatatypes(),
-                       "; signature: ", SignatureString(function)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", input.name(), "': unsupported datatype '", input.datatype(),
+          "'; kiln supports ", SupportedDatatypes(), "; signature: ", SignatureString(function)));
     }
     const std::span<const int64_t> shape(input.shape().data(), input.shape().size());
     std::string_view data;
@@ -371,9 +381,9 @@ absl::Status KServeService::Infer(grpc::ServerContext* context,
     } else {
       auto elements = ElementCount(shape);
       if (!elements.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "input '", input.name(), "': bad shape ", ShapeString(shape), ": ",
-            elements.status().message()));
+        return absl::InvalidArgumentError(absl::StrCat("input '", input.name(), "': bad shape ",
+                                                       ShapeString(shape), ": ",
+                                                       elements.status().message()));
       }
       auto bytes = PackContents(input.name(), *dtype, *elements, input.contents());
       if (!bytes.ok()) return bytes.status();
@@ -455,10 +465,10 @@ grpc::Status KServeService::ModelInfer(grpc::ServerContext* context,
     if (status.ok()) {
       stats->success_count.fetch_add(1);
       stats->success_ns.fetch_add(ns);
-      stats->last_inference_ms.store(static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count()));
+      stats->last_inference_ms.store(
+          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count()));
     } else {
       stats->fail_count.fetch_add(1);
       stats->fail_ns.fetch_add(ns);
@@ -502,9 +512,9 @@ grpc::Status KServeService::ModelStatistics(grpc::ServerContext*,
       return grpc::Status(grpc::StatusCode::NOT_FOUND,
                           absl::StrCat("unknown model '", request->name(), "'"));
     if (!request->version().empty() && request->version() != status->version)
-      return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          absl::StrCat("model '", request->name(), "' has no version '",
-                                       request->version(), "'"));
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("model '", request->name(), "' has no version '", request->version(), "'"));
     models.push_back(std::move(*status));
   }
   const Stats none;
@@ -514,8 +524,7 @@ grpc::Status KServeService::ModelStatistics(grpc::ServerContext*,
       std::lock_guard<std::mutex> lock(stats_mutex_);
       if (auto it = stats_.find(model.name); it != stats_.end()) stats = it->second;
     }
-    FillStatistics(model.name, model.version, stats ? *stats : none,
-                   *response->add_model_stats());
+    FillStatistics(model.name, model.version, stats ? *stats : none, *response->add_model_stats());
   }
   return grpc::Status::OK;
 }
@@ -543,8 +552,7 @@ grpc::Status KServeService::RepositoryModelLoad(
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                         absl::StrCat("kiln loads models from the repository as they are; load "
                                      "parameters (got '",
-                                     request->parameters().begin()->first,
-                                     "') are not supported"));
+                                     request->parameters().begin()->first, "') are not supported"));
   }
   return ToGrpcStatus(repository_.Load(request->model_name()));
 }

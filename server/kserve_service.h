@@ -31,8 +31,7 @@ std::optional<DataType> ParseKServeDatatype(std::string_view name);
 // and packed little-endian. FP16 and BF16, which have no field, are accepted from
 // fp32_contents (rounded to nearest even). INVALID_ARGUMENT for a wrong field, an out-of-range
 // value or an element count that is not `elements`.
-absl::StatusOr<std::string> PackContents(const std::string& input, DataType dtype,
-                                         int64_t elements,
+absl::StatusOr<std::string> PackContents(const std::string& input, DataType dtype, int64_t elements,
                                          const inference::InferTensorContents& contents);
 
 class KServeService final : public inference::GRPCInferenceService::Service {

@@ -23,14 +23,20 @@ std::vector<T> Unpack(const std::string& bytes) {
 }
 
 TEST(KServeDatatype, RoundTripsEveryKilnType) {
-  for (auto [dtype, name] : std::vector<std::pair<DataType, std::string>>{
-           {mv1::DATA_TYPE_F32, "FP32"},   {mv1::DATA_TYPE_F64, "FP64"},
-           {mv1::DATA_TYPE_F16, "FP16"},   {mv1::DATA_TYPE_BF16, "BF16"},
-           {mv1::DATA_TYPE_I8, "INT8"},    {mv1::DATA_TYPE_I16, "INT16"},
-           {mv1::DATA_TYPE_I32, "INT32"},  {mv1::DATA_TYPE_I64, "INT64"},
-           {mv1::DATA_TYPE_U8, "UINT8"},   {mv1::DATA_TYPE_U16, "UINT16"},
-           {mv1::DATA_TYPE_U32, "UINT32"}, {mv1::DATA_TYPE_U64, "UINT64"},
-           {mv1::DATA_TYPE_BOOL, "BOOL"}}) {
+  for (auto [dtype, name] :
+       std::vector<std::pair<DataType, std::string>>{{mv1::DATA_TYPE_F32, "FP32"},
+                                                     {mv1::DATA_TYPE_F64, "FP64"},
+                                                     {mv1::DATA_TYPE_F16, "FP16"},
+                                                     {mv1::DATA_TYPE_BF16, "BF16"},
+                                                     {mv1::DATA_TYPE_I8, "INT8"},
+                                                     {mv1::DATA_TYPE_I16, "INT16"},
+                                                     {mv1::DATA_TYPE_I32, "INT32"},
+                                                     {mv1::DATA_TYPE_I64, "INT64"},
+                                                     {mv1::DATA_TYPE_U8, "UINT8"},
+                                                     {mv1::DATA_TYPE_U16, "UINT16"},
+                                                     {mv1::DATA_TYPE_U32, "UINT32"},
+                                                     {mv1::DATA_TYPE_U64, "UINT64"},
+                                                     {mv1::DATA_TYPE_BOOL, "BOOL"}}) {
     EXPECT_EQ(KServeDatatype(dtype), name);
     EXPECT_EQ(ParseKServeDatatype(name), dtype);
   }

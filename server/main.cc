@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   namespace km = kiln::metrics;
   km::Registry& registry = km::Kiln().registry;
   const kiln::ArtifactStore& cache = *store;
-  auto stat = [&cache](uint64_t kiln::ArtifactStoreStats::*field) {
+  auto stat = [&cache](uint64_t kiln::ArtifactStoreStats::* field) {
     return [&cache, field] { return static_cast<double>(cache.Stats().*field); };
   };
   registry.AddCallback("kiln_cache_hits_total", "Artifact cache reads that found a valid module.",
@@ -149,8 +149,8 @@ int main(int argc, char** argv) {
                        km::Type::kCounter, stat(&kiln::ArtifactStoreStats::corrupt_dropped));
   registry.AddCallback("kiln_cache_bytes", "Bytes of modules in the artifact cache.",
                        km::Type::kGauge, stat(&kiln::ArtifactStoreStats::bytes));
-  registry.AddCallback("kiln_cache_max_bytes", "The artifact cache's size bound.",
-                       km::Type::kGauge, stat(&kiln::ArtifactStoreStats::max_bytes));
+  registry.AddCallback("kiln_cache_max_bytes", "The artifact cache's size bound.", km::Type::kGauge,
+                       stat(&kiln::ArtifactStoreStats::max_bytes));
   registry.AddCallback("kiln_cache_entries", "Modules in the artifact cache.", km::Type::kGauge,
                        stat(&kiln::ArtifactStoreStats::entries));
   registry.AddCallback("kiln_loaded_models", "Modules loaded and serving.", km::Type::kGauge,

@@ -3,8 +3,8 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -42,9 +42,12 @@ void AppendEscaped(std::string& out, std::string_view text, bool quotes) {
 
 const char* TypeName(Type type) {
   switch (type) {
-    case Type::kCounter: return "counter";
-    case Type::kGauge: return "gauge";
-    case Type::kHistogram: return "histogram";
+    case Type::kCounter:
+      return "counter";
+    case Type::kGauge:
+      return "gauge";
+    case Type::kHistogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -66,8 +69,7 @@ class CallbackFamily final : public FamilyBase {
 }  // namespace
 
 Histogram::Histogram(std::vector<double> upper_bounds)
-    : bounds_(std::move(upper_bounds)),
-      counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+    : bounds_(std::move(upper_bounds)), counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
   std::sort(bounds_.begin(), bounds_.end());
   for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
 }
@@ -89,8 +91,8 @@ std::vector<uint64_t> Histogram::CumulativeCounts() const {
 }
 
 std::vector<double> LatencyBuckets() {
-  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,    5,    10};
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
 }
 
 void FamilyBase::RenderHeader(std::string& out) const {
@@ -152,9 +154,9 @@ void Family<Histogram>::Render(std::string& out) const {
 
 Family<Counter>& Registry::AddCounter(std::string name, std::string help,
                                       std::vector<std::string> labels) {
-  auto family = std::make_unique<Family<Counter>>(std::move(name), std::move(help),
-                                                  std::move(labels), Type::kCounter,
-                                                  [] { return std::make_unique<Counter>(); });
+  auto family =
+      std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels),
+                                        Type::kCounter, [] { return std::make_unique<Counter>(); });
   Family<Counter>& ref = *family;
   if (ref.label_names().empty()) ref.Get();  // exposed as 0 before anything is recorded
   std::lock_guard<std::mutex> lock(mutex_);
@@ -164,9 +166,9 @@ Family<Counter>& Registry::AddCounter(std::string name, std::string help,
 
 Family<Gauge>& Registry::AddGauge(std::string name, std::string help,
                                   std::vector<std::string> labels) {
-  auto family = std::make_unique<Family<Gauge>>(std::move(name), std::move(help),
-                                                std::move(labels), Type::kGauge,
-                                                [] { return std::make_unique<Gauge>(); });
+  auto family =
+      std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels),
+                                      Type::kGauge, [] { return std::make_unique<Gauge>(); });
   Family<Gauge>& ref = *family;
   if (ref.label_names().empty()) ref.Get();  // exposed as 0 before anything is recorded
   std::lock_guard<std::mutex> lock(mutex_);
@@ -189,8 +191,8 @@ Family<Histogram>& Registry::AddHistogram(std::string name, std::string help,
 
 void Registry::AddCallback(std::string name, std::string help, Type type,
                            std::function<double()> read) {
-  auto family = std::make_unique<CallbackFamily>(std::move(name), std::move(help), type,
-                                                 std::move(read));
+  auto family =
+      std::make_unique<CallbackFamily>(std::move(name), std::move(help), type, std::move(read));
   std::lock_guard<std::mutex> lock(mutex_);
   // Re-registering a name (a second server in one process, tests) replaces the reader.
   std::erase_if(families_, [&](const auto& f) { return f->name() == family->name(); });
@@ -211,15 +213,15 @@ KilnMetrics::KilnMetrics()
                                    "RPCs that failed, by RPC, model and status code.",
                                    {"rpc", "model", "code"})),
       queue_seconds(registry.AddHistogram("kiln_invoke_queue_seconds",
-                                          "Time inference requests waited for a worker.",
-                                          {"model"}, LatencyBuckets())),
+                                          "Time inference requests waited for a worker.", {"model"},
+                                          LatencyBuckets())),
       compute_seconds(registry.AddHistogram("kiln_invoke_compute_seconds",
-                                            "Time inference requests ran on a worker.",
-                                            {"model"}, LatencyBuckets())),
-      request_seconds(registry.AddHistogram(
-          "kiln_invoke_request_seconds",
-          "Inference requests from receipt to response, inside the server.", {"model"},
-          LatencyBuckets())),
+                                            "Time inference requests ran on a worker.", {"model"},
+                                            LatencyBuckets())),
+      request_seconds(
+          registry.AddHistogram("kiln_invoke_request_seconds",
+                                "Inference requests from receipt to response, inside the server.",
+                                {"model"}, LatencyBuckets())),
       compiles(registry.AddCounter("kiln_compiles_total",
                                    "Compiler runs (cache misses and uncached compiles).")),
       merged_compiles(registry.AddCounter(
@@ -227,8 +229,8 @@ KilnMetrics::KilnMetrics()
           "Compile requests that waited for an identical compile already in progress.")),
       compile_failures(
           registry.AddCounter("kiln_compile_failures_total", "Compiler runs that failed.")),
-      compile_seconds(registry.AddHistogram("kiln_compile_seconds", "Latency of compiler runs.",
-                                            {}, LatencyBuckets())),
+      compile_seconds(registry.AddHistogram("kiln_compile_seconds", "Latency of compiler runs.", {},
+                                            LatencyBuckets())),
       cache_hit_seconds(registry.AddHistogram("kiln_compile_cache_hit_seconds",
                                               "Latency of Compile requests served from the cache.",
                                               {}, LatencyBuckets())) {}
@@ -252,7 +254,7 @@ struct MetricsServer::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
-                                                                   const Registry& registry) {
+                                                                    const Registry& registry) {
   size_t colon = listen.rfind(':');
   int port = -1;
   if (colon != std::string::npos) {
@@ -300,8 +302,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
     finished = true;
   });
   // stop() before the thread marks the server running would be lost (and Stop would hang).
-  while (!http.is_running() && !finished)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!http.is_running() && !finished) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return server;
 }
 

@@ -184,8 +184,8 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
   }
   auto current = runtime_.FindModule(name);
   // A reload that fails leaves the version already serving in place.
-  const bool serving = current.ok() && previous.state == ModelState::kReady &&
-                       current->digest == previous.digest;
+  const bool serving =
+      current.ok() && previous.state == ModelState::kReady && current->digest == previous.digest;
   // While it loads, a reloaded model still answers with the version that serves.
   SetRecord(name, {serving ? previous.version : source.version, ModelState::kLoading, "",
                    previous.digest});
@@ -196,17 +196,17 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
     if (serving) {
       SetRecord(name, previous);
     } else {
-      SetRecord(name, {source.version, ModelState::kUnavailable, absl::StrCat(what, ": ", message),
-                       ""});
+      SetRecord(name,
+                {source.version, ModelState::kUnavailable, absl::StrCat(what, ": ", message), ""});
     }
     return absl::Status(status.code(), absl::StrCat("model '", name, "' ", what, ": ", message));
   };
 
   if (source.path.empty()) {
-    return fail(absl::FailedPreconditionError(absl::StrCat(
-                    "no <version>/model.mlir or <version>/model.tosa.mlir under ", dir_, "/",
-                    name)),
-                "has no version to load");
+    return fail(
+        absl::FailedPreconditionError(absl::StrCat(
+            "no <version>/model.mlir or <version>/model.tosa.mlir under ", dir_, "/", name)),
+        "has no version to load");
   }
   ModelConfig config;
   if (!source.config_path.empty()) {
@@ -237,8 +237,8 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
   if (!info.ok()) return fail(info.status(), "failed to load");
 
   SetRecord(name, {source.version, ModelState::kReady, "", compiled->digest()});
-  spdlog::info("serving model '{}' version {} ({}, {})", name, source.version,
-               compiled->digest(), compiled->cache_hit() ? "cache hit" : "compiled");
+  spdlog::info("serving model '{}' version {} ({}, {})", name, source.version, compiled->digest(),
+               compiled->cache_hit() ? "cache hit" : "compiled");
   return absl::OkStatus();
 }
 
@@ -266,8 +266,8 @@ absl::Status ModelRepository::Unload(const std::string& name) {
   return absl::OkStatus();  // unloading a repository model that is not loaded is a no-op
 }
 
-ModelStatus ModelRepository::StatusOf(const std::string& name, const Record* record,
-                                      bool is_loaded, bool in_repository) const {
+ModelStatus ModelRepository::StatusOf(const std::string& name, const Record* record, bool is_loaded,
+                                      bool in_repository) const {
   ModelStatus status;
   status.name = name;
   status.in_repository = in_repository;
@@ -278,7 +278,7 @@ ModelStatus ModelRepository::StatusOf(const std::string& name, const Record* rec
     status.state = ModelState::kLoading;
   } else {
     status.state = ModelState::kUnavailable;
-    status.reason = record == nullptr ? "not loaded"
+    status.reason = record == nullptr        ? "not loaded"
                     : record->reason.empty() ? "unloaded"
                                              : record->reason;
   }

@@ -38,8 +38,7 @@ absl::StatusOr<std::vector<ModelSource>> ScanModelDirectory(const std::string& d
 //   "workers":          worker threads of the model's own (0: the shared pool)
 //   "max_batch_size":   0 only: kiln runs requests as they come, it does not batch
 struct ModelConfig {
-  kiln::module::v1::ExecutionModel execution_model =
-      kiln::module::v1::EXECUTION_MODEL_UNSPECIFIED;
+  kiln::module::v1::ExecutionModel execution_model = kiln::module::v1::EXECUTION_MODEL_UNSPECIFIED;
   size_t max_queue_size = 0;
   int workers = 0;
 };
@@ -53,7 +52,7 @@ struct ModelStatus {
   std::string name;
   std::string version;  // the served (or last tried) version; empty for modules loaded by digest
   ModelState state = ModelState::kUnavailable;
-  std::string reason;  // why it is not READY
+  std::string reason;          // why it is not READY
   bool in_repository = false;  // false: loaded through the RuntimeService by digest
 };
 

@@ -1,8 +1,8 @@
 #include "compiler_service/codegen/abi_wrapper.h"
 
-#include "llvm/IR/Constants.h"
 #include <functional>
 
+#include "llvm/IR/Constants.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/Transforms/Utils/ModuleUtils.h"
 #include "runtime_service/executable_abi.h"
@@ -24,10 +24,9 @@ struct AbiTypes {
     auto* i64 = llvm::Type::getInt64Ty(ctx);
     auto* ptr = llvm::PointerType::getUnqual(ctx);
     auto* i32x3 = llvm::ArrayType::get(i32, 3);
-    dispatch_state = llvm::StructType::create(
-        ctx, {i32x3, i32x3, i32, i32, ptr, ptr, ptr}, "kiln_dispatch_state_t");
-    export_entry =
-        llvm::StructType::create(ctx, {ptr, ptr, i32, i32, i32x3, i32}, "kiln_export_t");
+    dispatch_state = llvm::StructType::create(ctx, {i32x3, i32x3, i32, i32, ptr, ptr, ptr},
+                                              "kiln_dispatch_state_t");
+    export_entry = llvm::StructType::create(ctx, {ptr, ptr, i32, i32, i32x3, i32}, "kiln_export_t");
     import_entry = llvm::StructType::create(ctx, {ptr, i32, i32}, "kiln_import_t");
     library =
         llvm::StructType::create(ctx, {i32, i32, ptr, i64, i32, i32, ptr, ptr}, "kiln_library_t");
@@ -65,7 +64,8 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
   for (const ExportSpec& spec : exports) {
     llvm::Function* kernel = module.getFunction(spec.function);
     if (kernel == nullptr)
-      return llvm::createStringError("ABI wrapper: no lowered function '%s'", spec.function.c_str());
+      return llvm::createStringError("ABI wrapper: no lowered function '%s'",
+                                     spec.function.c_str());
     if (kernel->arg_size() != spec.binding_count + 1)
       return llvm::createStringError("ABI wrapper: function '%s' takes %zu arguments, expected %u",
                                      spec.function.c_str(), kernel->arg_size(),
@@ -88,10 +88,10 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
     b.CreateCall(kernel, args);
     b.CreateRet(llvm::ConstantInt::get(i32, 0));
 
-    auto* zero3 = llvm::ConstantArray::get(llvm::ArrayType::get(i32, 3),
-                                           {llvm::ConstantInt::get(i32, 1),
-                                            llvm::ConstantInt::get(i32, 1),
-                                            llvm::ConstantInt::get(i32, 1)});
+    auto* zero3 =
+        llvm::ConstantArray::get(llvm::ArrayType::get(i32, 3),
+                                 {llvm::ConstantInt::get(i32, 1), llvm::ConstantInt::get(i32, 1),
+                                  llvm::ConstantInt::get(i32, 1)});
     export_entries.push_back(llvm::ConstantStruct::get(
         types.export_entry,
         {CString(module, spec.name, "kiln_export_name"), wrapper,
@@ -115,9 +115,9 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
       "kiln_library");
 
   // const kiln_library_t* kiln_library_query(uint32_t max_abi_version, const env*)
-  auto* query = llvm::Function::Create(llvm::FunctionType::get(ptr, {i32, ptr}, false),
-                                       llvm::GlobalValue::ExternalLinkage,
-                                       KILN_LIBRARY_QUERY_SYMBOL, module);
+  auto* query =
+      llvm::Function::Create(llvm::FunctionType::get(ptr, {i32, ptr}, false),
+                             llvm::GlobalValue::ExternalLinkage, KILN_LIBRARY_QUERY_SYMBOL, module);
   query->setVisibility(llvm::GlobalValue::DefaultVisibility);
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", query));
   llvm::Value* supported =
@@ -150,8 +150,7 @@ void EmitFreestandingRuntime(llvm::Module& module) {
     body(b, fn);
     keep.push_back(fn);
   };
-  auto byte_loop = [&](llvm::IRBuilder<>& b, llvm::Function* fn, llvm::Value* count,
-                       bool backwards,
+  auto byte_loop = [&](llvm::IRBuilder<>& b, llvm::Function* fn, llvm::Value* count, bool backwards,
                        const std::function<void(llvm::IRBuilder<>&, llvm::Value*)>& step) {
     llvm::BasicBlock* entry = b.GetInsertBlock();
     llvm::BasicBlock* loop = llvm::BasicBlock::Create(ctx, "loop", fn);
@@ -160,7 +159,8 @@ void EmitFreestandingRuntime(llvm::Module& module) {
     b.SetInsertPoint(loop);
     llvm::PHINode* i = b.CreatePHI(i64, 2);
     i->addIncoming(llvm::ConstantInt::get(i64, 0), entry);
-    llvm::Value* index = backwards ? b.CreateSub(b.CreateSub(count, i), llvm::ConstantInt::get(i64, 1)) : i;
+    llvm::Value* index =
+        backwards ? b.CreateSub(b.CreateSub(count, i), llvm::ConstantInt::get(i64, 1)) : i;
     step(b, index);
     llvm::Value* next = b.CreateAdd(i, llvm::ConstantInt::get(i64, 1));
     i->addIncoming(next, b.GetInsertBlock());

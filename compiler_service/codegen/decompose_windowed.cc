@@ -19,10 +19,9 @@ mlir::FailureOr<mlir::Value> DropUnitDim(mlir::RewriterBase& rewriter, mlir::Loc
     sizes.push_back(rewriter.getIndexAttr(type.getDimSize(i)));
     strides.push_back(rewriter.getIndexAttr(1));
   }
-  auto result_type = mlir::memref::SubViewOp::inferRankReducedResultType(shape, type, offsets,
-                                                                          sizes, strides);
-  return mlir::memref::SubViewOp::create(rewriter, loc, result_type, value, offsets, sizes,
-                                         strides)
+  auto result_type =
+      mlir::memref::SubViewOp::inferRankReducedResultType(shape, type, offsets, sizes, strides);
+  return mlir::memref::SubViewOp::create(rewriter, loc, result_type, value, offsets, sizes, strides)
       .getResult();
 }
 
@@ -36,9 +35,9 @@ mlir::FailureOr<mlir::linalg::LinalgOp> Rewrite(mlir::RewriterBase& rewriter,
   mlir::DenseIntElementsAttr dilations = llvm::cast<From>(op.getOperation()).getDilations();
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1) return mlir::failure();
   // Check every operand first so that a failure leaves the op untouched.
-  for (auto [value, dim] : {std::pair{op.getDpsInputs()[0], input_dim},
-                            std::pair{op.getDpsInputs()[1], filter_dim},
-                            std::pair{op.getDpsInits()[0], output_dim}}) {
+  for (auto [value, dim] :
+       {std::pair{op.getDpsInputs()[0], input_dim}, std::pair{op.getDpsInputs()[1], filter_dim},
+        std::pair{op.getDpsInits()[0], output_dim}}) {
     auto type = llvm::dyn_cast<mlir::MemRefType>(value.getType());
     if (!type || !type.hasStaticShape() || type.getDimSize(dim) != 1) return mlir::failure();
   }
@@ -69,15 +68,20 @@ mlir::FailureOr<mlir::linalg::LinalgOp> DecomposeWindowed2D(mlir::RewriterBase& 
                                                             mlir::linalg::LinalgOp op) {
   mlir::Operation* raw = op.getOperation();
   if (llvm::isa<mlir::linalg::Conv2DNhwcHwcfOp>(raw))
-    return Rewrite<mlir::linalg::Conv2DNhwcHwcfOp, mlir::linalg::Conv1DNwcWcfOp>(rewriter, op, 1, 0, 1);
+    return Rewrite<mlir::linalg::Conv2DNhwcHwcfOp, mlir::linalg::Conv1DNwcWcfOp>(rewriter, op, 1, 0,
+                                                                                 1);
   if (llvm::isa<mlir::linalg::Conv2DNchwFchwOp>(raw))
-    return Rewrite<mlir::linalg::Conv2DNchwFchwOp, mlir::linalg::Conv1DNcwFcwOp>(rewriter, op, 2, 2, 2);
+    return Rewrite<mlir::linalg::Conv2DNchwFchwOp, mlir::linalg::Conv1DNcwFcwOp>(rewriter, op, 2, 2,
+                                                                                 2);
   if (llvm::isa<mlir::linalg::DepthwiseConv2DNhwcHwcOp>(raw))
-    return Rewrite<mlir::linalg::DepthwiseConv2DNhwcHwcOp, mlir::linalg::DepthwiseConv1DNwcWcOp>(rewriter, op, 1, 0, 1);
+    return Rewrite<mlir::linalg::DepthwiseConv2DNhwcHwcOp, mlir::linalg::DepthwiseConv1DNwcWcOp>(
+        rewriter, op, 1, 0, 1);
   if (llvm::isa<mlir::linalg::PoolingNhwcMaxOp>(raw))
-    return Rewrite<mlir::linalg::PoolingNhwcMaxOp, mlir::linalg::PoolingNwcMaxOp>(rewriter, op, 1, 0, 1);
+    return Rewrite<mlir::linalg::PoolingNhwcMaxOp, mlir::linalg::PoolingNwcMaxOp>(rewriter, op, 1,
+                                                                                  0, 1);
   if (llvm::isa<mlir::linalg::PoolingNhwcSumOp>(raw))
-    return Rewrite<mlir::linalg::PoolingNhwcSumOp, mlir::linalg::PoolingNwcSumOp>(rewriter, op, 1, 0, 1);
+    return Rewrite<mlir::linalg::PoolingNhwcSumOp, mlir::linalg::PoolingNwcSumOp>(rewriter, op, 1,
+                                                                                  0, 1);
   return mlir::failure();
 }
 

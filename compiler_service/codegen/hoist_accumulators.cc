@@ -89,8 +89,8 @@ bool HoistOne(mlir::scf::ForOp loop) {
         if (!other_root || other_root == root) conflict = true;
         return;
       }
-      if (!mlir::isMemoryEffectFree(other) && !llvm::isa<mlir::scf::ForOp, mlir::scf::YieldOp,
-                                                         mlir::vector::MaskOp>(other))
+      if (!mlir::isMemoryEffectFree(other) &&
+          !llvm::isa<mlir::scf::ForOp, mlir::scf::YieldOp, mlir::vector::MaskOp>(other))
         conflict = true;
     });
     if (conflict) continue;
@@ -207,8 +207,7 @@ bool OnlyAddsInto(mlir::scf::ForOp loop, unsigned index) {
       value = add.getResult();
     } else if (auto nested = llvm::dyn_cast<mlir::scf::ForOp>(user)) {
       unsigned inner = use.getOperandNumber() - nested.getNumControlOperands();
-      if (use.getOperandNumber() < nested.getNumControlOperands() ||
-          !OnlyAddsInto(nested, inner))
+      if (use.getOperandNumber() < nested.getNumControlOperands() || !OnlyAddsInto(nested, inner))
         return false;
       value = nested.getResult(inner);
     } else {
@@ -230,8 +229,8 @@ void DeferAccumulatorReads(mlir::func::FuncOp dispatch) {
     if (TripProduct(loop) < kDeferMinIterations) continue;
     for (unsigned i = 0; i < loop.getNumRegionIterArgs(); ++i) {
       auto read = loop.getInitArgs()[i].getDefiningOp<mlir::vector::TransferReadOp>();
-      if (!read || read->getBlock() != loop->getBlock() || !read->hasOneUse() ||
-          read.getMask() || !read.getPermutationMap().isMinorIdentity() ||
+      if (!read || read->getBlock() != loop->getBlock() || !read->hasOneUse() || read.getMask() ||
+          !read.getPermutationMap().isMinorIdentity() ||
           llvm::any_of(read.getInBoundsValues(), [](bool b) { return !b; }) ||
           !llvm::isa<mlir::FloatType>(read.getVectorType().getElementType()))
         continue;
@@ -289,8 +288,7 @@ void DeferAccumulatorReads(mlir::func::FuncOp dispatch) {
           }
         }
       }
-      auto zero = mlir::arith::ConstantOp::create(
-          b, loc, b.getZeroAttr(read.getVectorType()));
+      auto zero = mlir::arith::ConstantOp::create(b, loc, b.getZeroAttr(read.getVectorType()));
       loop.getInitArgsMutable()[i].assign(zero);
       read->moveBefore(write);
       b.setInsertionPoint(write);
@@ -316,8 +314,7 @@ void ForwardSplatInits(mlir::func::FuncOp dispatch) {
     mlir::Operation* next = fill->getNextNode();
     while (next && mlir::isMemoryEffectFree(next)) next = next->getNextNode();
     auto read = llvm::dyn_cast_or_null<mlir::vector::TransferReadOp>(next);
-    if (!read || !IsWholeTransfer(read) || !IsWholeView(read.getBase(), fill.getBase()))
-      continue;
+    if (!read || !IsWholeTransfer(read) || !IsWholeView(read.getBase(), fill.getBase())) continue;
     mlir::OpBuilder builder(read);
     auto constant = mlir::arith::ConstantOp::create(
         builder, read.getLoc(),

@@ -22,8 +22,7 @@ mlir::Value Subview(mlir::OpBuilder& b, mlir::Location loc, mlir::Value source,
   if (result_shape.empty())
     return mlir::memref::SubViewOp::create(b, loc, source, offsets, size_attrs, strides);
   auto type = mlir::memref::SubViewOp::inferRankReducedResultType(
-      result_shape, llvm::cast<mlir::MemRefType>(source.getType()), offsets, size_attrs,
-      strides);
+      result_shape, llvm::cast<mlir::MemRefType>(source.getType()), offsets, size_attrs, strides);
   return mlir::memref::SubViewOp::create(b, loc, type, source, offsets, size_attrs, strides);
 }
 
@@ -57,11 +56,12 @@ mlir::LogicalResult PackMatmulBlock(mlir::RewriterBase& rewriter, mlir::linalg::
   rewriter.setInsertionPointToStart(&func.getBody().front());
   // A frame this big must touch its pages in order, so that a thread short of stack faults on
   // the guard page instead of writing past it.
-  func->setAttr("passthrough",
-                rewriter.getArrayAttr({rewriter.getArrayAttr(
-                    {rewriter.getStringAttr("probe-stack"), rewriter.getStringAttr("inline-asm")})}));
-  mlir::Value packed = mlir::memref::AllocaOp::create(rewriter, loc, packed_type,
-                                                      rewriter.getI64IntegerAttr(64));
+  func->setAttr(
+      "passthrough",
+      rewriter.getArrayAttr({rewriter.getArrayAttr(
+          {rewriter.getStringAttr("probe-stack"), rewriter.getStringAttr("inline-asm")})}));
+  mlir::Value packed =
+      mlir::memref::AllocaOp::create(rewriter, loc, packed_type, rewriter.getI64IntegerAttr(64));
 
   rewriter.setInsertionPoint(block);
   auto index = [&](int64_t v) -> mlir::Value {

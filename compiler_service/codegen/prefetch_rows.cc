@@ -52,11 +52,11 @@ void PrefetchRowsAhead(mlir::RewriterBase& rewriter, mlir::linalg::LinalgOp tile
         mlir::arith::ConstantIndexOp::create(rewriter, loc, rows_ahead + row));
     index[*row_dim] = mlir::arith::MinSIOp::create(rewriter, loc, ahead, last_row);
     for (int64_t column = 0; column < columns; column += per_line) {
-      index[rank - 1] = mlir::arith::AddIOp::create(
-          rewriter, loc, offsets[rank - 1],
-          mlir::arith::ConstantIndexOp::create(rewriter, loc, column));
-      mlir::memref::PrefetchOp::create(rewriter, loc, view.getSource(), index, is_write,
-                                       locality, data);
+      index[rank - 1] =
+          mlir::arith::AddIOp::create(rewriter, loc, offsets[rank - 1],
+                                      mlir::arith::ConstantIndexOp::create(rewriter, loc, column));
+      mlir::memref::PrefetchOp::create(rewriter, loc, view.getSource(), index, is_write, locality,
+                                       data);
     }
   }
 }

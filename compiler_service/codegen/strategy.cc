@@ -178,8 +178,10 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
       }
       if ((contraction->m.empty() || few_rows) && !contraction->k.empty()) {
         for (unsigned i = 0; i < loops; ++i)
-          if (llvm::is_contained(contraction->k, i)) continue;
-          else if (i != contraction->n.back()) strategy.interchange.push_back(i);
+          if (llvm::is_contained(contraction->k, i))
+            continue;
+          else if (i != contraction->n.back())
+            strategy.interchange.push_back(i);
         for (unsigned k : contraction->k) strategy.interchange.push_back(k);
         strategy.interchange.push_back(contraction->n.back());
         // Four reduction steps per tile: each C load/store serves 4 outer products, and only

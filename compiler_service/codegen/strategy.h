@@ -12,9 +12,9 @@
 namespace kiln::compiler {
 
 struct TileStrategy {
-  std::string name;                      // for debugging output
-  bool vectorize = false;                // false: leave the op to scalar loops
-  llvm::SmallVector<int64_t> tile_sizes;  // per loop; 0 = not tiled
+  std::string name;                         // for debugging output
+  bool vectorize = false;                   // false: leave the op to scalar loops
+  llvm::SmallVector<int64_t> tile_sizes;    // per loop; 0 = not tiled
   llvm::SmallVector<int64_t> vector_sizes;  // per loop; >= the tile (masked when larger)
   // Vectorize straight to vector.contract, lowered later to outer products (FMAs) with the
   // accumulator tile in registers.

@@ -79,14 +79,15 @@ llvm::Expected<std::unique_ptr<llvm::TargetMachine>> CreateTargetMachine(const T
   llvm::Triple triple(spec.triple);
   std::string error;
   const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple, error);
-  if (target == nullptr) return llvm::createStringError("no LLVM target for '%s': %s",
-                                                        spec.triple.c_str(), error.c_str());
+  if (target == nullptr)
+    return llvm::createStringError("no LLVM target for '%s': %s", spec.triple.c_str(),
+                                   error.c_str());
   llvm::TargetOptions options;
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
       triple, spec.cpu, spec.FeatureString(), options, llvm::Reloc::PIC_, llvm::CodeModel::Small,
       llvm::CodeGenOptLevel::Aggressive));
-  if (!machine) return llvm::createStringError("cannot create a target machine for '%s'",
-                                               spec.cpu.c_str());
+  if (!machine)
+    return llvm::createStringError("cannot create a target machine for '%s'", spec.cpu.c_str());
   return machine;
 }
 

@@ -59,9 +59,19 @@ llvm::Expected<std::string> LinkSharedLibrary(std::string_view object, bool free
 
   std::string out_text, err_text;
   llvm::raw_string_ostream out_stream(out_text), err_stream(err_text);
-  std::vector<const char*> args = {"ld.lld", "-shared", "-z", "now", "-z", "relro", "-z",
-                                   "noexecstack", "--build-id=none", "-O1", "-o",
-                                   library_path.c_str(), object_path.c_str()};
+  std::vector<const char*> args = {"ld.lld",
+                                   "-shared",
+                                   "-z",
+                                   "now",
+                                   "-z",
+                                   "relro",
+                                   "-z",
+                                   "noexecstack",
+                                   "--build-id=none",
+                                   "-O1",
+                                   "-o",
+                                   library_path.c_str(),
+                                   object_path.c_str()};
   if (freestanding) {
     for (const char* arg : {"-nostdlib", "--no-undefined", "--hash-style=both", "-z", "text"})
       args.push_back(arg);
@@ -77,7 +87,8 @@ llvm::Expected<std::string> LinkSharedLibrary(std::string_view object, bool free
     // The one failure users can cause: code that needs a C library function.
     size_t at = err_text.find("undefined symbol: ");
     if (freestanding && at != std::string::npos) {
-      std::string symbol = err_text.substr(at + 18, err_text.find_first_of("\n ", at + 18) - at - 18);
+      std::string symbol =
+          err_text.substr(at + 18, err_text.find_first_of("\n ", at + 18) - at - 18);
       return llvm::createStringError(
           "the generated code needs '%s' from the C library, which embedded-elf executables "
           "cannot import; compile with --executable-format=system-library",

@@ -40,7 +40,8 @@ std::string InputPipeline() {
 std::string BufferizePipeline(const CodegenOptions& options) {
   // The products that codegen/strategy.cc streams row by row (fewer rows than a register tile).
   return "kiln-split-vector-matrix-reduction{max-rows=" +
-         std::to_string(RegisterTileRows(options.vector_bits) - 1) + "},"
+         std::to_string(RegisterTileRows(options.vector_bits) - 1) +
+         "},"
          "kiln-strip-attributes,"
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map},"
@@ -57,16 +58,20 @@ std::string BufferizePipeline(const CodegenOptions& options) {
          (options.vector_bits >= 512 ? "" : " min-bytes=524288 min-rows=128") + "}";
 }
 
-std::string DispatchPipeline(const std::string& execution_model,
-                             const CodegenOptions& options) {
+std::string DispatchPipeline(const std::string& execution_model, const CodegenOptions& options) {
   return "kiln-form-dispatches,"
-         "kiln-choose-execution-model{model=" + execution_model + "},"
-         "kiln-distribute-workgroups{vector-bits=" + std::to_string(options.vector_bits) + "},"
+         "kiln-choose-execution-model{model=" +
+         execution_model +
+         "},"
+         "kiln-distribute-workgroups{vector-bits=" +
+         std::to_string(options.vector_bits) +
+         "},"
          "kiln-plan-memory";
 }
 
 std::string CodegenPipeline(const CodegenOptions& options) {
-  return "kiln-tile-and-vectorize{vector-bits=" + std::to_string(options.vector_bits) + "},"
+  return "kiln-tile-and-vectorize{vector-bits=" + std::to_string(options.vector_bits) +
+         "},"
          "canonicalize,cse,"
          "kiln-approximate-math,"
          "func.func(lower-vector-mask,lower-vector-multi-reduction,"

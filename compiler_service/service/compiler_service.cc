@@ -57,10 +57,14 @@ void Summarize(const mv1::ModuleDef& def, cv1::CompileResponse& response) {
 
 cv1::Severity ToSeverity(kiln::compiler::Diagnostic::Severity severity) {
   switch (severity) {
-    case kiln::compiler::Diagnostic::Severity::kError: return cv1::SEVERITY_ERROR;
-    case kiln::compiler::Diagnostic::Severity::kWarning: return cv1::SEVERITY_WARNING;
-    case kiln::compiler::Diagnostic::Severity::kNote: return cv1::SEVERITY_NOTE;
-    case kiln::compiler::Diagnostic::Severity::kRemark: return cv1::SEVERITY_REMARK;
+    case kiln::compiler::Diagnostic::Severity::kError:
+      return cv1::SEVERITY_ERROR;
+    case kiln::compiler::Diagnostic::Severity::kWarning:
+      return cv1::SEVERITY_WARNING;
+    case kiln::compiler::Diagnostic::Severity::kNote:
+      return cv1::SEVERITY_NOTE;
+    case kiln::compiler::Diagnostic::Severity::kRemark:
+      return cv1::SEVERITY_REMARK;
   }
   return cv1::SEVERITY_UNSPECIFIED;
 }
@@ -164,8 +168,7 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileToStore(
     auto result = CompileMerged(*digest, request, options, should_continue);
     // The compile this request joined was abandoned by its callers, but this one still wants
     // the module: start again (it is now the one compiling, or finds the artifact).
-    if (!result.ok() && IsGivingUp(result.status()) &&
-        (!should_continue || should_continue().ok()))
+    if (!result.ok() && IsGivingUp(result.status()) && (!should_continue || should_continue().ok()))
       continue;
     return result;
   }
@@ -275,8 +278,7 @@ grpc::Status CompilerServiceImpl::Compile(grpc::ServerContext* context,
   auto result = CompileToStore(*request, should_continue);
   metrics::RecordRpc("Compile", "", result.status());
   if (!result.ok()) {
-    spdlog::info("compile of '{}' failed: {}", request->source_name(),
-                 result.status().ToString());
+    spdlog::info("compile of '{}' failed: {}", request->source_name(), result.status().ToString());
     return ToGrpcStatus(result.status());
   }
   *response = std::move(*result);
@@ -355,9 +357,9 @@ grpc::Status CompilerServiceImpl::EvictArtifacts(grpc::ServerContext*,
   }
   metrics::RecordRpc("EvictArtifacts", "", status);
   if (!status.ok()) return ToGrpcStatus(status);
-  EvictionResult result = store_.Evict(
-      std::vector<std::string>(request->digests().begin(), request->digests().end()),
-      request->all());
+  EvictionResult result =
+      store_.Evict(std::vector<std::string>(request->digests().begin(), request->digests().end()),
+                   request->all());
   for (const std::string& digest : result.evicted) response->add_evicted(digest);
   response->set_bytes_freed(result.bytes_freed);
   for (const auto& [digest, reason] : result.skipped) {

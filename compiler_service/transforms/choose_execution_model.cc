@@ -45,8 +45,7 @@ std::string Millions(int64_t n) {
   return absl::StrCat(n);
 }
 
-struct ChooseExecutionModelPass
-    : public impl::ChooseExecutionModelBase<ChooseExecutionModelPass> {
+struct ChooseExecutionModelPass : public impl::ChooseExecutionModelBase<ChooseExecutionModelPass> {
   using ChooseExecutionModelBase::ChooseExecutionModelBase;
 
   void runOnOperation() override {
@@ -77,13 +76,13 @@ struct ChooseExecutionModelPass
       if (model != "auto") {
         chosen = model;
         reason = absl::StrCat("requested by the compile options (", summary, ")");
-      } else if (work < inlineWorkThreshold && bytes >= inlineBytesThreshold &&
-                 parallelism >= 2) {
+      } else if (work < inlineWorkThreshold && bytes >= inlineBytesThreshold && parallelism >= 2) {
         // Little arithmetic over much memory (a vector times a weight matrix): bound by
         // memory bandwidth, which each worker's core adds to. 1x513x1000 on two threads:
         // 20 us async against 28 inline.
         chosen = kAsyncModel;
-        reason = absl::StrCat(summary, ", ", bytes / 1024, " KB in one dispatch: "
+        reason = absl::StrCat(summary, ", ", bytes / 1024,
+                              " KB in one dispatch: "
                               "memory-bound, so workgroups run on the task executor's workers "
                               "for their bandwidth");
       } else if (work < inlineWorkThreshold) {
@@ -92,16 +91,18 @@ struct ChooseExecutionModelPass
         // (1.8M) 21 against 33; at 0.5M they were even. The threshold was 4M before workers
         // spun briefly between calls.
         chosen = kInlineModel;
-        reason = absl::StrCat(summary, ": too little work to pay for queue, fence and worker "
-                                       "hand-off, so it runs on the calling thread");
+        reason = absl::StrCat(summary,
+                              ": too little work to pay for queue, fence and worker "
+                              "hand-off, so it runs on the calling thread");
       } else if (big_work < inlineWorkThreshold) {
         // About 0.3 us of queue and fence per async dispatch (benchmarks/dispatch_overhead.sh)
         // against about 1 us that a second thread saves on 128K points: what counts is the
         // work in dispatches at least that big, not an average that one big product among
         // many small ops would carry.
         chosen = kInlineModel;
-        reason = absl::StrCat(summary, ": dispatches too small to pay for a queue submission "
-                                       "and fence each, so it runs on the calling thread");
+        reason = absl::StrCat(summary,
+                              ": dispatches too small to pay for a queue submission "
+                              "and fence each, so it runs on the calling thread");
       } else if (parallelism < 2) {
         chosen = kInlineModel;
         reason = absl::StrCat(summary, ": no parallel dimension to spread over workers");

@@ -37,8 +37,7 @@ int64_t ElementBytes(mlir::MemRefType type) {
   return std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
 }
 
-struct DistributeWorkgroupsPass
-    : public impl::DistributeWorkgroupsBase<DistributeWorkgroupsPass> {
+struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<DistributeWorkgroupsPass> {
   using DistributeWorkgroupsBase::DistributeWorkgroupsBase;
 
   void runOnOperation() override {
@@ -154,8 +153,9 @@ struct DistributeWorkgroupsPass
       }
       op->erase();
     }
-    dispatch->setAttr(kWorkgroupCountAttr,
-                      mlir::Builder(dispatch.getContext()).getDenseI64ArrayAttr({best_count, 1, 1}));
+    dispatch->setAttr(
+        kWorkgroupCountAttr,
+        mlir::Builder(dispatch.getContext()).getDenseI64ArrayAttr({best_count, 1, 1}));
   }
 };
 

@@ -104,8 +104,8 @@ class DispatchOutliner {
     auto index_type = module_builder.getIndexType();
     arg_types.push_back(index_type);
     std::string name = (host_.getSymName() + "__dispatch_" + llvm::Twine(count_++)).str();
-    auto dispatch = mlir::func::FuncOp::create(module_builder, 
-        anchor->getLoc(), name, module_builder.getFunctionType(arg_types, {}));
+    auto dispatch = mlir::func::FuncOp::create(module_builder, anchor->getLoc(), name,
+                                               module_builder.getFunctionType(arg_types, {}));
     dispatch.setPrivate();
     dispatch->setAttr(kDispatchAttr, module_builder.getUnitAttr());
     dispatch->setAttr(kWorkgroupCountAttr, module_builder.getDenseI64ArrayAttr({1, 1, 1}));
@@ -121,9 +121,9 @@ class DispatchOutliner {
       if (mapping.contains(value)) return mlir::success();
       mlir::Operation* def = value.getDefiningOp();
       if (def == nullptr || !IsClonable(def))
-        return anchor->emitError() << "cannot form a dispatch: it uses a value defined by "
-                                   << (def ? def->getName().getStringRef() : "a block argument")
-                                   << " outside it";
+        return anchor->emitError()
+               << "cannot form a dispatch: it uses a value defined by "
+               << (def ? def->getName().getStringRef() : "a block argument") << " outside it";
       for (mlir::Value operand : def->getOperands())
         if (mlir::failed(materialize(operand))) return mlir::failure();
       b.clone(*def, mapping);

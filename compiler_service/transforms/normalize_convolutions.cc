@@ -40,8 +40,7 @@ mlir::DenseElementsAttr TransposeConstant(mlir::DenseElementsAttr value,
 
 // A depthwise convolution with a channel multiplier of 1 (filter [kh][kw][c][1], output
 // [n][oh][ow][c][1]) as the plain depthwise form on collapsed views.
-void DropUnitMultiplier(mlir::RewriterBase& rewriter,
-                        mlir::linalg::DepthwiseConv2DNhwcHwcmOp op) {
+void DropUnitMultiplier(mlir::RewriterBase& rewriter, mlir::linalg::DepthwiseConv2DNhwcHwcmOp op) {
   if (!op.hasPureTensorSemantics()) return;
   mlir::Value input = op.getDpsInputOperand(0)->get(), filter = op.getDpsInputOperand(1)->get();
   mlir::Value init = op.getDpsInitOperand(0)->get();
@@ -85,8 +84,7 @@ struct NormalizeConvolutionsPass
       // Constant weights (the usual case) are transposed here, once, instead of by a
       // dispatch on every call.
       auto conv = llvm::cast<mlir::linalg::LinalgOp>(*converted);
-      auto transpose =
-          conv.getDpsInputOperand(1)->get().getDefiningOp<mlir::linalg::TransposeOp>();
+      auto transpose = conv.getDpsInputOperand(1)->get().getDefiningOp<mlir::linalg::TransposeOp>();
       mlir::DenseElementsAttr weights;
       // Dense literals of whole-byte ints and floats; others (dense_resource blobs, i1, complex)
       // keep the transpose op, still correct.

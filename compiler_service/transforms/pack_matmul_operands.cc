@@ -13,8 +13,8 @@ namespace {
 
 // B packed for the register tiles: panel j holds columns [j*strip, (j+1)*strip) of every row,
 // contiguous: packed[j][k][c] = b[k][j*strip + c]. `b` must be f32 data of shape k x n.
-mlir::DenseElementsAttr PackConstant(mlir::DenseElementsAttr b, int64_t k, int64_t n,
-                                     int64_t strip, mlir::RankedTensorType packed_type) {
+mlir::DenseElementsAttr PackConstant(mlir::DenseElementsAttr b, int64_t k, int64_t n, int64_t strip,
+                                     mlir::RankedTensorType packed_type) {
   if (b.isSplat()) return b.resizeSplat(packed_type);
   llvm::ArrayRef<char> raw = b.getRawData();
   std::vector<float> packed(static_cast<size_t>(k * n));
@@ -98,13 +98,13 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
             /*constant=*/true, module_builder.getI64IntegerAttr(64));
         symbols.insert(packed_global);  // renames on a clash
       }
-      packed = mlir::memref::GetGlobalOp::create(builder, loc, packed_type,
-                                                 packed_global.getSymName());
+      packed =
+          mlir::memref::GetGlobalOp::create(builder, loc, packed_type, packed_global.getSymName());
     } else {
       // A transient (kiln-plan-memory places it) and its own packing dispatch, shared by
       // every workgroup of the matmul.
-      packed = mlir::memref::AllocOp::create(builder, loc, packed_type,
-                                             builder.getI64IntegerAttr(64));
+      packed =
+          mlir::memref::AllocOp::create(builder, loc, packed_type, builder.getI64IntegerAttr(64));
       auto b3 = mlir::memref::ExpandShapeOp::create(
           builder, loc, llvm::ArrayRef<int64_t>{k, panels, strip}, b,
           llvm::ArrayRef<mlir::ReassociationIndices>{{0}, {1, 2}});
@@ -121,9 +121,9 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
     mlir::MLIRContext* ctx = op.getContext();
     mlir::AffineExpr d0, d1, d2, d3;
     mlir::bindDims(ctx, d0, d1, d2, d3);
-    llvm::SmallVector<mlir::AffineMap> maps = {
-        mlir::AffineMap::get(4, 0, {d0, d3}, ctx), mlir::AffineMap::get(4, 0, {d1, d3, d2}, ctx),
-        mlir::AffineMap::get(4, 0, {d0, d1, d2}, ctx)};
+    llvm::SmallVector<mlir::AffineMap> maps = {mlir::AffineMap::get(4, 0, {d0, d3}, ctx),
+                                               mlir::AffineMap::get(4, 0, {d1, d3, d2}, ctx),
+                                               mlir::AffineMap::get(4, 0, {d0, d1, d2}, ctx)};
     // linalg.contract, not a generic: the vectorizer turns contraction ops (only) straight
     // into vector.contract, which lowers to FMAs on the register tile.
     mlir::linalg::ContractOp::create(builder, loc, mlir::ValueRange{a, packed},

@@ -41,9 +41,9 @@ struct PlanMemoryPass : public impl::PlanMemoryBase<PlanMemoryPass> {
         return alloc.emitError() << "transient buffers must have a static identity layout";
       Interval interval;
       interval.alloc = alloc;
-      interval.bytes = AlignUp(
-          type.getNumElements() * std::max<int64_t>(1, type.getElementTypeBitWidth() / 8),
-          kArenaAlignment);
+      interval.bytes =
+          AlignUp(type.getNumElements() * std::max<int64_t>(1, type.getElementTypeBitWidth() / 8),
+                  kArenaAlignment);
       interval.begin = interval.end = position[&op];
       for (mlir::Operation* user : alloc->getUsers()) {
         mlir::Operation* top = host.getBody().front().findAncestorOpInBlock(*user);

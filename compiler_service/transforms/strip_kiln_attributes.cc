@@ -9,8 +9,7 @@ namespace kiln::compiler {
 
 namespace {
 
-struct StripKilnAttributesPass
-    : public impl::StripKilnAttributesBase<StripKilnAttributesPass> {
+struct StripKilnAttributesPass : public impl::StripKilnAttributesBase<StripKilnAttributesPass> {
   void runOnOperation() override {
     getOperation()->walk([](mlir::func::FuncOp func) {
       auto strip = [](mlir::DictionaryAttr attrs) {

@@ -58,9 +58,9 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       (void)TileAndPeel(rewriter, op, strategy.cache_tile_sizes, strategy.cache_interchange,
                         [&](mlir::Operation* block) {
                           if (strategy.pack_b_strip > 0) {
-                            block->setAttr(kPackAttr, builder.getDenseI64ArrayAttr(
-                                                          {strategy.pack_b_strip,
-                                                           strategy.pack_b_rows}));
+                            block->setAttr(kPackAttr,
+                                           builder.getDenseI64ArrayAttr(
+                                               {strategy.pack_b_strip, strategy.pack_b_rows}));
                           }
                         });
     }
@@ -101,15 +101,13 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       auto mark = [&](mlir::Operation* tile) {
         tile->setAttr(kVectorSizesAttr, builder.getDenseI64ArrayAttr(strategy.vector_sizes));
         if (strategy.decompose_windowed) tile->setAttr(kDecomposeAttr, builder.getUnitAttr());
-        if (strategy.named_contraction)
-          tile->setAttr(kNamedContractionAttr, builder.getUnitAttr());
+        if (strategy.named_contraction) tile->setAttr(kNamedContractionAttr, builder.getUnitAttr());
         if (strategy.prefetch_b_rows > 0)
           tile->setAttr(kPrefetchAttr, builder.getI64IntegerAttr(strategy.prefetch_b_rows));
       };
       // On failure nothing changed: the op is tiled alone below and the fill stays whole
       // (scalar loops, still correct).
-      if (plan.fill &&
-          mlir::succeeded(TileWithFusedFill(rewriter, op, plan.fill, strategy, mark)))
+      if (plan.fill && mlir::succeeded(TileWithFusedFill(rewriter, op, plan.fill, strategy, mark)))
         continue;
       // Stays whole when tiling fails: scalar loops later.
       (void)TileAndPeel(rewriter, op, strategy.tile_sizes, strategy.interchange, mark);
@@ -199,8 +197,7 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
   // the hoisted accumulator read, ForwardSplatInits) instead of a pass that writes the whole
   // output and a second that reads it back: depthwise convolution (memory-bound) went from
   // 0.80 to 1.10 x oneDNN with it.
-  static mlir::linalg::FillOp FusableFill(mlir::linalg::LinalgOp op,
-                                          const TileStrategy& strategy) {
+  static mlir::linalg::FillOp FusableFill(mlir::linalg::LinalgOp op, const TileStrategy& strategy) {
     if (!strategy.vectorize || op.getNumDpsInits() != 1 || op.getNumReductionLoops() == 0 ||
         !strategy.interchange.empty() || !op.hasPureBufferSemantics())
       return {};
@@ -212,16 +209,14 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
     // Every output element must belong to exactly one tile: the init map is a permutation of
     // the parallel loops.
     mlir::AffineMap map = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-    if (!map.isProjectedPermutation() || map.getNumResults() != op.getNumParallelLoops())
-      return {};
+    if (!map.isProjectedPermutation() || map.getNumResults() != op.getNumParallelLoops()) return {};
     return fill;
   }
 
   // Tiles `op` in two levels: its parallel loops (each tile gets a copy of `fill` on its own
   // output tile), then the tile's reduction loops inside. Erases `fill`.
   static mlir::LogicalResult TileWithFusedFill(mlir::RewriterBase& rewriter,
-                                               mlir::linalg::LinalgOp op,
-                                               mlir::linalg::FillOp fill,
+                                               mlir::linalg::LinalgOp op, mlir::linalg::FillOp fill,
                                                const TileStrategy& strategy,
                                                llvm::function_ref<void(mlir::Operation*)> mark) {
     llvm::SmallVector<mlir::utils::IteratorType> iterators = op.getIteratorTypesArray();

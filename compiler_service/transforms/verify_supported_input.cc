@@ -18,9 +18,9 @@ bool IsSupportedDialect(llvm::StringRef ns) {
 bool IsSupportedElementType(mlir::Type type) {
   if (type.isF32() || type.isF64() || type.isF16() || type.isBF16()) return true;
   if (auto int_type = llvm::dyn_cast<mlir::IntegerType>(type))
-    return int_type.isSignless() && (int_type.getWidth() == 1 || int_type.getWidth() == 8 ||
-                                     int_type.getWidth() == 16 || int_type.getWidth() == 32 ||
-                                     int_type.getWidth() == 64);
+    return int_type.isSignless() &&
+           (int_type.getWidth() == 1 || int_type.getWidth() == 8 || int_type.getWidth() == 16 ||
+            int_type.getWidth() == 32 || int_type.getWidth() == 64);
   return false;
 }
 
@@ -40,8 +40,7 @@ std::string TypeToString(mlir::Type type) {
   return text;
 }
 
-struct VerifySupportedInputPass
-    : public impl::VerifySupportedInputBase<VerifySupportedInputPass> {
+struct VerifySupportedInputPass : public impl::VerifySupportedInputBase<VerifySupportedInputPass> {
   void runOnOperation() override {
     bool failed = false;
     int public_functions = 0;
@@ -80,8 +79,9 @@ struct VerifySupportedInputPass
           else if (!tensor.hasStaticShape())
             problem = "dynamic shapes are not supported";
           else if (!IsSupportedElementType(tensor.getElementType()))
-            problem = "element type is not supported (use f32, f64, f16, bf16, i1, i8, i16, i32 "
-                      "or i64)";
+            problem =
+                "element type is not supported (use f32, f64, f16, bf16, i1, i8, i16, i32 "
+                "or i64)";
           if (problem.empty()) return true;
           func.emitError() << "function '" << func.getSymName() << "' " << what << " of type "
                            << TypeToString(type) << ": " << problem;

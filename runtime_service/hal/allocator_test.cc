@@ -74,7 +74,10 @@ TEST(ArenaPoolTest, SteadyStateReusesArenas) {
     EXPECT_EQ(arena->data(), first);
   }
   // A size that rounds to the same 64-byte class reuses it too.
-  { auto arena = pool.Acquire(1020); EXPECT_EQ(arena->data(), first); }
+  {
+    auto arena = pool.Acquire(1020);
+    EXPECT_EQ(arena->data(), first);
+  }
   EXPECT_EQ(pool.stats().allocations, 1u);
   EXPECT_EQ(pool.stats().reuses, 101u);
 
@@ -88,8 +91,12 @@ TEST(ArenaPoolTest, SteadyStateReusesArenas) {
   EXPECT_EQ(pool.stats().allocations, 2u);
   EXPECT_EQ(pool.stats().cached, 2u);
   // Another size class allocates once.
-  { auto c = pool.Acquire(5000); }
-  { auto c = pool.Acquire(5000); }
+  {
+    auto c = pool.Acquire(5000);
+  }
+  {
+    auto c = pool.Acquire(5000);
+  }
   EXPECT_EQ(pool.stats().allocations, 3u);
 
   auto empty = pool.Acquire(0);
@@ -99,7 +106,9 @@ TEST(ArenaPoolTest, SteadyStateReusesArenas) {
 
   pool.Trim();
   EXPECT_EQ(pool.stats().cached, 0u);
-  { auto d = pool.Acquire(1000); }
+  {
+    auto d = pool.Acquire(1000);
+  }
   EXPECT_EQ(pool.stats().allocations, 4u);
   EXPECT_EQ(pool.Acquire(SIZE_MAX).status().code(), absl::StatusCode::kResourceExhausted);
 }

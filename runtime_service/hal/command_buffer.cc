@@ -23,8 +23,8 @@ absl::Status CommandBuffer::Use(const BindingRef& ref, const char* what) {
                                                    required_lengths_.size()));
   }
   if (ref.offset > UINT64_MAX - ref.length) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " range [offset ", ref.offset,
-                                                   ", length ", ref.length, "] overflows"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " range [offset ", ref.offset, ", length ", ref.length, "] overflows"));
   }
   uint64_t& required = required_lengths_[ref.binding];
   required = std::max(required, ref.offset + ref.length);
@@ -61,8 +61,7 @@ absl::Status CommandBuffer::Copy(BindingRef source, BindingRef target) {
   KILN_RETURN_IF_ERROR(CheckRecording());
   if (source.length != target.length) {
     return absl::InvalidArgumentError(absl::StrCat("copy source length ", source.length,
-                                                   " differs from target length ",
-                                                   target.length));
+                                                   " differs from target length ", target.length));
   }
   KILN_RETURN_IF_ERROR(Use(source, "copy source"));
   KILN_RETURN_IF_ERROR(Use(target, "copy target"));
@@ -78,9 +77,8 @@ absl::Status CommandBuffer::Fill(BindingRef target, std::span<const uint8_t> pat
         absl::StrCat("fill pattern is ", size, " bytes; it must be 1, 2, 4 or 8"));
   }
   if (target.length % size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("fill length ", target.length,
-                                                   " is not a multiple of the ", size,
-                                                   "-byte pattern"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fill length ", target.length, " is not a multiple of the ", size, "-byte pattern"));
   }
   KILN_RETURN_IF_ERROR(Use(target, "fill target"));
   FillCommand fill{target, 0, static_cast<uint32_t>(size)};

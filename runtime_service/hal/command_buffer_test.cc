@@ -63,8 +63,7 @@ TEST(CommandBufferTest, RecordingChecksOperands) {
   const char three[3] = {};
   EXPECT_EQ(commands.Fill({0, 0, 12}, Pattern(three, 3)).message(),
             "fill pattern is 3 bytes; it must be 1, 2, 4 or 8");
-  EXPECT_EQ(commands.Fill({0, 0, 10}, Pattern(three, 2)).code(),
-            absl::StatusCode::kOk);
+  EXPECT_EQ(commands.Fill({0, 0, 10}, Pattern(three, 2)).code(), absl::StatusCode::kOk);
   const uint32_t four = 0;
   EXPECT_EQ(commands.Fill({0, 0, 10}, Pattern(&four, 4)).message(),
             "fill length 10 is not a multiple of the 4-byte pattern");
@@ -114,8 +113,7 @@ TEST(CommandBufferTest, RecordOnceReplayManyTimes) {
     std::vector<float> b = Iota(kN, -3.0f, 0.5f);
     std::vector<float> c(kN), d(kN), copy(16);
     std::vector<uint16_t> filled(5, 0);
-    BufferView table[] = {ViewOf(a), ViewOf(b), ViewOf(c), ViewOf(d), ViewOf(copy),
-                          ViewOf(filled)};
+    BufferView table[] = {ViewOf(a), ViewOf(b), ViewOf(c), ViewOf(d), ViewOf(copy), ViewOf(filled)};
     auto done = std::make_shared<Semaphore>();
     ASSERT_TRUE((*device)->queue().Submit({}, commands, table, {done, 1}).ok());
     ASSERT_TRUE((*device)->Wait(*done, 1).ok());

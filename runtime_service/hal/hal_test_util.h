@@ -33,8 +33,8 @@ inline const ExecutableLibrary& TestLibrary() {
     kiln::module::v1::ExecutableDef def;
     def.set_name("lib");
     for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) def.add_exports(name);
-    auto loaded = LoadSystemLibrary(
-        {reinterpret_cast<const uint8_t*>(image.data()), image.size()}, def, HostCpuFeatures());
+    auto loaded = LoadSystemLibrary({reinterpret_cast<const uint8_t*>(image.data()), image.size()},
+                                    def, HostCpuFeatures());
     EXPECT_TRUE(loaded.ok()) << loaded.status();
     return loaded.ok() ? loaded->release() : nullptr;
   }();

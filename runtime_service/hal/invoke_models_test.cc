@@ -14,9 +14,9 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runtime_service/testing/test_modules.h"
 #include "runtime_service/hal/device.h"
 #include "runtime_service/runtime.h"
+#include "runtime_service/testing/test_modules.h"
 
 namespace kiln {
 namespace {
@@ -26,7 +26,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 using namespace kiln::test_modules;  // NOLINT: the shared test-module helpers
-
 
 mv1::FunctionDef* NewFunction(module::ModuleBuilder& builder, const std::string& name,
                               uint32_t slot_count,
@@ -240,8 +239,11 @@ TEST_P(InvokeModelTest, DependentDispatches) {
     AddArg(function->mutable_outputs(), "result0", mv1::DATA_TYPE_F32, {1000});
     function->mutable_program()->set_transient_arena_size(4000);
     Program program{function->mutable_program()};
-    program.BindInput(0, 0).BindInput(1, 1).BindTransient(2, 0, 4000).BindOutput(3, 0).Dispatch(
-        kAddF32, {16, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
+    program.BindInput(0, 0)
+        .BindInput(1, 1)
+        .BindTransient(2, 0, 4000)
+        .BindOutput(3, 0)
+        .Dispatch(kAddF32, {16, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
     if (barrier) program.Barrier();
     program.Dispatch(kScaleF32, {1, 1, 1}, {{2, 0, 4000}, {3, 0, 4000}},
                      {std::bit_cast<uint32_t>(-2.0f)});
@@ -332,8 +334,7 @@ INSTANTIATE_TEST_SUITE_P(BothModels, InvokeModelTest,
                          testing::Values(ExecutionModelOverride::kInline,
                                          ExecutionModelOverride::kAsync),
                          [](const testing::TestParamInfo<ExecutionModelOverride>& info) {
-                           return info.param == ExecutionModelOverride::kAsync ? "Async"
-                                                                               : "Inline";
+                           return info.param == ExecutionModelOverride::kAsync ? "Async" : "Inline";
                          });
 
 // ---- Choosing the model ----
@@ -344,8 +345,7 @@ module::ModuleBuilder TwoModelModule() {
                              std::pair{"wide", mv1::EXECUTION_MODEL_ASYNC}}) {
     mv1::FunctionDef* function = NewFunction(builder, name, 1, model);
     AddArg(function->mutable_outputs(), "ids", mv1::DATA_TYPE_U32, {1, 4});
-    Program{function->mutable_program()}.BindOutput(0, 0).Dispatch(kProbe, {1, 1, 1},
-                                                                   {{0, 0, 16}});
+    Program{function->mutable_program()}.BindOutput(0, 0).Dispatch(kProbe, {1, 1, 1}, {{0, 0, 16}});
   }
   return builder;
 }
@@ -400,8 +400,7 @@ TEST(ExecutionModelTest, LoadWithADeviceStillValidates) {
   module::ModuleBuilder builder = NewBuilder();
   mv1::FunctionDef* function = NewFunction(builder, "main", 1);
   AddArg(function->mutable_outputs(), "y", mv1::DATA_TYPE_F32, {4});
-  Program{function->mutable_program()}.BindOutput(0, 0).Dispatch(kProbe, {1, 1, 1},
-                                                                 {{0, 8, 16}});
+  Program{function->mutable_program()}.BindOutput(0, 0).Dispatch(kProbe, {1, 1, 1}, {{0, 8, 16}});
   auto loaded = Load(builder, SharedDevice());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("out of bounds of slot 0"));

@@ -18,8 +18,8 @@ absl::Status Semaphore::Signal(uint64_t value) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!failure_.ok()) return failure_;
     if (value <= value_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "semaphore signalled to ", value, " but its payload is already ", value_));
+      return absl::InvalidArgumentError(
+          absl::StrCat("semaphore signalled to ", value, " but its payload is already ", value_));
     }
     value_ = value;
     // Listeners are few (one per pending submission); a linear partition is enough.
@@ -61,8 +61,8 @@ absl::Status Semaphore::Wait(uint64_t value, absl::Time deadline) const {
   } else if (!done()) {
     // absl::ToChronoTime saturates far-future times, so wait_until never overflows.
     if (!reached_.wait_until(lock, absl::ToChronoTime(deadline), done)) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "semaphore wait for ", value, " timed out at payload ", value_));
+      return absl::DeadlineExceededError(
+          absl::StrCat("semaphore wait for ", value, " timed out at payload ", value_));
     }
   }
   return failure_;

@@ -59,7 +59,7 @@ struct TaskExecutor::Execution {
   std::shared_ptr<const CommandBuffer> commands;
   std::vector<void*> binding_ptrs;  // all dispatches' bindings, resolved, back to back
   std::vector<size_t> binding_lengths;
-  std::unique_ptr<Task[]> tasks;    // one per command, the first task_count in use
+  std::unique_ptr<Task[]> tasks;  // one per command, the first task_count in use
   size_t task_capacity = 0;
   // The stage being run. Written only by the thread that starts a stage; the release store of
   // stage_remaining and the acq_rel countdown order it for the thread that starts the next.
@@ -138,10 +138,9 @@ absl::Status RunDispatch(const DispatchCommand& dispatch, const kiln_dispatch_st
   workgroup.worker_id = worker_id;
   const int code = dispatch.fn(dispatch.env, &state, &workgroup);
   if (code == 0) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(dispatch.label, " failed with code ", code,
-                                          " in workgroup (", workgroup.workgroup_id[0], ", ",
-                                          workgroup.workgroup_id[1], ", ",
-                                          workgroup.workgroup_id[2], ")"));
+  return absl::InternalError(absl::StrCat(
+      dispatch.label, " failed with code ", code, " in workgroup (", workgroup.workgroup_id[0],
+      ", ", workgroup.workgroup_id[1], ", ", workgroup.workgroup_id[2], ")"));
 }
 
 void RunFill(const FillCommand& fill, uint8_t* target) {
@@ -192,8 +191,7 @@ absl::StatusOr<std::unique_ptr<TaskExecutor>> TaskExecutor::Create(const Options
       const int error =
           pthread_setaffinity_np(executor->workers_.back().native_handle(), sizeof(set), &set);
       if (error != 0) {
-        return absl::InternalError(
-            absl::StrCat("pinning worker ", id, ": ", std::strerror(error)));
+        return absl::InternalError(absl::StrCat("pinning worker ", id, ": ", std::strerror(error)));
       }
     }
   }
@@ -210,8 +208,7 @@ TaskExecutor::~TaskExecutor() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-TaskExecutor::Execution* TaskExecutor::AcquireExecution(size_t task_count,
-                                                        size_t binding_count) {
+TaskExecutor::Execution* TaskExecutor::AcquireExecution(size_t task_count, size_t binding_count) {
   std::lock_guard<std::mutex> lock(pool_mutex_);
   if (free_executions_.empty()) {
     // More submissions in flight than ever before: a new execution, tables like the others'.
@@ -356,8 +353,7 @@ void TaskExecutor::RunTask(const Ready& ready, uint32_t worker_id) {
         if (const auto* dispatch = std::get_if<DispatchCommand>(task.command)) {
           status = RunDispatch(*dispatch, task.state, index, worker_id);
         } else if (const auto* copy = std::get_if<CopyCommand>(task.command)) {
-          if (copy->source.length > 0)
-            std::memmove(task.target, task.source, copy->source.length);
+          if (copy->source.length > 0) std::memmove(task.target, task.source, copy->source.length);
         } else {
           RunFill(std::get<FillCommand>(*task.command), task.target);
         }

@@ -53,8 +53,8 @@ class TaskExecutor {
   // `signal`, or fails its semaphore with the first failure (INTERNAL naming the dispatch and
   // code; the remaining workgroups are skipped). The bound memory must stay valid until then.
   // In steady state this allocates nothing: executions are pooled and reused.
-  void Execute(std::shared_ptr<const CommandBuffer> commands,
-               std::span<const BufferView> bindings, SemaphoreValue signal);
+  void Execute(std::shared_ptr<const CommandBuffer> commands, std::span<const BufferView> bindings,
+               SemaphoreValue signal);
 
   // Submissions some thread still holds: running, or finished with a worker about to let go.
   // 0 once the executor is quiescent. For tests and diagnostics.
@@ -97,11 +97,11 @@ class TaskExecutor {
   uint32_t helpers_waiting_ = 0;  // guarded by mutex_
   // Bumped whenever tasks are listed: idle workers spin on it briefly before they sleep.
   std::atomic<uint64_t> work_epoch_{0};
-  bool stopping_ = false;     // guarded by mutex_
+  bool stopping_ = false;                // guarded by mutex_
   std::atomic<uint64_t> helper_ids_{0};  // bit i: helper id worker_count + i is taken
   mutable std::mutex pool_mutex_;
   std::vector<std::unique_ptr<Execution>> executions_;  // every one made; guarded by pool_mutex_
-  std::vector<Execution*> free_executions_;              // guarded by pool_mutex_
+  std::vector<Execution*> free_executions_;             // guarded by pool_mutex_
   // The largest tables any submission needed; every pooled execution grows to them.
   size_t pool_task_capacity_ = 0;     // guarded by pool_mutex_
   size_t pool_binding_capacity_ = 0;  // guarded by pool_mutex_

@@ -180,10 +180,10 @@ TEST(TaskExecutorTest, EachWorkerStartsOnItsOwnRunOfWorkgroups) {
   auto device = NewDevice(4);
   constexpr uint32_t kGroups = 50;  // 5 runs of 10: one per worker and one for the caller
   auto commands = std::make_shared<CommandBuffer>(1);
-  ASSERT_TRUE(commands
-                  ->Dispatch(FunctionDispatch(RecordAfterAllArrive, {kGroups, 1, 1},
-                                              {{0, 0, kGroups * 4}}))
-                  .ok());
+  ASSERT_TRUE(
+      commands
+          ->Dispatch(FunctionDispatch(RecordAfterAllArrive, {kGroups, 1, 1}, {{0, 0, kGroups * 4}}))
+          .ok());
   Finalized(commands);
   g_worker_mask = 0;
   std::vector<uint32_t> workers(kGroups, ~0u);
@@ -326,10 +326,9 @@ TEST(QueueTest, WaitsOrderSubmissions) {
   // add: c = a + b; scale: out = 3 * in. Three dependent submissions, each waiting on the
   // previous one's semaphore, queued in reverse order behind a gate.
   auto add = std::make_shared<CommandBuffer>(3);
-  ASSERT_TRUE(
-      add->Dispatch(LibraryDispatch(kAddF32, {8, 1, 1}, {{0, 0, kN * 4}, {1, 0, kN * 4},
-                                                         {2, 0, kN * 4}}))
-          .ok());
+  ASSERT_TRUE(add->Dispatch(LibraryDispatch(kAddF32, {8, 1, 1},
+                                            {{0, 0, kN * 4}, {1, 0, kN * 4}, {2, 0, kN * 4}}))
+                  .ok());
   Finalized(add);
   auto scale = std::make_shared<CommandBuffer>(2);
   ASSERT_TRUE(scale
@@ -365,10 +364,9 @@ TEST(QueueTest, ConcurrentSubmissionsFromManyThreads) {
   auto device = NewDevice(3);
   constexpr size_t kN = 2000;
   auto add = std::make_shared<CommandBuffer>(3);
-  ASSERT_TRUE(
-      add->Dispatch(LibraryDispatch(kAddF32, {5, 1, 1}, {{0, 0, kN * 4}, {1, 0, kN * 4},
-                                                         {2, 0, kN * 4}}))
-          .ok());
+  ASSERT_TRUE(add->Dispatch(LibraryDispatch(kAddF32, {5, 1, 1},
+                                            {{0, 0, kN * 4}, {1, 0, kN * 4}, {2, 0, kN * 4}}))
+                  .ok());
   Finalized(add);
   constexpr int kThreads = 6;
   std::vector<std::thread> threads;
@@ -416,7 +414,7 @@ TEST(QueueTest, WaitingThreadHelpsWhenWorkersAreBusy) {
   BufferView table[] = {ViewOf(worker)};
   auto done = std::make_shared<Semaphore>();
   ASSERT_TRUE(device->queue().Submit({}, record, table, {done, 1}).ok());
-  EXPECT_TRUE(device->Wait(*done, 1).ok());  // would hang if the caller only slept
+  EXPECT_TRUE(device->Wait(*done, 1).ok());                 // would hang if the caller only slept
   EXPECT_GE(worker[0], device->executor().worker_count());  // a helper's id
   EXPECT_LT(worker[0], device->executor().worker_id_limit());
   g_release = true;

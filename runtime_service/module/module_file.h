@@ -28,11 +28,11 @@ inline constexpr uint64_t kMaxMetadataLength = 64ull << 20;
 struct ModuleFileHeader {
   char magic[8];
   uint32_t format_version;
-  uint32_t header_length;     // sizeof(ModuleFileHeader)
-  uint64_t metadata_offset;   // == header_length
-  uint64_t metadata_length;   // bytes of the serialized ModuleDef
-  uint64_t file_length;       // total file size
-  uint8_t reserved[24];       // zero
+  uint32_t header_length;    // sizeof(ModuleFileHeader)
+  uint64_t metadata_offset;  // == header_length
+  uint64_t metadata_length;  // bytes of the serialized ModuleDef
+  uint64_t file_length;      // total file size
+  uint8_t reserved[24];      // zero
 };
 static_assert(sizeof(ModuleFileHeader) == 64);
 

@@ -134,9 +134,10 @@ struct ArtifactStore::State {
           victim = it;
       }
       if (victim == index.end()) {
-        spdlog::warn("artifact cache holds {} bytes, over its bound of {}, but everything left "
-                     "is in use",
-                     bytes, max_bytes);
+        spdlog::warn(
+            "artifact cache holds {} bytes, over its bound of {}, but everything left "
+            "is in use",
+            bytes, max_bytes);
         return;
       }
       std::string digest = victim->first;
@@ -164,8 +165,7 @@ struct ArtifactStore::State {
       if (!name.ends_with(kModuleSuffix)) continue;
       std::string hex = name.substr(0, name.size() - kModuleSuffix.size());
       struct stat st;
-      if (!IsHex64(hex) || ::stat(file.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-        continue;
+      if (!IsHex64(hex) || ::stat(file.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
       SetEntryLocked("sha256:" + hex, static_cast<uint64_t>(st.st_size), MtimeNs(st));
     }
     for (const fs::path& sidecar : sidecars) {
@@ -251,8 +251,7 @@ absl::StatusOr<std::unique_ptr<module::ModuleFile>> ArtifactStore::OpenModule(
     std::lock_guard<std::mutex> lock(state_->mutex);
     ++state_->misses;
     // Gone from disk (evicted by another process, removed by hand): forget it.
-    if (state_->index.count(key) && ::access(path->c_str(), F_OK) != 0)
-      state_->UnlinkLocked(key);
+    if (state_->index.count(key) && ::access(path->c_str(), F_OK) != 0) state_->UnlinkLocked(key);
   };
   auto drop = [&](const absl::Status& why) {
     spdlog::warn("cached artifact {} is corrupt and was dropped: {}", key, why.ToString());
@@ -291,8 +290,7 @@ absl::StatusOr<std::unique_ptr<module::ModuleFile>> ArtifactStore::OpenModule(
     absl::Status status = absl::DataLossError(absl::StrCat(
         "cached artifact ", key, " fails its integrity check: ",
         in ? absl::StrCat("the file hashes to ", actual_sum, " (", bytes.size(),
-                          " bytes), its record says ", expected_sum, " (", expected_size,
-                          " bytes)")
+                          " bytes), its record says ", expected_sum, " (", expected_size, " bytes)")
            : std::string("its checksum record is missing"),
         "; it was dropped, compile the program again"));
     drop(status);
@@ -329,8 +327,8 @@ std::vector<ArtifactInfo> ArtifactStore::List() const {
   std::vector<ArtifactInfo> list;
   list.reserve(state_->index.size());
   for (const auto& [digest, entry] : state_->index)
-    list.push_back({digest, entry.size, entry.last_access_ns / 1000000,
-                    state_->PinnedLocked(digest)});
+    list.push_back(
+        {digest, entry.size, entry.last_access_ns / 1000000, state_->PinnedLocked(digest)});
   std::sort(list.begin(), list.end(), [](const ArtifactInfo& a, const ArtifactInfo& b) {
     return a.last_access_unix_ms != b.last_access_unix_ms
                ? a.last_access_unix_ms > b.last_access_unix_ms

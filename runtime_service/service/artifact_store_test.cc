@@ -15,9 +15,9 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string TempDir() {
-  std::string dir = fs::temp_directory_path() /
-                    ("kiln-store-test-" + std::to_string(::getpid()) + "-" +
-                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::string dir =
+      fs::temp_directory_path() / ("kiln-store-test-" + std::to_string(::getpid()) + "-" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
   fs::remove_all(dir);
   return dir;
 }

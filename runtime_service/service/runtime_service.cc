@@ -219,10 +219,10 @@ absl::StatusOr<rv1::InvokeResponse> RuntimeServiceImpl::RunInvoke(
   if (function == nullptr) {
     std::vector<std::string> names;
     for (const auto& fn : entry->module->def().functions()) names.push_back(fn.name());
-    return absl::NotFoundError(absl::StrCat(
-        "module '", request.module(), "' has no function '",
-        request.function().empty() ? std::string("main") : request.function(),
-        "'; functions: ", absl::StrJoin(names, ", ")));
+    return absl::NotFoundError(
+        absl::StrCat("module '", request.module(), "' has no function '",
+                     request.function().empty() ? std::string("main") : request.function(),
+                     "'; functions: ", absl::StrJoin(names, ", ")));
   }
 
   std::vector<TensorView> views;
@@ -262,8 +262,7 @@ grpc::Status RuntimeServiceImpl::Invoke(grpc::ServerContext* context,
   auto result = RunInvoke(context, *request);
   metrics::RecordRpc("Invoke", request->module(), result.status());
   if (result.ok())
-    metrics::Kiln().request_seconds.With({request->module()}).ObserveDuration(Clock::now() -
-                                                                               start);
+    metrics::Kiln().request_seconds.With({request->module()}).ObserveDuration(Clock::now() - start);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;

@@ -43,7 +43,7 @@ struct ModuleServing {
   std::atomic<size_t> pending{0};  // queued or running
   size_t max_pending = 0;
   std::unique_ptr<WorkerPool> pool;  // the module's own workers; null: the shared pool
-  ArtifactStore::Pin pin;  // keeps the module's artifact from being evicted while loaded
+  ArtifactStore::Pin pin;            // keeps the module's artifact from being evicted while loaded
 };
 
 // A loaded module as a request holds it: the module (and its code) stays alive while any copy
@@ -70,8 +70,7 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
 
   // Loads the module stored under `digest` as `name` (used by LoadModule and at start-up).
   absl::StatusOr<kiln::runtime::v1::ModuleInfo> LoadFromStore(
-      const std::string& digest, const std::string& name,
-      const ModuleServingOptions& options = {});
+      const std::string& digest, const std::string& name, const ModuleServingOptions& options = {});
   // NOT_FOUND when no module has that name. Calls in flight finish first on their own handle.
   absl::Status Unload(const std::string& name);
   // NOT_FOUND (listing the loaded modules) when no module has that name.

@@ -21,8 +21,8 @@ absl::Status WorkerPool::Submit(std::function<void()> task) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return absl::UnavailableError("the server is shutting down");
     if (queue_.size() >= max_queued_)
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the inference queue is full (", max_queued_, " requests waiting); retry later"));
+      return absl::ResourceExhaustedError(absl::StrCat("the inference queue is full (", max_queued_,
+                                                       " requests waiting); retry later"));
     queue_.push_back(std::move(task));
     total_queued_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -57,11 +57,10 @@ void WorkerPool::Run() {
     total_busy_.fetch_add(1, std::memory_order_relaxed);
     auto start = std::chrono::steady_clock::now();
     task();
-    total_busy_ns_.fetch_add(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                             start)
-            .count(),
-        std::memory_order_relaxed);
+    total_busy_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count(),
+                             std::memory_order_relaxed);
     total_busy_.fetch_sub(1, std::memory_order_relaxed);
   }
 }

@@ -23,9 +23,10 @@ TEST(WorkerPoolTest, FullQueueIsResourceExhausted) {
   std::shared_future<void> gate = release.get_future().share();
   std::promise<void> started;
   ASSERT_TRUE(pool.Submit([&] {
-    started.set_value();
-    gate.wait();
-  }).ok());
+                    started.set_value();
+                    gate.wait();
+                  })
+                  .ok());
   started.get_future().wait();  // the worker is busy; the next two fill the queue
   ASSERT_TRUE(pool.Submit([] {}).ok());
   ASSERT_TRUE(pool.Submit([] {}).ok());

@@ -56,9 +56,8 @@ class LiteralParser {
   }
 
   void SkipSpace() {
-    while (pos_ < text_.size() &&
-           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
-            text_[pos_] == '\r'))
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
+                                   text_[pos_] == '\n' || text_[pos_] == '\r'))
       ++pos_;
   }
 
@@ -165,8 +164,8 @@ class LiteralParser {
 
   absl::StatusOr<PyValue> ParseIdentifier() {
     size_t start = pos_;
-    while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) ||
-                                   text_[pos_] == '_'))
+    while (pos_ < text_.size() &&
+           (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_'))
       ++pos_;
     std::string_view word = text_.substr(start, pos_ - start);
     PyValue value;
@@ -232,8 +231,7 @@ const PyValue* FindKey(const PyValue& dict, std::string_view key) {
 
 uint32_t LoadLittleEndian(std::string_view bytes) {
   uint32_t value = 0;
-  for (size_t i = bytes.size(); i-- > 0;)
-    value = (value << 8) | static_cast<uint8_t>(bytes[i]);
+  for (size_t i = bytes.size(); i-- > 0;) value = (value << 8) | static_cast<uint8_t>(bytes[i]);
   return value;
 }
 
@@ -349,8 +347,8 @@ absl::StatusOr<std::string> WriteNpy(const HostTensor& tensor) {
                                                    " needs ", *length, " bytes, tensor has ",
                                                    tensor.data.size()));
   // Python's tuple repr: "()", "(3,)", "(2, 3)".
-  std::string shape = absl::StrCat("(", absl::StrJoin(tensor.shape, ", "),
-                                   tensor.shape.size() == 1 ? ",)" : ")");
+  std::string shape =
+      absl::StrCat("(", absl::StrJoin(tensor.shape, ", "), tensor.shape.size() == 1 ? ",)" : ")");
   std::string header =
       absl::StrCat("{'descr': '", *descr, "', 'fortran_order': False, 'shape': ", shape, ", }");
   // Version 1.0 keeps the header length in 16 bits; fall back to 2.0 past that.

@@ -48,8 +48,8 @@ TEST(NpyTest, RoundTripsEveryDtype) {
     auto bytes = WriteNpy(tensor);
     ASSERT_TRUE(bytes.ok()) << bytes.status();
     // Data starts 64-byte aligned, header ends with a newline.
-    size_t header_length =
-        static_cast<uint8_t>((*bytes)[8]) | static_cast<uint8_t>((*bytes)[9]) << 8;
+    size_t header_length = static_cast<uint8_t>((*bytes)[8]) | static_cast<uint8_t>((*bytes)[9])
+                                                                   << 8;
     EXPECT_EQ((10 + header_length) % 64, 0u);
     EXPECT_EQ((*bytes)[10 + header_length - 1], '\n');
     auto back = ReadNpy(*bytes);
@@ -88,18 +88,23 @@ TEST(NpyTest, ScalarAndEmptyShapes) {
 TEST(NpyTest, ReadsHandWrittenHeaders) {
   std::string data("\x01\x00\x02\x00\x03\x00", 6);
   // Double quotes, odd spacing, no trailing comma, keys in another order, Python 2 longs.
-  auto tensor = ReadNpy(NpyV1(
-      "{ \"shape\" : (3L ,) ,\"fortran_order\":False, 'descr':'<i2'}     \n", data));
+  auto tensor =
+      ReadNpy(NpyV1("{ \"shape\" : (3L ,) ,\"fortran_order\":False, 'descr':'<i2'}     \n", data));
   ASSERT_TRUE(tensor.ok()) << tensor.status();
   EXPECT_EQ(tensor->dtype, mv1::DATA_TYPE_I16);
   EXPECT_EQ(tensor->shape, std::vector<int64_t>{3});
   EXPECT_EQ(tensor->data, data);
 
   // Alternative spellings of single-byte and native-order types.
-  for (auto [descr, dtype] : std::vector<std::pair<std::string, DataType>>{
-           {"|i1", mv1::DATA_TYPE_I8}, {"<i1", mv1::DATA_TYPE_I8}, {"<u1", mv1::DATA_TYPE_U8},
-           {"|u1", mv1::DATA_TYPE_U8}, {">u1", mv1::DATA_TYPE_U8}, {"=f4", mv1::DATA_TYPE_F32},
-           {"<f2", mv1::DATA_TYPE_F16}, {"<u8", mv1::DATA_TYPE_U64}}) {
+  for (auto [descr, dtype] :
+       std::vector<std::pair<std::string, DataType>>{{"|i1", mv1::DATA_TYPE_I8},
+                                                     {"<i1", mv1::DATA_TYPE_I8},
+                                                     {"<u1", mv1::DATA_TYPE_U8},
+                                                     {"|u1", mv1::DATA_TYPE_U8},
+                                                     {">u1", mv1::DATA_TYPE_U8},
+                                                     {"=f4", mv1::DATA_TYPE_F32},
+                                                     {"<f2", mv1::DATA_TYPE_F16},
+                                                     {"<u8", mv1::DATA_TYPE_U64}}) {
     auto length = ByteLength(dtype, std::vector<int64_t>{2});
     auto parsed = ReadNpy(NpyV1("{'descr': '" + descr + "', 'fortran_order': False, 'shape': [2]}",
                                 std::string(static_cast<size_t>(*length), '\0')));
@@ -201,9 +206,14 @@ TEST(NpyTest, InteroperatesWithNumpy) {
   std::filesystem::create_directories(dir);
   std::string script =
       "import numpy as np\n"
-      "np.save('" + dir + "/a.npy', np.arange(6, dtype=np.float16).reshape(2, 3) / 4)\n"
-      "np.save('" + dir + "/b.npy', np.array(7, dtype=np.int64))\n"
-      "np.save('" + dir + "/c.npy', np.array([True, False, True]))\n";
+      "np.save('" +
+      dir +
+      "/a.npy', np.arange(6, dtype=np.float16).reshape(2, 3) / 4)\n"
+      "np.save('" +
+      dir +
+      "/b.npy', np.array(7, dtype=np.int64))\n"
+      "np.save('" +
+      dir + "/c.npy', np.array([True, False, True]))\n";
   ASSERT_EQ(std::system(("/usr/bin/python3 -c \"" + script + "\"").c_str()), 0);
 
   auto a = ReadNpyFile(dir + "/a.npy");

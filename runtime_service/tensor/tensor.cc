@@ -62,7 +62,8 @@ absl::StatusOr<int64_t> ElementCount(std::span<const int64_t> shape) {
 absl::StatusOr<int64_t> ByteLength(DataType dtype, std::span<const int64_t> shape) {
   size_t size = DataTypeSize(dtype);
   if (size == 0)
-    return absl::InvalidArgumentError(absl::StrCat("unsupported data type ", static_cast<int>(dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported data type ", static_cast<int>(dtype)));
   auto count = ElementCount(shape);
   if (!count.ok()) return count.status();
   if (*count > (int64_t{1} << 62) / static_cast<int64_t>(size))
@@ -75,7 +76,8 @@ std::string TypeString(DataType dtype, std::span<const int64_t> shape) {
 }
 
 std::string TypeString(const kiln::module::v1::TensorType& type) {
-  return TypeString(type.dtype(), std::span<const int64_t>(type.shape().data(), type.shape().size()));
+  return TypeString(type.dtype(),
+                    std::span<const int64_t>(type.shape().data(), type.shape().size()));
 }
 
 }  // namespace kiln

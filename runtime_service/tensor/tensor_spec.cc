@@ -53,7 +53,7 @@ uint16_t FloatToHalf(float value) {
   }
   uint32_t mantissa_odd = (bits >> 13) & 1;
   bits += (static_cast<uint32_t>(15 - 127) << 23) + 0xfff;  // rebias, round half up
-  bits += mantissa_odd;                                      // ... ties to even
+  bits += mantissa_odd;                                     // ... ties to even
   return sign | static_cast<uint16_t>(bits >> 13);
 }
 
@@ -93,8 +93,8 @@ bool IsFloat(DataType dtype) {
 }
 
 bool IsSigned(DataType dtype) {
-  return dtype == mv1::DATA_TYPE_I8 || dtype == mv1::DATA_TYPE_I16 ||
-         dtype == mv1::DATA_TYPE_I32 || dtype == mv1::DATA_TYPE_I64;
+  return dtype == mv1::DATA_TYPE_I8 || dtype == mv1::DATA_TYPE_I16 || dtype == mv1::DATA_TYPE_I32 ||
+         dtype == mv1::DATA_TYPE_I64;
 }
 
 std::string TypeText(const TensorTypeSpec& type) {
@@ -132,8 +132,8 @@ absl::Status AppendValue(DataType dtype, std::string_view text, std::string* out
     if (dtype == mv1::DATA_TYPE_F32) {
       Append(out, narrowed);
     } else {
-      uint16_t half = dtype == mv1::DATA_TYPE_F16 ? FloatToHalf(narrowed)
-                                                 : FloatToBFloat16(narrowed);
+      uint16_t half =
+          dtype == mv1::DATA_TYPE_F16 ? FloatToHalf(narrowed) : FloatToBFloat16(narrowed);
       float back = dtype == mv1::DATA_TYPE_F16 ? HalfToFloat(half) : BFloat16ToFloat(half);
       if (std::isfinite(value) && !std::isfinite(back)) return out_of_range();
       Append(out, half);
@@ -239,9 +239,8 @@ absl::StatusOr<TensorTypeSpec> ParseTypeSpec(std::string_view text) {
     int64_t dim;
     if (parts[i].empty() || parts[i][0] == '-' || parts[i][0] == '+' ||
         !absl::SimpleAtoi(AV(parts[i]), &dim))
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad dimension '", AV(parts[i]), "' in '", AV(text),
-                       "' (expected e.g. 2x3xf32)"));
+      return absl::InvalidArgumentError(absl::StrCat("bad dimension '", AV(parts[i]), "' in '",
+                                                     AV(text), "' (expected e.g. 2x3xf32)"));
     type.shape.push_back(dim);
   }
   auto bytes = ByteLength(type.dtype, type.shape);
@@ -298,9 +297,8 @@ absl::StatusOr<HostTensor> ParseTensorSpec(std::string_view spec) {
     std::string_view values = rest.substr(eq + 1);
     size_t given = SplitValues(values).size();
     if (static_cast<int64_t>(given) != *count)
-      return absl::InvalidArgumentError(absl::StrCat(TypeText(*type), " needs ", *count,
-                                                     *count == 1 ? " value" : " values", ", got ",
-                                                     given));
+      return absl::InvalidArgumentError(absl::StrCat(
+          TypeText(*type), " needs ", *count, *count == 1 ? " value" : " values", ", got ", given));
     auto bytes = ParseTensorValues(type->dtype, *count, values);
     if (!bytes.ok()) return bytes.status();
     tensor.dtype = type->dtype;
@@ -335,36 +333,60 @@ std::string FormatElement(DataType dtype, const void* bytes) {
         return FloatToBFloat16(std::strtof(text, nullptr)) == bits;
       });
     }
-    case mv1::DATA_TYPE_I8: return absl::StrCat(Load<int8_t>(bytes));
-    case mv1::DATA_TYPE_I16: return absl::StrCat(Load<int16_t>(bytes));
-    case mv1::DATA_TYPE_I32: return absl::StrCat(Load<int32_t>(bytes));
-    case mv1::DATA_TYPE_I64: return absl::StrCat(Load<int64_t>(bytes));
-    case mv1::DATA_TYPE_U8: return absl::StrCat(Load<uint8_t>(bytes));
-    case mv1::DATA_TYPE_U16: return absl::StrCat(Load<uint16_t>(bytes));
-    case mv1::DATA_TYPE_U32: return absl::StrCat(Load<uint32_t>(bytes));
-    case mv1::DATA_TYPE_U64: return absl::StrCat(Load<uint64_t>(bytes));
-    case mv1::DATA_TYPE_BOOL: return Load<uint8_t>(bytes) ? "true" : "false";
-    default: return "?";
+    case mv1::DATA_TYPE_I8:
+      return absl::StrCat(Load<int8_t>(bytes));
+    case mv1::DATA_TYPE_I16:
+      return absl::StrCat(Load<int16_t>(bytes));
+    case mv1::DATA_TYPE_I32:
+      return absl::StrCat(Load<int32_t>(bytes));
+    case mv1::DATA_TYPE_I64:
+      return absl::StrCat(Load<int64_t>(bytes));
+    case mv1::DATA_TYPE_U8:
+      return absl::StrCat(Load<uint8_t>(bytes));
+    case mv1::DATA_TYPE_U16:
+      return absl::StrCat(Load<uint16_t>(bytes));
+    case mv1::DATA_TYPE_U32:
+      return absl::StrCat(Load<uint32_t>(bytes));
+    case mv1::DATA_TYPE_U64:
+      return absl::StrCat(Load<uint64_t>(bytes));
+    case mv1::DATA_TYPE_BOOL:
+      return Load<uint8_t>(bytes) ? "true" : "false";
+    default:
+      return "?";
   }
 }
 
 ElementValue ElementAt(const HostTensor& tensor, size_t index) {
   const char* p = tensor.data.data() + index * DataTypeSize(tensor.dtype);
   switch (tensor.dtype) {
-    case mv1::DATA_TYPE_F32: return static_cast<double>(Load<float>(p));
-    case mv1::DATA_TYPE_F64: return Load<double>(p);
-    case mv1::DATA_TYPE_F16: return static_cast<double>(HalfToFloat(Load<uint16_t>(p)));
-    case mv1::DATA_TYPE_BF16: return static_cast<double>(BFloat16ToFloat(Load<uint16_t>(p)));
-    case mv1::DATA_TYPE_I8: return static_cast<int64_t>(Load<int8_t>(p));
-    case mv1::DATA_TYPE_I16: return static_cast<int64_t>(Load<int16_t>(p));
-    case mv1::DATA_TYPE_I32: return static_cast<int64_t>(Load<int32_t>(p));
-    case mv1::DATA_TYPE_I64: return Load<int64_t>(p);
-    case mv1::DATA_TYPE_U8: return static_cast<uint64_t>(Load<uint8_t>(p));
-    case mv1::DATA_TYPE_U16: return static_cast<uint64_t>(Load<uint16_t>(p));
-    case mv1::DATA_TYPE_U32: return static_cast<uint64_t>(Load<uint32_t>(p));
-    case mv1::DATA_TYPE_U64: return Load<uint64_t>(p);
-    case mv1::DATA_TYPE_BOOL: return Load<uint8_t>(p) != 0;
-    default: return 0.0;
+    case mv1::DATA_TYPE_F32:
+      return static_cast<double>(Load<float>(p));
+    case mv1::DATA_TYPE_F64:
+      return Load<double>(p);
+    case mv1::DATA_TYPE_F16:
+      return static_cast<double>(HalfToFloat(Load<uint16_t>(p)));
+    case mv1::DATA_TYPE_BF16:
+      return static_cast<double>(BFloat16ToFloat(Load<uint16_t>(p)));
+    case mv1::DATA_TYPE_I8:
+      return static_cast<int64_t>(Load<int8_t>(p));
+    case mv1::DATA_TYPE_I16:
+      return static_cast<int64_t>(Load<int16_t>(p));
+    case mv1::DATA_TYPE_I32:
+      return static_cast<int64_t>(Load<int32_t>(p));
+    case mv1::DATA_TYPE_I64:
+      return Load<int64_t>(p);
+    case mv1::DATA_TYPE_U8:
+      return static_cast<uint64_t>(Load<uint8_t>(p));
+    case mv1::DATA_TYPE_U16:
+      return static_cast<uint64_t>(Load<uint16_t>(p));
+    case mv1::DATA_TYPE_U32:
+      return static_cast<uint64_t>(Load<uint32_t>(p));
+    case mv1::DATA_TYPE_U64:
+      return Load<uint64_t>(p);
+    case mv1::DATA_TYPE_BOOL:
+      return Load<uint8_t>(p) != 0;
+    default:
+      return 0.0;
   }
 }
 

@@ -102,8 +102,8 @@ void RegisterDispatchOverhead(const std::shared_ptr<Device>& device, uint32_t wo
   if (!commands->Dispatch(std::move(dispatch)).ok()) return;
   commands->Finalize();
   const std::string name = absl::StrCat("hal/dispatch_empty/workgroups:", workgroups);
-  benchmark::RegisterBenchmark(name.c_str(), [device, commands, workgroups](
-                                                 benchmark::State& state) {
+  benchmark::RegisterBenchmark(name.c_str(), [device, commands,
+                                              workgroups](benchmark::State& state) {
     auto semaphore = std::make_shared<Semaphore>();
     uint64_t value = 0;
     for (auto _ : state) {
@@ -188,8 +188,8 @@ int main(int argc, char** argv) {
     RegisterInvoke(run, "own-model", kiln::ExecutionModelOverride::kDefault);
     RegisterLoad(options.module, device);
   } else {
-    auto created = Device::Create(
-        {.worker_count = options.workers, .pin_workers = options.pin_workers});
+    auto created =
+        Device::Create({.worker_count = options.workers, .pin_workers = options.pin_workers});
     if (!created.ok()) return Fail(std::string(created.status().message()));
     device = std::move(*created);
   }

@@ -52,8 +52,8 @@ absl::StatusOr<PreparedRun> Prepare(const RunOptions& options, bool always_creat
     }
     if (function == nullptr) {
       return absl::NotFoundError(absl::StrCat("module '", def.name(), "' has no function '",
-                                              std::string(name), "'; it has: ",
-                                              absl::StrJoin(names, ", ")));
+                                              std::string(name),
+                                              "'; it has: ", absl::StrJoin(names, ", ")));
     }
   }
 
@@ -63,8 +63,8 @@ absl::StatusOr<PreparedRun> Prepare(const RunOptions& options, bool always_creat
     run.invoke.execution_model = ExecutionModelOverride::kInline;
   }
   if (always_create_device || LoadedModule::UsesAsync(*function, run.invoke)) {
-    auto device = hal::Device::Create(
-        {.worker_count = options.workers, .pin_workers = options.pin_workers});
+    auto device =
+        hal::Device::Create({.worker_count = options.workers, .pin_workers = options.pin_workers});
     if (!device.ok()) return device.status();
     run.device = std::move(*device);
   }
@@ -81,15 +81,17 @@ absl::StatusOr<PreparedRun> Prepare(const RunOptions& options, bool always_creat
     auto tensor = ParseTensorSpec(spec);
     if (!tensor.ok()) {
       const std::string shown = spec.size() > 60 ? spec.substr(0, 57) + "..." : spec;
-      return absl::Status(tensor.status().code(),
-                          absl::StrCat("--input ", shown, ": ",
-                                       std::string(tensor.status().message())));
+      return absl::Status(
+          tensor.status().code(),
+          absl::StrCat("--input ", shown, ": ", std::string(tensor.status().message())));
     }
     run.tensors.push_back(std::move(*tensor));
   }
   std::vector<TensorView> views;
   for (const HostTensor& tensor : run.tensors) {
-    views.push_back({tensor.name, tensor.dtype, tensor.shape,
+    views.push_back({tensor.name,
+                     tensor.dtype,
+                     tensor.shape,
                      {reinterpret_cast<const uint8_t*>(tensor.data.data()), tensor.data.size()}});
   }
   auto matched = MatchInputs(*run.function, views);

@@ -67,8 +67,8 @@ int main(int argc, char** argv) {
   mv1::ExecutableDef* executable = builder.def().add_executables();
   executable->set_name("lib");
   executable->set_format(mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY);
-  executable->set_segment(builder.AddSegment(
-      "lib", {reinterpret_cast<const uint8_t*>(image.data()), image.size()}));
+  executable->set_segment(
+      builder.AddSegment("lib", {reinterpret_cast<const uint8_t*>(image.data()), image.size()}));
   for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) executable->add_exports(name);
   constexpr uint64_t kBytes = 6 * 4;
 
