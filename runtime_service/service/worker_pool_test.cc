@@ -18,10 +18,13 @@ TEST(WorkerPoolTest, RunsEveryTaskOnTheWorkers) {
 }
 
 TEST(WorkerPoolTest, FullQueueIsResourceExhausted) {
-  WorkerPool pool(1, 2);
+  // Declared before the pool so that they outlive it: the worker may still be returning from
+  // gate.wait() or started.set_value() when the test body ends (TSan found the pool destroyed
+  // after them).
   std::promise<void> release;
   std::shared_future<void> gate = release.get_future().share();
   std::promise<void> started;
+  WorkerPool pool(1, 2);
   ASSERT_TRUE(pool.Submit([&] {
                     started.set_value();
                     gate.wait();
