@@ -19,7 +19,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BUILD_DIR=${KILN_BUILD_DIR:-$REPO/build}
 PYTHON=${KILN_PYTHON:-/usr/bin/python3}
-BASE_IMAGE=localhost/kiln-base:latest
 MODE=test
 TAG=
 if [ "${1:-}" = image ]; then MODE=image; shift; fi
@@ -35,8 +34,8 @@ BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 RUN_ID=$(date +%s)-$$
 [ -n "$TAG" ] || if [ $MODE = image ]; then TAG=localhost/kiln:latest; else TAG=localhost/kiln:test-$RUN_ID; fi
 
-PODMAN=(podman --runtime runc)
-LIMITS=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
+# shellcheck source=podman_lib.sh
+source "$HERE/podman_lib.sh"
 START=$SECONDS
 log() { printf 'container: [%3ds] %s\n' $((SECONDS - START)) "$*"; }
 die() { echo "container: error: $*" >&2; exit 1; }
@@ -47,10 +46,7 @@ skip() {
 }
 
 # --- can podman run containers here? ---
-command -v podman >/dev/null || skip "podman is not installed (scripts/install-deps.sh installs it)"
-[ "$(id -u)" -eq 0 ] || skip "not root: these tests run rootful podman (uid $(id -u))"
-command -v runc >/dev/null || skip "runc is not installed (scripts/install-deps.sh installs it)"
-err=$("${PODMAN[@]}" info 2>&1 >/dev/null) || skip "'podman info' fails: ${err##*$'\n'}"
+podman_preflight
 for tool in ldd dpkg-query; do command -v $tool >/dev/null || die "$tool is missing"; done
 for f in "$BUILD_DIR/server/kilnd" "$BUILD_DIR/client_cli/kiln"; do
   [ -x "$f" ] || die "$f is not built (ninja -C $BUILD_DIR kilnd kiln)"
@@ -78,55 +74,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- the base image: debootstrap once, then cached in podman's store ---
-# The Debian mirror this machine's apt uses (never a hard-coded host): the first `deb` source
-# with suite bookworm, from deb822 files or the one-line format.
-apt_mirror() {
-  local f uri=
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    uri=$(awk 'BEGIN { RS = ""; FS = "\n" }
-      { types = uris = suites = ""
-        for (i = 1; i <= NF; i++) {
-          if ($i ~ /^Types:/) types = $i; else if ($i ~ /^URIs:/) uris = $i; else if ($i ~ /^Suites:/) suites = $i
-        }
-        if (types ~ /[ \t]deb([ \t]|$)/ && suites ~ /[ \t]bookworm([ \t]|$)/) { split(uris, u, /[ \t]+/); print u[2]; exit } }' "$f")
-    [ -z "$uri" ] || { echo "$uri"; return; }
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    uri=$(awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while (i <= NF && $i !~ /\]$/) i++; if ($2 ~ /^\[/) i++
-                             if ($(i + 1) == "bookworm") { print $i; exit } }' "$f")
-    [ -z "$uri" ] || { echo "$uri"; return; }
-  done
-}
-
-make_base() {
-  command -v debootstrap >/dev/null || skip "debootstrap is not installed (scripts/install-deps.sh installs it)"
-  local mirror=${KILN_DEBIAN_MIRROR:-$(apt_mirror)}
-  [ -n "$mirror" ] || die "no bookworm 'deb' source in /etc/apt (set KILN_DEBIAN_MIRROR)"
-  # debootstrap does not read apt's configuration: hand it apt's proxy, if any.
-  if [ -z "${http_proxy:-}" ]; then
-    local proxy
-    proxy=$(apt-config shell P Acquire::http::Proxy 2>/dev/null | sed -n "s/^P='\(.*\)'$/\1/p")
-    [ -z "$proxy" ] || export http_proxy=$proxy
-  fi
-  log "making $BASE_IMAGE: debootstrap --variant=minbase bookworm from $mirror"
-  if ! debootstrap --variant=minbase bookworm "$WORK/rootfs" "$mirror" >"$WORK/debootstrap.log" 2>&1; then
-    tail -n 20 "$WORK/debootstrap.log" >&2
-    skip "debootstrap of the base image failed (is $mirror reachable?); log above"
-  fi
-  tar -C "$WORK/rootfs" -c . | podman import --message "debootstrap minbase bookworm" - "$BASE_IMAGE" >/dev/null
-  rm -rf "$WORK/rootfs"
-}
-
-# Concurrent runs would debootstrap twice: serialize the check-and-make.
-exec 9>/var/lock/kiln-container-base.lock
-flock 9
-podman image exists "$BASE_IMAGE" || make_base
-flock -u 9
-err=$("${PODMAN[@]}" run --rm --network none "${LIMITS[@]}" "$BASE_IMAGE" true 2>&1) \
-  || skip "podman cannot run a trivial container here: ${err##*$'\n'}"
-log "base image $BASE_IMAGE ready"
+ensure_base_image
 
 # --- the build context: binaries, their library closure, the example models ---
 CTX=$WORK/context
