@@ -2,9 +2,11 @@
 // and both execution models, run through the real runtime (async HAL or inline), and compared
 // with a reference computed here with plain loops. Tolerances: 1e-4 relative + 1e-5 absolute
 // for f32 (reassociated sums, polynomial exp/tanh), exact for integers.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -797,6 +799,262 @@ TEST_P(OpsEndToEnd, MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, OpsEndToEnd, testing::ValuesIn(Params()), ParamName);
+
+// ---- kiln-approximate-math, numerically ----
+// Every op the pass approximates runs in an embedded ELF (freestanding: its approximations are
+// the only math it has) over a sweep of inputs: a 1/128 grid over [-10, 10], zeros, denormals,
+// tiny and huge magnitudes of both signs, ±inf and NaN. Each result is compared with libm's, in
+// double precision, rounded to float:
+// - where libm's is NaN or ±inf, exactly (NaN for NaN, the same infinity);
+// - elsewhere within the op's tolerance: so many ulps of the float reference, or an absolute
+//   error for ops whose form cancels near a zero of the function; a reference below the
+//   smallest normal float may come out 0 (the approximations flush denormal results).
+// Inputs outside an op's checked domain are named where the op is listed, with the reason.
+
+struct ApproxCase {
+  std::string name;
+  std::string body;  // computes %v from %a (and %b for two operands)
+  bool binary = false;
+  std::function<double(double, double)> reference;
+  // Allowed absolute error for inputs (x, y) whose float reference is `want`.
+  std::function<double(double x, double y, double want)> tolerance;
+  std::function<bool(float x, float y)> checked = [](float, float) { return true; };
+};
+
+void PrintTo(const ApproxCase& c, std::ostream* out) { *out << c.name; }
+
+double UlpOf(double want) {
+  const float f = static_cast<float>(std::fabs(want));
+  return std::nextafter(f, std::numeric_limits<float>::infinity()) - f;
+}
+
+// n ulps of the reference, and at least `atol`.
+std::function<double(double, double, double)> Ulps(double n, double atol = 0) {
+  return [n, atol](double, double, double want) { return std::max(n * UlpOf(want), atol); };
+}
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+std::function<double(double, double, double)> TrigTolerance(bool tan) {
+  return [tan](double x, double, double want) {
+    const double argument = 1.5e-7 + 1e-7 * std::fabs(x);
+    return std::max(4 * UlpOf(want), argument * (tan ? 1 + want * want : 1));
+  };
+}
+
+bool Denormal(float x) { return x != 0 && std::fabs(x) < std::numeric_limits<float>::min(); }
+
+std::vector<ApproxCase> ApproxCases() {
+  auto unary = [](std::string op, std::function<double(double)> f, auto tolerance) {
+    return ApproxCase{op, "%v = math." + op + " %a : f32", false,
+                      [f](double x, double) { return f(x); }, tolerance};
+  };
+  std::vector<ApproxCase> cases = {
+      unary(
+          "tanh", [](double x) { return std::tanh(x); }, Ulps(8)),
+      unary(
+          "exp", [](double x) { return std::exp(x); }, Ulps(6)),
+      unary(
+          "expm1", [](double x) { return std::expm1(x); }, Ulps(6)),
+      // exp(x ln 2): the product's rounding is amplified by its magnitude.
+      unary(
+          "exp2", [](double x) { return std::exp2(x); },
+          [](double x, double, double want) { return (4 + 0.5 * std::fabs(x)) * UlpOf(want); }),
+      unary(
+          "log", [](double x) { return std::log(x); }, Ulps(4)),
+      unary(
+          "log2", [](double x) { return std::log2(x); }, Ulps(4)),
+      unary(
+          "log1p", [](double x) { return std::log1p(x); }, Ulps(4)),
+      unary(
+          "erf", [](double x) { return std::erf(x); }, Ulps(6)),
+      unary(
+          "erfc", [](double x) { return std::erfc(x); }, Ulps(6)),
+      // (e^x - e^-x) / 2 cancels near 0: an absolute error.
+      unary(
+          "sinh", [](double x) { return std::sinh(x); }, Ulps(6, 1.2e-7)),
+      unary(
+          "cosh", [](double x) { return std::cosh(x); }, Ulps(6)),
+      // One-constant range reduction: the reduced argument is off by up to ~1e-7 |x| (and an
+      // ulp of pi/2), which tan's slope (1 + tan^2) amplifies near its poles.
+      unary(
+          "sin", [](double x) { return std::sin(x); }, TrigTolerance(false)),
+      unary(
+          "cos", [](double x) { return std::cos(x); }, TrigTolerance(false)),
+      unary(
+          "tan", [](double x) { return std::tan(x); }, TrigTolerance(true)),
+      unary(
+          "atan", [](double x) { return std::atan(x); }, Ulps(48)),
+      unary(
+          "asin", [](double x) { return std::asin(x); }, Ulps(4)),
+      unary(
+          "acos", [](double x) { return std::acos(x); }, Ulps(4)),
+      unary(
+          "cbrt", [](double x) { return std::cbrt(x); }, Ulps(16)),
+      unary(
+          "rsqrt", [](double x) { return 1 / std::sqrt(x); }, Ulps(4)),
+      unary(
+          "asinh", [](double x) { return std::asinh(x); }, Ulps(4)),
+      unary(
+          "acosh", [](double x) { return std::acosh(x); }, Ulps(4)),
+      // 0.5 log((1 + x) / (1 - x)) cancels near 0.
+      unary(
+          "atanh", [](double x) { return std::atanh(x); }, Ulps(4, 1.2e-7)),
+  };
+  auto domain = [&](const std::string& name, std::function<bool(float, float)> checked) {
+    for (ApproxCase& c : cases)
+      if (c.name == name) c.checked = checked;
+  };
+  // Overflow to inf from 88.72 on (e^x is computed whole), where libm's stays finite to 89.4.
+  domain("sinh", [](float x, float) { return std::fabs(x) <= 88.5f; });
+  domain("cosh", [](float x, float) { return std::fabs(x) <= 88.5f; });
+  // One-constant range reduction: the error grows with |x| (covered by the tolerance up to
+  // 1e4); beyond ~1e7 the result is meaningless, even inf or NaN.
+  for (const char* name : {"sin", "cos", "tan"})
+    domain(name, [](float x, float) { return std::fabs(x) <= 1e4f; });
+  // These read the exponent field, which a denormal does not use.
+  for (const char* name : {"log", "log2", "cbrt"})
+    domain(name, [](float x, float) { return !Denormal(x); });
+
+  cases.push_back({"powf", "%v = math.powf %a, %b : f32", true,
+                   [](double x, double y) { return std::pow(x, y); },
+                   // exp(y log|x|): the rounding of y log|x| is amplified by its magnitude.
+                   [](double x, double y, double want) {
+                     const double exponent = std::fabs(y * std::log(std::fabs(x)));
+                     return (4 + 2 * (std::isfinite(exponent) ? exponent : 0)) * UlpOf(want);
+                   }});
+  cases.push_back({"fpowi",
+                   "%n = arith.fptosi %b : f32 to i32\n    %v = math.fpowi %a, %n : f32, i32", true,
+                   [](double x, double y) { return std::pow(x, static_cast<int>(y)); },
+                   [](double x, double y, double want) {
+                     const double exponent = std::fabs(std::trunc(y) * std::log(std::fabs(x)));
+                     return (4 + 2 * (std::isfinite(exponent) ? exponent : 0)) * UlpOf(want);
+                   },
+                   // The exponent converted to i32 must fit.
+                   [](float, float y) { return std::fabs(y) < 1e9f; }});
+  cases.push_back({"atan2", "%v = math.atan2 %a, %b : f32", true,
+                   [](double x, double y) { return std::atan2(x, y); }, Ulps(48),
+                   // Where y / x rounds to 0 (y = -0, a tiny y, x = ±inf), the sign of a
+                   // negative y is lost: +pi instead of -pi for x < 0.
+                   [](float y, float x) { return !(y / x == 0 && std::signbit(y)); }});
+  return cases;
+}
+
+std::vector<float> ApproxSweep() {
+  std::vector<float> xs;
+  for (int i = -1280; i <= 1280; ++i) xs.push_back(static_cast<float>(i) / 128);
+  const float max = std::numeric_limits<float>::max();
+  for (float m : {1.4e-45f, 1e-40f, 1e-38f, 1e-30f, 1e-20f, 1e-10f, 1e-7f, 1e-5f, 3e-4f,
+                  1e-3f,    0.999f, 1.001f, 12.f,   16.f,   20.f,   30.f,  44.f,  50.f,
+                  80.f,     87.f,   88.f,   88.7f,  89.f,   90.f,   100.f, 104.f, 110.f,
+                  200.f,    1e3f,   4096.f, 5000.f, 1e5f,   1e10f,  1e20f, 1e30f, max}) {
+    xs.push_back(m);
+    xs.push_back(-m);
+  }
+  xs.push_back(-0.f);
+  xs.push_back(std::numeric_limits<float>::infinity());
+  xs.push_back(-std::numeric_limits<float>::infinity());
+  xs.push_back(std::numeric_limits<float>::quiet_NaN());
+  return xs;
+}
+
+class ApproximateMath : public testing::TestWithParam<ApproxCase> {};
+
+TEST_P(ApproximateMath, MatchesLibm) {
+  const ApproxCase& c = GetParam();
+  // x: the sweep; y (second operands): the sweep reversed, so pairs mix magnitudes and signs.
+  const std::vector<float> xs = ApproxSweep();
+  const std::vector<float> ys(xs.rbegin(), xs.rend());
+  const std::string t = absl::StrFormat("tensor<%dxf32>", xs.size());
+  const std::string mlir = absl::StrFormat(
+      R"mlir(
+#id = affine_map<(i) -> (i)>
+func.func @main(%%x: %s%s) -> %s {
+  %%e = tensor.empty() : %s
+  %%r = linalg.generic {indexing_maps = [#id, %s#id], iterator_types = ["parallel"]}
+      ins(%%x%s : %s%s) outs(%%e : %s) {
+  ^bb0(%%a: f32, %s%%o: f32):
+    %s
+    linalg.yield %%v : f32
+  } -> %s
+  return %%r : %s
+})mlir",
+      t, c.binary ? ", %y: " + t : "", t, t, c.binary ? "#id, " : "", c.binary ? ", %y" : "", t,
+      c.binary ? ", " + t : "", t, c.binary ? "%b: f32, " : "", c.body, t, t);
+  CompileOptions options;
+  options.source_name = c.name + ".mlir";
+  options.executable_format = mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF;
+  options.execution_model = mv1::EXECUTION_MODEL_INLINE_DYNAMIC;
+  auto compiled = Compile(mlir, options);
+  ASSERT_TRUE(compiled.ok()) << compiled.status() << "\n" << mlir;
+  auto file = module::ModuleFile::FromBytes(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(compiled->module_bytes.data()),
+                               compiled->module_bytes.size()));
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto device = hal::Device::Create(hal::DeviceOptions{});
+  ASSERT_TRUE(device.ok()) << device.status();
+  auto loaded = LoadedModule::Load(std::move(*file), *device);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const mv1::FunctionDef* fn = (*loaded)->FindFunction("main");
+  ASSERT_NE(fn, nullptr);
+  const std::vector<int64_t> shape = {static_cast<int64_t>(xs.size())};
+  std::vector<TensorView> views;
+  for (const std::vector<float>* values : {&xs, &ys}) {
+    if (values == &ys && !c.binary) break;
+    TensorView view;
+    view.dtype = mv1::DATA_TYPE_F32;
+    view.shape = shape;
+    view.data = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(values->data()),
+                                         values->size() * sizeof(float));
+    views.push_back(view);
+  }
+  auto outputs = (*loaded)->Invoke(*fn, views);
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  ASSERT_EQ(outputs->size(), 1u);
+  ASSERT_EQ((*outputs)[0].data.size(), xs.size() * sizeof(float));
+  std::vector<float> got(xs.size());
+  std::memcpy(got.data(), (*outputs)[0].data.data(), got.size() * sizeof(float));
+
+  // Every mismatch counts; the first few are reported one by one, then the worst.
+  int failures = 0;
+  double worst_ratio = 0;
+  std::string worst;
+  auto fail = [&](const std::string& message, double ratio) {
+    if (++failures <= 5) ADD_FAILURE() << message;
+    if (ratio >= worst_ratio) {
+      worst_ratio = ratio;
+      worst = message;
+    }
+  };
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const float x = xs[i], y = c.binary ? ys[i] : 0.f;
+    if (!c.checked(x, y)) continue;
+    const double want = c.reference(x, y);
+    const float want_f = static_cast<float>(want);
+    const std::string where = c.binary ? absl::StrFormat("%s(%.9g, %.9g)", c.name, x, y)
+                                       : absl::StrFormat("%s(%.9g)", c.name, x);
+    if (std::isnan(want_f) || std::isinf(want_f)) {
+      const bool same = std::isnan(want_f) ? std::isnan(got[i]) : got[i] == want_f;
+      if (!same) fail(absl::StrFormat("%s = %.9g, want %.9g", where, got[i], want_f), kInfinity);
+      continue;
+    }
+    double allowed = c.tolerance(x, y, want);
+    if (std::fabs(want_f) < std::numeric_limits<float>::min())
+      allowed = std::max(allowed, double{std::numeric_limits<float>::min()});
+    const double error = std::fabs(double{got[i]} - want);
+    if (!(error <= allowed)) {  // NaN too
+      fail(absl::StrFormat("%s = %.9g, want %.9g: error %.3g (%.3g ulp), allowed %.3g", where,
+                           got[i], want, error, error / UlpOf(want), allowed),
+           std::isnan(error) ? kInfinity : error / allowed);
+    }
+  }
+  EXPECT_EQ(failures, 0) << "the worst: " << worst;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, ApproximateMath, testing::ValuesIn(ApproxCases()),
+                         [](const testing::TestParamInfo<ApproxCase>& info) {
+                           return info.param.name;
+                         });
 
 }  // namespace
 }  // namespace kiln::compiler

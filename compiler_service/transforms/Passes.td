@@ -196,7 +196,10 @@ def ApproximateMath : Pass<"kiln-approximate-math", "mlir::ModuleOp"> {
   let description = [{
     Embedded ELF executables are freestanding: no libm. tanh, exp, log, erf and friends become
     polynomial approximations in arith ops (upstream's math approximation patterns), after the
-    compositions that have no direct approximation are expanded into ones that do.
+    compositions that have no direct approximation are expanded into ones that do. powf, fpowi,
+    asinh and acosh get kiln's own expansions, and cbrt a guard for ±inf, where upstream's are
+    wrong (NaN for a negative base with an integer exponent, -inf or NaN for large negative
+    inputs). f64 math is expanded the same way but not approximated: it stays libm's.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::vector::VectorDialect",
                            "mlir::math::MathDialect"];
