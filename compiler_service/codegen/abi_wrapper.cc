@@ -10,29 +10,16 @@
 namespace kiln::compiler {
 namespace {
 
-// LLVM mirrors of the ABI structs. Field order and types must match executable_abi.h; the
-// runtime's executable_abi_test pins the C offsets and the end-to-end compiler tests load
-// what this emits, so a mismatch fails tests rather than silently corrupting calls.
-struct AbiTypes {
-  llvm::StructType* dispatch_state;  // kiln_dispatch_state_t
-  llvm::StructType* export_entry;    // kiln_export_t
-  llvm::StructType* import_entry;    // kiln_import_t
-  llvm::StructType* library;         // kiln_library_t
-
-  explicit AbiTypes(llvm::LLVMContext& ctx) {
-    auto* i32 = llvm::Type::getInt32Ty(ctx);
-    auto* i64 = llvm::Type::getInt64Ty(ctx);
-    auto* ptr = llvm::PointerType::getUnqual(ctx);
-    auto* i32x3 = llvm::ArrayType::get(i32, 3);
-    dispatch_state = llvm::StructType::create(ctx, {i32x3, i32x3, i32, i32, ptr, ptr, ptr},
-                                              "kiln_dispatch_state_t");
-    export_entry = llvm::StructType::create(ctx, {ptr, ptr, i32, i32, i32x3, i32}, "kiln_export_t");
-    import_entry = llvm::StructType::create(ctx, {ptr, i32, i32}, "kiln_import_t");
-    library =
-        llvm::StructType::create(ctx, {i32, i32, ptr, i64, i32, i32, ptr, ptr}, "kiln_library_t");
-  }
-};
 constexpr unsigned kDispatchStateBindingPtrsField = 4;
+constexpr unsigned kWorkgroupStateWorkgroupIdField = 0;
+
+// The named struct `name` with `fields`; one per context, so that every module of a context (and
+// the layout test) sees the same type.
+llvm::StructType* NamedStruct(llvm::LLVMContext& ctx, llvm::StringRef name,
+                              llvm::ArrayRef<llvm::Type*> fields) {
+  if (llvm::StructType* existing = llvm::StructType::getTypeByName(ctx, name)) return existing;
+  return llvm::StructType::create(ctx, fields, name);
+}
 
 llvm::Constant* CString(llvm::Module& module, llvm::StringRef text, llvm::StringRef name) {
   llvm::Constant* init = llvm::ConstantDataArray::getString(module.getContext(), text);
@@ -44,10 +31,25 @@ llvm::Constant* CString(llvm::Module& module, llvm::StringRef text, llvm::String
 
 }  // namespace
 
+AbiStructTypes GetAbiStructTypes(llvm::LLVMContext& ctx) {
+  auto* i32 = llvm::Type::getInt32Ty(ctx);
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
+  auto* ptr = llvm::PointerType::getUnqual(ctx);
+  auto* i32x3 = llvm::ArrayType::get(i32, 3);
+  AbiStructTypes types;
+  types.dispatch_state =
+      NamedStruct(ctx, "kiln_dispatch_state_t", {i32x3, i32x3, i32, i32, ptr, ptr, ptr});
+  types.workgroup_state = NamedStruct(ctx, "kiln_workgroup_state_t", {i32x3, i32, ptr, i64});
+  types.export_entry = NamedStruct(ctx, "kiln_export_t", {ptr, ptr, i32, i32, i32x3, i32});
+  types.import_entry = NamedStruct(ctx, "kiln_import_t", {ptr, i32, i32});
+  types.library = NamedStruct(ctx, "kiln_library_t", {i32, i32, ptr, i64, i32, i32, ptr, ptr});
+  return types;
+}
+
 llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name,
                            const std::vector<ExportSpec>& exports, uint64_t required_cpu_features) {
   llvm::LLVMContext& ctx = module.getContext();
-  AbiTypes types(ctx);
+  const AbiStructTypes types = GetAbiStructTypes(ctx);
   auto* i32 = llvm::Type::getInt32Ty(ctx);
   auto* i64 = llvm::Type::getInt64Ty(ctx);
   auto* ptr = llvm::PointerType::getUnqual(ctx);
@@ -82,8 +84,9 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
       llvm::Value* slot = b.CreateConstInBoundsGEP1_64(ptr, bindings, i);
       args.push_back(b.CreateLoad(ptr, slot));
     }
-    // kiln_workgroup_state_t.workgroup_id[0] is its first field.
-    llvm::Value* workgroup_x = b.CreateLoad(i32, wrapper->getArg(2), "workgroup_id_x");
+    llvm::Value* workgroup_id = b.CreateConstInBoundsGEP2_32(
+        types.workgroup_state, wrapper->getArg(2), 0, kWorkgroupStateWorkgroupIdField);
+    llvm::Value* workgroup_x = b.CreateLoad(i32, workgroup_id, "workgroup_id_x");  // [0]
     args.push_back(b.CreateZExt(workgroup_x, kernel->getArg(spec.binding_count)->getType()));
     b.CreateCall(kernel, args);
     b.CreateRet(llvm::ConstantInt::get(i32, 0));

@@ -7,10 +7,25 @@
 #include <string>
 #include <vector>
 
+#include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/Error.h"
 
 namespace kiln::compiler {
+
+// The LLVM mirrors of the executable ABI structs the wrapper emits and reads. Field order and
+// types must match executable_abi.h: abi_wrapper_test compares their layout under the target's
+// DataLayout with the C header's offsetof/sizeof. (kiln_executable_env_t has no mirror: the
+// emitted code never reads it.)
+struct AbiStructTypes {
+  llvm::StructType* dispatch_state;   // kiln_dispatch_state_t
+  llvm::StructType* workgroup_state;  // kiln_workgroup_state_t
+  llvm::StructType* export_entry;     // kiln_export_t
+  llvm::StructType* import_entry;     // kiln_import_t
+  llvm::StructType* library;          // kiln_library_t
+};
+// The context's named types ("kiln_library_t", ...), created on first use.
+AbiStructTypes GetAbiStructTypes(llvm::LLVMContext& ctx);
 
 struct ExportSpec {
   std::string name;      // export name in the library table
