@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <optional>
 #include <span>
 
 #include "absl/strings/str_cat.h"
@@ -100,6 +101,26 @@ bool IsGivingUp(const absl::Status& status) {
          status.code() == absl::StatusCode::kDeadlineExceeded;
 }
 
+// The response for a stored artifact; nullopt on a miss. OpenModule verifies the entry; a
+// corrupt one is dropped (and logged) there, and the caller rebuilds it.
+std::optional<cv1::CompileResponse> CachedResponse(const ArtifactStore& store,
+                                                   const std::string& digest,
+                                                   Clock::time_point start) {
+  auto cached = store.OpenModule(digest);
+  if (!cached.ok()) return std::nullopt;
+  cv1::CompileResponse response;
+  response.set_digest(digest);
+  response.set_cache_hit(true);
+  response.set_module_size((*cached)->bytes().size());
+  response.set_executable_format(FormatOf((*cached)->def()));
+  Summarize((*cached)->def(), response);
+  cv1::PhaseTiming& timing = *response.add_timings();
+  timing.set_phase("cache");
+  timing.set_milliseconds(MillisecondsSince(start));
+  metrics::Kiln().cache_hit_seconds.Get().ObserveDuration(Clock::now() - start);
+  return response;
+}
+
 }  // namespace
 
 // One compile in progress and the callers waiting for it.
@@ -148,22 +169,7 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileToStore(
 
   for (;;) {
     if (!request.options().do_not_cache()) {
-      // OpenModule verifies the entry; a corrupt one is dropped (and logged) there and rebuilt
-      // below.
-      auto cached = store_.OpenModule(*digest);
-      if (cached.ok()) {
-        cv1::CompileResponse response;
-        response.set_digest(*digest);
-        response.set_cache_hit(true);
-        response.set_module_size((*cached)->bytes().size());
-        response.set_executable_format(FormatOf((*cached)->def()));
-        Summarize((*cached)->def(), response);
-        cv1::PhaseTiming& timing = *response.add_timings();
-        timing.set_phase("cache");
-        timing.set_milliseconds(MillisecondsSince(start));
-        metrics::Kiln().cache_hit_seconds.Get().ObserveDuration(Clock::now() - start);
-        return response;
-      }
+      if (auto cached = CachedResponse(store_, *digest, start)) return *std::move(cached);
     }
     auto result = CompileMerged(*digest, request, options, should_continue);
     // The compile this request joined was abandoned by its callers, but this one still wants
@@ -211,8 +217,16 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileMerged(
     return result;
   }
 
+  // A leader can start after the previous compile of this digest stored its artifact and left
+  // the map, if that happened between this request's cache miss and its joining here: look
+  // again, so that identical requests run the compiler once, whatever their interleaving.
+  // (Contains first: it counts no miss.)
+  std::optional<cv1::CompileResponse> stored;
+  if (!request.options().do_not_cache() && store_.Contains(digest))
+    stored = CachedResponse(store_, digest, Clock::now());
   absl::StatusOr<cv1::CompileResponse> result =
-      RunCompiler(digest, request, options, [&flight] { return flight->AnyoneWaiting(); });
+      stored ? *std::move(stored)
+             : RunCompiler(digest, request, options, [&flight] { return flight->AnyoneWaiting(); });
   {
     // Out of the map before waking the others: a new request now finds the artifact stored.
     std::lock_guard<std::mutex> lock(in_flight_mutex_);
