@@ -27,6 +27,7 @@ constexpr size_t kAlignment = 64;
 
 // The subset of Python literals that .npy headers use: a dict of str keys whose values are
 // strings, ints, booleans, None and tuples/lists of those.
+struct PyEntry;
 struct PyValue {
   enum class Kind { kString, kInt, kBool, kNone, kSequence, kDict };
   Kind kind = Kind::kNone;
@@ -34,7 +35,13 @@ struct PyValue {
   int64_t integer = 0;
   bool boolean = false;
   std::vector<PyValue> items;
-  std::vector<std::pair<std::string, PyValue>> entries;
+  // A struct, not std::pair<std::string, PyValue>: clang rejects that pair of a type still
+  // being defined (libstdc++ checks it is destructible).
+  std::vector<PyEntry> entries;
+};
+struct PyEntry {
+  std::string key;
+  PyValue value;
 };
 
 class LiteralParser {
@@ -92,7 +99,7 @@ class LiteralParser {
       ++pos_;
       auto value = ParseValue(depth + 1);
       if (!value.ok()) return value.status();
-      dict.entries.emplace_back(std::move(key->str), *std::move(value));
+      dict.entries.push_back({std::move(key->str), *std::move(value)});
       SkipSpace();
       if (pos_ < text_.size() && text_[pos_] == ',') {
         ++pos_;
