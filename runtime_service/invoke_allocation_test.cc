@@ -46,23 +46,26 @@ inline void Count() {
 #if KILN_COUNTS_ALLOCATIONS
 // glibc's own entry points, exported for exactly this kind of interposition.
 extern "C" {
+// NOLINTBEGIN(bugprone-reserved-identifier): glibc's names, not ours to choose
 void* __libc_malloc(size_t size);
-void* __libc_calloc(size_t count, size_t size);
-void* __libc_realloc(void* pointer, size_t size);
+void* __libc_calloc(size_t nmemb, size_t size);
+void* __libc_realloc(void* ptr, size_t size);
 void* __libc_memalign(size_t alignment, size_t size);
-void __libc_free(void* pointer);
+void __libc_free(void* ptr);
+// NOLINTEND(bugprone-reserved-identifier)
 
 void* malloc(size_t size) {
   Count();
   return __libc_malloc(size);
 }
-void* calloc(size_t count, size_t size) {
+// Parameters named as glibc's declarations name them.
+void* calloc(size_t nmemb, size_t size) {
   Count();
-  return __libc_calloc(count, size);
+  return __libc_calloc(nmemb, size);
 }
-void* realloc(void* pointer, size_t size) {
+void* realloc(void* ptr, size_t size) {
   Count();
-  return __libc_realloc(pointer, size);
+  return __libc_realloc(ptr, size);
 }
 void* memalign(size_t alignment, size_t size) {
   Count();
@@ -72,14 +75,14 @@ void* aligned_alloc(size_t alignment, size_t size) {
   Count();
   return __libc_memalign(alignment, size);
 }
-int posix_memalign(void** out, size_t alignment, size_t size) {
+int posix_memalign(void** memptr, size_t alignment, size_t size) {
   Count();
   void* pointer = __libc_memalign(alignment, size);
   if (pointer == nullptr) return ENOMEM;
-  *out = pointer;
+  *memptr = pointer;
   return 0;
 }
-void free(void* pointer) { __libc_free(pointer); }
+void free(void* ptr) { __libc_free(ptr); }
 }
 #endif
 

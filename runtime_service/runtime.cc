@@ -820,6 +820,7 @@ absl::Status LoadedModule::InvokeInline(const mv1::FunctionDef& function,
           if (length > 0) std::memset(target, static_cast<unsigned char>(pattern[0]), length);
         } else {
           for (uint64_t at = 0; at < length; at += pattern.size())
+            // NOLINTNEXTLINE(bugprone-not-null-terminated-result): a binary pattern, no C string
             std::memcpy(target + at, pattern.data(), pattern.size());
         }
         break;

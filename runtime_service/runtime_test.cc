@@ -80,6 +80,7 @@ TEST(RuntimeTest, AddEndToEnd) {
 
   // Concurrent invocations share nothing mutable.
   std::vector<std::thread> threads;
+  threads.reserve(4);
   std::vector<char> same(4, false);  // not vector<bool>: threads write neighbouring elements
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {

@@ -14,10 +14,13 @@
     if (!kiln_status_.ok()) return kiln_status_; \
   } while (0)
 
+// `tmp` is a fresh name and `lhs` a declaration (`auto x`); neither can take parentheses.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define KILN_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                               \
   if (!tmp.ok()) return std::move(tmp).status();   \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #define KILN_ASSIGN_OR_RETURN(lhs, expr) \
   KILN_ASSIGN_OR_RETURN_IMPL(KILN_STATUS_CONCAT(kiln_statusor_, __LINE__), lhs, expr)

@@ -130,6 +130,7 @@ TEST(ArenaPoolTest, ConcurrentAcquireGivesDistinctArenas) {
   ArenaPool pool;
   constexpr int kThreads = 4;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   std::vector<int> ok(kThreads, 1);  // not vector<bool>: its bits share words
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {

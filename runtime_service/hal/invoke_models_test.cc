@@ -101,6 +101,7 @@ TEST_P(InvokeModelTest, AddEndToEndAndConcurrently) {
   EXPECT_EQ(Values<float>((*outputs)[0].data), expected);
 
   std::vector<std::thread> threads;
+  threads.reserve(4);
   std::vector<int> wrong(4, 0);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {

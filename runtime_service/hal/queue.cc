@@ -67,8 +67,8 @@ absl::Status Queue::Submit(std::span<const SemaphoreValue> waits,
   pending->signal = std::move(signal);
   pending->remaining.store(waits.size(), std::memory_order_relaxed);
   for (const SemaphoreValue& wait : waits) {
-    wait.semaphore->OnReached(wait.value,
-                              [pending](absl::Status status) { pending->WaitDone(status); });
+    wait.semaphore->OnReached(
+        wait.value, [pending](absl::Status status) { pending->WaitDone(std::move(status)); });
   }
   return absl::OkStatus();
 }

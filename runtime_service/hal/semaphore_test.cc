@@ -83,8 +83,9 @@ TEST(SemaphoreTest, FailureReachesCurrentAndFutureWaiters) {
   Semaphore semaphore;
   std::vector<absl::Status> seen(3);
   std::vector<std::thread> waiters;
+  waiters.reserve(3);
   for (int i = 0; i < 3; ++i)
-    waiters.emplace_back([&, i] { seen[i] = semaphore.Wait(static_cast<uint64_t>(i + 1)); });
+    waiters.emplace_back([&, i] { seen[i] = semaphore.Wait(static_cast<uint64_t>(i) + 1); });
   absl::SleepFor(absl::Milliseconds(10));
   semaphore.Fail(absl::InternalError("dispatch 'x' failed with code 7"));
   for (auto& waiter : waiters) waiter.join();
@@ -107,11 +108,11 @@ TEST(SemaphoreTest, FailureReachesCurrentAndFutureWaiters) {
 TEST(SemaphoreTest, OnReachedRunsNowOrOnSignalOrOnFailure) {
   Semaphore semaphore(2);
   std::vector<std::pair<int, absl::StatusCode>> calls;
-  semaphore.OnReached(1, [&](absl::Status s) { calls.push_back({1, s.code()}); });
+  semaphore.OnReached(1, [&](const absl::Status& s) { calls.push_back({1, s.code()}); });
   ASSERT_EQ(calls.size(), 1u);  // already reached: called right away
-  semaphore.OnReached(4, [&](absl::Status s) { calls.push_back({4, s.code()}); });
-  semaphore.OnReached(3, [&](absl::Status s) { calls.push_back({3, s.code()}); });
-  semaphore.OnReached(9, [&](absl::Status s) { calls.push_back({9, s.code()}); });
+  semaphore.OnReached(4, [&](const absl::Status& s) { calls.push_back({4, s.code()}); });
+  semaphore.OnReached(3, [&](const absl::Status& s) { calls.push_back({3, s.code()}); });
+  semaphore.OnReached(9, [&](const absl::Status& s) { calls.push_back({9, s.code()}); });
   EXPECT_EQ(calls.size(), 1u);
   ASSERT_TRUE(semaphore.Signal(4).ok());
   ASSERT_EQ(calls.size(), 3u);
@@ -120,7 +121,7 @@ TEST(SemaphoreTest, OnReachedRunsNowOrOnSignalOrOnFailure) {
   semaphore.Fail(absl::AbortedError("gone"));
   ASSERT_EQ(calls.size(), 4u);
   EXPECT_EQ(calls[3], std::make_pair(9, absl::StatusCode::kAborted));
-  semaphore.OnReached(1, [&](absl::Status s) { calls.push_back({1, s.code()}); });
+  semaphore.OnReached(1, [&](const absl::Status& s) { calls.push_back({1, s.code()}); });
   EXPECT_EQ(calls.back(), std::make_pair(1, absl::StatusCode::kAborted));
 }
 

@@ -139,8 +139,9 @@ TEST(TaskExecutorTest, EveryWorkgroupRunsExactlyOnce) {
   constexpr uint32_t kGroups = 5 * 4 * 3;
   auto commands = std::make_shared<CommandBuffer>(2);
   ASSERT_TRUE(commands
-                  ->Dispatch(FunctionDispatch(CountVisits, {5, 4, 3},
-                                              {{0, 0, kGroups * 4}, {1, 0, kGroups * 4}}))
+                  ->Dispatch(FunctionDispatch(
+                      CountVisits, {5, 4, 3},
+                      {{0, 0, kGroups * sizeof(uint32_t)}, {1, 0, kGroups * sizeof(uint32_t)}}))
                   .ok());
   Finalized(commands);
   for (int run = 0; run < 20; ++run) {
@@ -159,9 +160,10 @@ TEST(TaskExecutorTest, WorkersShareTheWorkgroupsOfADispatch) {
   constexpr uint32_t kGroups = 48;
   auto commands = std::make_shared<CommandBuffer>(2);
   ASSERT_TRUE(commands
-                  ->Dispatch(FunctionDispatch(CountVisits, {kGroups, 1, 1},
-                                              {{0, 0, kGroups * 4}, {1, 0, kGroups * 4}},
-                                              {/*sleep us=*/2000}))
+                  ->Dispatch(FunctionDispatch(
+                      CountVisits, {kGroups, 1, 1},
+                      {{0, 0, kGroups * sizeof(uint32_t)}, {1, 0, kGroups * sizeof(uint32_t)}},
+                      {/*sleep us=*/2000}))
                   .ok());
   Finalized(commands);
   std::vector<uint32_t> visits(kGroups, 0), workers(kGroups, 0);
@@ -180,10 +182,10 @@ TEST(TaskExecutorTest, EachWorkerStartsOnItsOwnRunOfWorkgroups) {
   auto device = NewDevice(4);
   constexpr uint32_t kGroups = 50;  // 5 runs of 10: one per worker and one for the caller
   auto commands = std::make_shared<CommandBuffer>(1);
-  ASSERT_TRUE(
-      commands
-          ->Dispatch(FunctionDispatch(RecordAfterAllArrive, {kGroups, 1, 1}, {{0, 0, kGroups * 4}}))
-          .ok());
+  ASSERT_TRUE(commands
+                  ->Dispatch(FunctionDispatch(RecordAfterAllArrive, {kGroups, 1, 1},
+                                              {{0, 0, kGroups * sizeof(uint32_t)}}))
+                  .ok());
   Finalized(commands);
   g_worker_mask = 0;
   std::vector<uint32_t> workers(kGroups, ~0u);
@@ -192,7 +194,7 @@ TEST(TaskExecutorTest, EachWorkerStartsOnItsOwnRunOfWorkgroups) {
   ASSERT_TRUE(device->queue().Submit({}, commands, table, {done, 1}).ok());
   ASSERT_TRUE(done->Wait(1).ok());  // no helping: the caller's run is stolen by a worker
   for (uint32_t worker = 0; worker < 4; ++worker)
-    EXPECT_EQ(workers[worker * 10], worker) << "first workgroup of run " << worker;
+    EXPECT_EQ(workers[size_t{worker} * 10], worker) << "first workgroup of run " << worker;
   for (uint32_t worker : workers) EXPECT_LT(worker, 4u);
 }
 
@@ -370,6 +372,7 @@ TEST(QueueTest, ConcurrentSubmissionsFromManyThreads) {
   Finalized(add);
   constexpr int kThreads = 6;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   std::vector<int> failures(kThreads, 0);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {

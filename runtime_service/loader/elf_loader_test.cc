@@ -192,6 +192,7 @@ std::vector<MapsEntry> ReadMaps() {
   while (std::fgets(line, sizeof(line), maps) != nullptr) {
     unsigned long start, end;
     char perms[8];
+    // NOLINTNEXTLINE(bugprone-unchecked-string-to-number-conversion): the kernel's own lines
     if (std::sscanf(line, "%lx-%lx %7s", &start, &end, perms) == 3)
       entries.push_back({start, end, perms});
   }
@@ -390,9 +391,10 @@ TEST_F(ElfLoaderTest, MissingQueryFunction) {
 // come back, as a library or an error, and never crash.
 TEST_F(ElfLoaderTest, RandomCorruptionNeverCrashes) {
   const Layout layout(good_);
-  std::vector<uint64_t> positions;
-  for (uint64_t i = 0; i < layout.PhdrOffset(layout.header.e_phnum); ++i) positions.push_back(i);
   const Elf64_Phdr& dynamic = layout.phdrs[layout.dynamic];
+  std::vector<uint64_t> positions;
+  positions.reserve(layout.PhdrOffset(layout.header.e_phnum) + dynamic.p_filesz);
+  for (uint64_t i = 0; i < layout.PhdrOffset(layout.header.e_phnum); ++i) positions.push_back(i);
   for (uint64_t i = 0; i < dynamic.p_filesz; ++i) positions.push_back(dynamic.p_offset + i);
 
   std::mt19937 random(20240611);

@@ -119,6 +119,7 @@ absl::StatusOr<ModuleHandle> RuntimeServiceImpl::FindModule(const std::string& n
   auto it = modules_.find(name);
   if (it != modules_.end()) return it->second;
   std::vector<std::string> names;
+  names.reserve(modules_.size());
   for (const auto& [loaded, unused] : modules_) names.push_back(loaded);
   return absl::NotFoundError(
       absl::StrCat("no module named '", name, "' is loaded",
@@ -129,6 +130,7 @@ absl::StatusOr<ModuleHandle> RuntimeServiceImpl::FindModule(const std::string& n
 std::vector<ModuleHandle> RuntimeServiceImpl::Modules() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<ModuleHandle> modules;
+  modules.reserve(modules_.size());
   for (const auto& [name, entry] : modules_) modules.push_back(entry);
   return modules;
 }

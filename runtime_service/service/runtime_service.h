@@ -76,11 +76,11 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
   // NOT_FOUND (listing the loaded modules) when no module has that name.
   absl::StatusOr<ModuleHandle> FindModule(const std::string& name) const;
   std::vector<ModuleHandle> Modules() const;  // sorted by name
-  // Runs `function` of `module` on a worker (the module's own, else the shared pool) and waits
-  // for it. `inputs` come from MatchInputs. `context` (may be null) gives the deadline and
-  // cancellation: work whose deadline passed or whose client went away while queued is not
+  // Runs `function` of the module `entry` on a worker (the module's own, else the shared pool)
+  // and waits for it. `inputs` come from MatchInputs. `context` (may be null) gives the deadline
+  // and cancellation: work whose deadline passed or whose client went away while queued is not
   // started. Queue full (the pool's or the module's max_pending) is RESOURCE_EXHAUSTED.
-  absl::StatusOr<InvocationResult> Run(const ModuleHandle& module,
+  absl::StatusOr<InvocationResult> Run(const ModuleHandle& entry,
                                        const kiln::module::v1::FunctionDef& function,
                                        std::span<const TensorView> inputs,
                                        grpc::ServerContext* context);

@@ -29,7 +29,7 @@ HostTensor Sample(DataType dtype, std::vector<int64_t> shape) {
 }
 
 // Builds a version-1.0 file around a hand-written header.
-std::string NpyV1(std::string header, std::string_view data) {
+std::string NpyV1(const std::string& header, std::string_view data) {
   std::string out("\x93NUMPY\x01\x00", 8);
   out.push_back(static_cast<char>(header.size() & 0xff));
   out.push_back(static_cast<char>(header.size() >> 8));
@@ -74,7 +74,7 @@ TEST(NpyTest, WritesNumpyStyleHeader) {
 }
 
 TEST(NpyTest, ScalarAndEmptyShapes) {
-  for (std::vector<int64_t> shape : {std::vector<int64_t>{}, {0}, {3, 0, 2}}) {
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{}, {0}, {3, 0, 2}}) {
     HostTensor tensor = Sample(mv1::DATA_TYPE_I32, shape);
     auto bytes = WriteNpy(tensor);
     ASSERT_TRUE(bytes.ok());
@@ -96,7 +96,7 @@ TEST(NpyTest, ReadsHandWrittenHeaders) {
   EXPECT_EQ(tensor->data, data);
 
   // Alternative spellings of single-byte and native-order types.
-  for (auto [descr, dtype] :
+  for (const auto& [descr, dtype] :
        std::vector<std::pair<std::string, DataType>>{{"|i1", mv1::DATA_TYPE_I8},
                                                      {"<i1", mv1::DATA_TYPE_I8},
                                                      {"<u1", mv1::DATA_TYPE_U8},
@@ -122,7 +122,9 @@ TEST(NpyTest, ReadsVersion2And3) {
     file.push_back(0);
     uint32_t length = static_cast<uint32_t>(header.size());
     for (int i = 0; i < 4; ++i) file.push_back(static_cast<char>((length >> (8 * i)) & 0xff));
-    auto tensor = ReadNpy(file + header + data);
+    file += header;
+    file += data;
+    auto tensor = ReadNpy(file);
     ASSERT_TRUE(tensor.ok()) << tensor.status();
     EXPECT_EQ(tensor->dtype, mv1::DATA_TYPE_F64);
   }
@@ -198,9 +200,17 @@ TEST(NpyTest, FileRoundTripAndErrors) {
   EXPECT_FALSE(WriteNpyFile("/nonexistent-dir/x.npy", tensor).ok());
 }
 
+// Runs /usr/bin/python3 with `arguments` (a fixed command line, no outside input), returning
+// its exit status as std::system does.
+int RunPython(const std::string& arguments) {
+  const std::string command = "/usr/bin/python3 " + arguments;
+  // NOLINTNEXTLINE(bugprone-command-processor): only this test's own fixed command lines
+  return std::system(command.c_str());
+}
+
 // Cross-checks against files NumPy itself writes and reads, where Debian's python3 has numpy.
 TEST(NpyTest, InteroperatesWithNumpy) {
-  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
+  if (RunPython("-c 'import numpy' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "/usr/bin/python3 with numpy not available";
   std::string dir = testing::TempDir() + "/npy_numpy_" + std::to_string(getpid());
   std::filesystem::create_directories(dir);
@@ -214,7 +224,7 @@ TEST(NpyTest, InteroperatesWithNumpy) {
       "/b.npy', np.array(7, dtype=np.int64))\n"
       "np.save('" +
       dir + "/c.npy', np.array([True, False, True]))\n";
-  ASSERT_EQ(std::system(("/usr/bin/python3 -c \"" + script + "\"").c_str()), 0);
+  ASSERT_EQ(RunPython("-c \"" + script + "\""), 0);
 
   auto a = ReadNpyFile(dir + "/a.npy");
   ASSERT_TRUE(a.ok()) << a.status();
@@ -238,7 +248,7 @@ TEST(NpyTest, InteroperatesWithNumpy) {
   std::string check = "import numpy as np; d = np.load('" + dir +
                       "/d.npy'); assert d.dtype == np.uint16 and d.shape == (3, 2), d; "
                       "assert d.tobytes() == bytes(range(0, 84, 7)), d";
-  EXPECT_EQ(std::system(("/usr/bin/python3 -c \"" + check + "\"").c_str()), 0);
+  EXPECT_EQ(RunPython("-c \"" + check + "\""), 0);
   std::filesystem::remove_all(dir);
 }
 

@@ -63,7 +63,7 @@ void RegisterInvoke(const std::shared_ptr<kiln::tools::PreparedRun>& run, const 
 
 // ---- Module load: read + validate the file, load its executables, record command buffers ----
 
-void RegisterLoad(const std::string& path, std::shared_ptr<Device> device) {
+void RegisterLoad(const std::string& path, const std::shared_ptr<Device>& device) {
   benchmark::RegisterBenchmark("module/load", [path, device](benchmark::State& state) {
     for (auto _ : state) {
       auto file = kiln::module::ModuleFile::Open(path);

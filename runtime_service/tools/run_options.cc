@@ -88,6 +88,7 @@ absl::StatusOr<PreparedRun> Prepare(const RunOptions& options, bool always_creat
     run.tensors.push_back(std::move(*tensor));
   }
   std::vector<TensorView> views;
+  views.reserve(run.tensors.size());
   for (const HostTensor& tensor : run.tensors) {
     views.push_back({tensor.name,
                      tensor.dtype,

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   executable->set_segment(
       builder.AddSegment("lib", {reinterpret_cast<const uint8_t*>(image.data()), image.size()}));
   for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) executable->add_exports(name);
-  constexpr uint64_t kBytes = 6 * 4;
+  constexpr uint64_t kBytes = 6 * sizeof(float);
 
   mv1::FunctionDef* add = builder.def().add_functions();
   add->set_name("add");
