@@ -305,6 +305,7 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
       mlir::translateModuleToLLVMIR(*module, llvm_ctx, "kiln_module");
   if (!llvm_module) return diagnostics.InvalidInput("translation to LLVM IR failed");
   std::vector<ExportSpec> exports;
+  exports.reserve(host_programs->exports.size());
   for (size_t i = 0; i < host_programs->exports.size(); ++i)
     exports.push_back({host_programs->exports[i], host_programs->exports[i],
                        host_programs->export_binding_counts[i]});

@@ -29,7 +29,8 @@ class ScratchDir {
     return llvm::Error::success();
   }
   ~ScratchDir() {
-    if (!path_.empty()) llvm::sys::fs::remove_directories(path_);
+    // Best effort: a scratch directory left behind in the temp dir does no harm.
+    if (!path_.empty()) (void)llvm::sys::fs::remove_directories(path_);
   }
   std::string Join(llvm::StringRef name) const {
     llvm::SmallString<256> out(path_);

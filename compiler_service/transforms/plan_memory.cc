@@ -54,6 +54,7 @@ struct PlanMemoryPass : public impl::PlanMemoryBase<PlanMemoryPass> {
     // Largest first, each at the lowest offset that does not collide with an already placed
     // buffer whose lifetime overlaps: the classic greedy packing, near-optimal in practice.
     std::vector<Interval*> order;
+    order.reserve(intervals.size());
     for (Interval& interval : intervals) order.push_back(&interval);
     std::stable_sort(order.begin(), order.end(),
                      [](const Interval* a, const Interval* b) { return a->bytes > b->bytes; });
