@@ -7,6 +7,7 @@
 //   kiln-onednn-peer matmul M K N [min_seconds]
 //   kiln-onednn-peer conv N H W C F KH KW [min_seconds]        (H, W: padded input)
 //   kiln-onednn-peer depthwise N H W C KH KW [min_seconds]
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +47,20 @@ double Time(dnnl::stream& stream, dnnl::primitive& primitive, std::unordered_map
   return best;
 }
 
+// The whole of `text` as a number (strtol/strtod), else false.
+bool ParseLong(const char* text, long* out) {
+  char* end = nullptr;
+  errno = 0;
+  *out = std::strtol(text, &end, 10);
+  return end != text && *end == '\0' && errno == 0;
+}
+bool ParseDouble(const char* text, double* out) {
+  char* end = nullptr;
+  errno = 0;
+  *out = std::strtod(text, &end);
+  return end != text && *end == '\0' && errno == 0;
+}
+
 int Usage() {
   std::fprintf(stderr,
                "usage: kiln-onednn-peer matmul M K N [min_seconds]\n"
@@ -59,11 +74,14 @@ int Usage() {
 int main(int argc, char** argv) {
   if (argc < 2) return Usage();
   const std::string op = argv[1];
-  std::vector<long> dims;
-  for (int i = 2; i < argc; ++i) dims.push_back(std::atol(argv[i]));
   const size_t want = op == "matmul" ? 3 : op == "conv" ? 7 : op == "depthwise" ? 6 : 0;
-  if (want == 0 || (dims.size() != want && dims.size() != want + 1)) return Usage();
-  const double min_seconds = dims.size() > want ? std::atof(argv[2 + want]) : 0.3;
+  const size_t given = static_cast<size_t>(argc - 2);
+  if (want == 0 || (given != want && given != want + 1)) return Usage();
+  std::vector<long> dims(want);
+  for (size_t i = 0; i < want; ++i)
+    if (!ParseLong(argv[2 + i], &dims[i])) return Usage();
+  double min_seconds = 0.3;
+  if (given > want && !ParseDouble(argv[2 + want], &min_seconds)) return Usage();
 
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);

@@ -554,6 +554,7 @@ int RunBench(const GlobalOptions& options, const BenchOptions& bench) {
   if (!request.ok()) return LocalError(std::string(request.status().message()));
   const int clients = bench.concurrency;
   std::vector<std::unique_ptr<Connection>> connections;
+  connections.reserve(clients);
   for (int i = 0; i < clients; ++i)
     connections.push_back(std::make_unique<Connection>(options, i + 1));
 
@@ -567,6 +568,7 @@ int RunBench(const GlobalOptions& options, const BenchOptions& bench) {
   std::latch go(1);
   std::vector<std::vector<double>> latencies(clients);
   std::vector<std::thread> threads;
+  threads.reserve(clients);
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       auto stub = rv1::RuntimeService::NewStub(connections[c]->channel());

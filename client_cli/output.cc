@@ -366,7 +366,7 @@ std::string Age(int64_t then_ms, int64_t now_ms) {
   int64_t seconds = std::max<int64_t>(0, (now_ms - then_ms) / 1000);
   if (seconds < 120) return absl::StrCat(seconds, " s ago");
   if (seconds < 7200) return absl::StrCat(seconds / 60, " min ago");
-  if (seconds < 2 * 86400) return absl::StrCat(seconds / 3600, " h ago");
+  if (seconds < int64_t{2} * 86400) return absl::StrCat(seconds / 3600, " h ago");
   return absl::StrCat(seconds / 86400, " days ago");
 }
 
@@ -468,13 +468,14 @@ double Percentile(const std::vector<double>& sorted, double p) {
 
 std::string BenchText(const BenchResult& r) {
   uint64_t ok = r.latencies_ms.size();
+  const uint64_t requests = ok + r.errors;
   double throughput = r.seconds > 0 ? static_cast<double>(ok) / r.seconds : 0;
   char buffer[512];
   std::snprintf(buffer, sizeof(buffer),
                 "%s: %llu requests, %d concurrent, %llu errors in %.3f s\n"
                 "  latency: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n"
                 "  throughput: %.1f requests/s\n",
-                r.module.c_str(), static_cast<unsigned long long>(ok + r.errors), r.concurrency,
+                r.module.c_str(), static_cast<unsigned long long>(requests), r.concurrency,
                 static_cast<unsigned long long>(r.errors), r.seconds,
                 Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 90),
                 Percentile(r.latencies_ms, 99), ok ? r.latencies_ms.back() : 0.0, throughput);

@@ -12,7 +12,7 @@ namespace {
 using ::testing::HasSubstr;
 
 void SetArg(mv1::ArgumentDef* arg, const std::string& name, mv1::DataType dtype,
-            std::vector<int64_t> shape) {
+            const std::vector<int64_t>& shape) {
   arg->set_name(name);
   arg->mutable_type()->set_dtype(dtype);
   for (int64_t dim : shape) arg->mutable_type()->add_shape(dim);

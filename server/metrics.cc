@@ -181,7 +181,7 @@ Family<Histogram>& Registry::AddHistogram(std::string name, std::string help,
                                           std::vector<double> buckets) {
   auto family = std::make_unique<Family<Histogram>>(
       std::move(name), std::move(help), std::move(labels), Type::kHistogram,
-      [buckets] { return std::make_unique<Histogram>(buckets); });
+      [buckets = std::move(buckets)] { return std::make_unique<Histogram>(buckets); });
   Family<Histogram>& ref = *family;
   if (ref.label_names().empty()) ref.Get();  // exposed as 0 before anything is recorded
   std::lock_guard<std::mutex> lock(mutex_);

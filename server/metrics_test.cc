@@ -71,6 +71,7 @@ TEST(MetricsTest, ConcurrentIncrementsAreNotLost) {
   Family<Counter>& counter = registry.AddCounter("c_total", "c", {"k"});
   Family<Histogram>& histogram = registry.AddHistogram("h_seconds", "h", {}, {1});
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&, t] {
       for (int i = 0; i < 10000; ++i) {

@@ -43,7 +43,7 @@ struct ModelConfig {
   int workers = 0;
 };
 // INVALID_ARGUMENT naming the key for malformed or invalid configs.
-absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json, const std::string& model);
+absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::string& model);
 
 enum class ModelState { kUnavailable, kLoading, kReady };
 std::string_view ModelStateName(ModelState state);  // "UNAVAILABLE", "LOADING", "READY"
