@@ -46,7 +46,9 @@ int64_t Count(const std::vector<int64_t>& shape) {
   return n;
 }
 
-Tensor Zeros(std::vector<int64_t> shape) { return {shape, std::vector<float>(Count(shape), 0)}; }
+Tensor Zeros(const std::vector<int64_t>& shape) {
+  return {shape, std::vector<float>(Count(shape), 0)};
+}
 
 // ---- references ----
 
@@ -845,9 +847,9 @@ std::function<double(double, double, double)> TrigTolerance(bool tan) {
 bool Denormal(float x) { return x != 0 && std::fabs(x) < std::numeric_limits<float>::min(); }
 
 std::vector<ApproxCase> ApproxCases() {
-  auto unary = [](std::string op, std::function<double(double)> f, auto tolerance) {
+  auto unary = [](const std::string& op, std::function<double(double)> f, auto tolerance) {
     return ApproxCase{op, "%v = math." + op + " %a : f32", false,
-                      [f](double x, double) { return f(x); }, tolerance};
+                      [f = std::move(f)](double x, double) { return f(x); }, std::move(tolerance)};
   };
   std::vector<ApproxCase> cases = {
       unary(
@@ -901,7 +903,7 @@ std::vector<ApproxCase> ApproxCases() {
       unary(
           "atanh", [](double x) { return std::atanh(x); }, Ulps(4, 1.2e-7)),
   };
-  auto domain = [&](const std::string& name, std::function<bool(float, float)> checked) {
+  auto domain = [&](const std::string& name, const std::function<bool(float, float)>& checked) {
     for (ApproxCase& c : cases)
       if (c.name == name) c.checked = checked;
   };

@@ -209,6 +209,7 @@ void EmitFreestandingRuntime(llvm::Module& module) {
            b.CreateRet(fn->getArg(0));
          });
   std::vector<llvm::GlobalValue*> used;
+  used.reserve(keep.size());
   for (llvm::Constant* fn : keep) used.push_back(llvm::cast<llvm::GlobalValue>(fn));
   llvm::appendToCompilerUsed(module, used);
 }

@@ -25,9 +25,9 @@ struct Field {
   size_t offset;
   size_t size;
 };
-// sizeof of a member without an object: an unevaluated operand.
+// A member's size without an object: the size of its declared type.
 #define KILN_FIELD(type, member) \
-  Field { #member, offsetof(type, member), sizeof(type::member) }
+  Field { #member, offsetof(type, member), sizeof(decltype(type::member)) }
 
 struct CStruct {
   const char* name;
