@@ -23,7 +23,7 @@ std::vector<T> Unpack(const std::string& bytes) {
 }
 
 TEST(KServeDatatype, RoundTripsEveryKilnType) {
-  for (auto [dtype, name] :
+  for (const auto& [dtype, name] :
        std::vector<std::pair<DataType, std::string>>{{mv1::DATA_TYPE_F32, "FP32"},
                                                      {mv1::DATA_TYPE_F64, "FP64"},
                                                      {mv1::DATA_TYPE_F16, "FP16"},

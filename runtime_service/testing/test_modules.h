@@ -97,8 +97,9 @@ struct Program {
     uint64_t offset;
     uint64_t length;
   };
-  Program& Dispatch(uint32_t ordinal, std::vector<uint32_t> workgroups, std::vector<Ref> bindings,
-                    std::vector<uint32_t> constants = {}, uint32_t executable = 0) {
+  Program& Dispatch(uint32_t ordinal, const std::vector<uint32_t>& workgroups,
+                    const std::vector<Ref>& bindings, const std::vector<uint32_t>& constants = {},
+                    uint32_t executable = 0) {
     auto* c = program->add_commands()->mutable_dispatch();
     c->set_executable(executable);
     c->set_export_ordinal(ordinal);
