@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8001
 # Slow checks (fuzzing, soak, benchmarks) carry these labels and stay out of `make test`.
 SLOW_LABELS ?= slow|fuzz|soak|bench
 
-.PHONY: all deps configure build run test bench clean
+.PHONY: all deps configure build run test bench fuzz clean
 
 all: build
 
@@ -31,6 +31,17 @@ bench: build
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --json $(BUILD_DIR)/bench-1thread.json
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes 256x256x256,512x512x512,1024x1024x1024,2048x2048x2048,197x768x768,1x513x1000,49x576x64,1x4096x1024 --json $(BUILD_DIR)/bench-2threads.json
 	if grep -q avx512f /proc/cpuinfo; then /usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --isa avx2 --json $(BUILD_DIR)/bench-avx2.json; fi
+
+# Fuzzing: clang-22 + libFuzzer with ASan and UBSan, in its own build directory. Builds only
+# the fuzz targets, then runs each for FUZZ_SECONDS, one after another (ctest label fuzz;
+# scripts/run-fuzzer.sh prints each one's executions and executions per second).
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 -DKILN_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_BUILD_DIR) --target kiln_fuzzers
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --test-dir $(FUZZ_BUILD_DIR) -L '^fuzz$$' -V
 
 clean:
 	rm -rf $(BUILD_DIR)

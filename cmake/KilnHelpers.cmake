@@ -19,3 +19,35 @@ function(kiln_test name)
     endif()
   endforeach()
 endfunction()
+
+# kiln_fuzz_target(NAME SOURCES... [LIBS ...] CORPUS DIR [FUZZ_ARGS ...]): a libFuzzer target
+# (LLVMFuzzerTestOneInput) with its checked-in seed corpus DIR (relative to the current source
+# directory). The target kiln_fuzzers builds every fuzz target and only what they need.
+# - Normal builds link the corpus replay driver and register NAME as a test labelled
+#   corpus-replay, so `make test` runs every seed once. (A label containing "fuzz" would match
+#   make test's exclusion regex.)
+# - -DKILN_FUZZ=ON builds (clang, `make fuzz`) link libFuzzer and register NAME as a test
+#   labelled fuzz: scripts/run-fuzzer.sh fuzzes for $FUZZ_SECONDS with FUZZ_ARGS (libFuzzer
+#   flags), on a work corpus in NAME.work/ in the build tree; the checked-in corpus is only read.
+add_custom_target(kiln_fuzzers)
+function(kiln_fuzz_target name)
+  cmake_parse_arguments(ARG "" "CORPUS" "SOURCES;LIBS;FUZZ_ARGS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  add_dependencies(kiln_fuzzers ${name})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} kiln_warnings)
+  set(corpus ${CMAKE_CURRENT_SOURCE_DIR}/${ARG_CORPUS})
+  # For targets whose LLVMFuzzerInitialize reads the seeds.
+  target_compile_definitions(${name} PRIVATE KILN_FUZZ_SEED_CORPUS="${corpus}")
+  if(KILN_FUZZ)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    add_test(NAME ${name}
+      COMMAND ${PROJECT_SOURCE_DIR}/scripts/run-fuzzer.sh $<TARGET_FILE:${name}>
+        ${CMAKE_CURRENT_BINARY_DIR}/${name}.work ${corpus} ${ARG_FUZZ_ARGS})
+    set_tests_properties(${name} PROPERTIES LABELS fuzz)
+  else()
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/runtime_service/testing/fuzz_replay_main.cc)
+    add_test(NAME ${name} COMMAND ${name} ${corpus})
+    set_tests_properties(${name} PROPERTIES LABELS corpus-replay)
+  endif()
+endfunction()

@@ -17,22 +17,10 @@
 #include "inference/grpc_service.grpc.pb.h"
 #include "runtime_service/service/runtime_service.h"
 #include "runtime_service/tensor/tensor.h"
+#include "server/kserve_inputs.h"
 #include "server/model_repository.h"
 
 namespace kiln {
-
-// KServe datatype names ("FP32", "INT64", "BOOL", ...) for kiln's element types, and back.
-// nullopt for types KServe cannot express or kiln cannot run ("BYTES").
-std::optional<std::string_view> KServeDatatype(DataType dtype);
-std::optional<DataType> ParseKServeDatatype(std::string_view name);
-
-// The bytes of one input given through typed `contents`: the field KServe assigns to the
-// datatype (int_contents for INT8/16/32, uint_contents for UINT8/16/32, ...), range-checked
-// and packed little-endian. FP16 and BF16, which have no field, are accepted from
-// fp32_contents (rounded to nearest even). INVALID_ARGUMENT for a wrong field, an out-of-range
-// value or an element count that is not `elements`.
-absl::StatusOr<std::string> PackContents(const std::string& input, DataType dtype, int64_t elements,
-                                         const inference::InferTensorContents& contents);
 
 class KServeService final : public inference::GRPCInferenceService::Service {
  public:

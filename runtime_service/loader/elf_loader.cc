@@ -669,6 +669,7 @@ absl::StatusOr<kiln_library_query_fn_t> ElfImage::FindQuery() {
                                                      " (", size, " bytes at ", Hex(symbol.st_value),
                                                      ") lies outside its executable segments"));
     }
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): a loader; the symbol's relocated address
     return reinterpret_cast<kiln_library_query_fn_t>(Address(symbol.st_value));
   }
   return absl::InvalidArgumentError(
@@ -755,12 +756,21 @@ EmbeddedElfLibrary::~EmbeddedElfLibrary() {
 absl::StatusOr<std::unique_ptr<EmbeddedElfLibrary>> EmbeddedElfLibrary::Load(
     std::span<const uint8_t> image, const mv1::ExecutableDef& def, uint64_t host_features) {
   std::unique_ptr<EmbeddedElfLibrary> library(new EmbeddedElfLibrary());
-  KILN_RETURN_IF_ERROR(library->LoadImage(image, def, host_features));
+  KILN_RETURN_IF_ERROR(library->LoadImage(image, def, host_features, nullptr));
+  return library;
+}
+
+absl::StatusOr<std::unique_ptr<EmbeddedElfLibrary>> EmbeddedElfLibrary::LoadWithoutRunning(
+    std::span<const uint8_t> image, const mv1::ExecutableDef& def, uint64_t host_features,
+    const QueryStandIn& stand_in) {
+  std::unique_ptr<EmbeddedElfLibrary> library(new EmbeddedElfLibrary());
+  KILN_RETURN_IF_ERROR(library->LoadImage(image, def, host_features, &stand_in));
   return library;
 }
 
 absl::Status EmbeddedElfLibrary::LoadImage(std::span<const uint8_t> image,
-                                           const mv1::ExecutableDef& def, uint64_t host_features) {
+                                           const mv1::ExecutableDef& def, uint64_t host_features,
+                                           const QueryStandIn* stand_in) {
   const std::string prefix = absl::StrCat("executable '", def.name(), "'");
   ElfImage elf(image, prefix);
   KILN_RETURN_IF_ERROR(elf.ParseHeaders());
@@ -782,7 +792,8 @@ absl::Status EmbeddedElfLibrary::LoadImage(std::span<const uint8_t> image,
   relro_ = relro.data();
   relro_size_ = relro.size();
 
-  const kiln_library_t* library = query(KILN_EXECUTABLE_ABI_VERSION, &env_);
+  const kiln_library_t* library = stand_in != nullptr ? (*stand_in)({mapping_, mapping_size_})
+                                                      : query(KILN_EXECUTABLE_ABI_VERSION, &env_);
   if (library == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat(prefix, " cannot serve executable ABI version ", KILN_EXECUTABLE_ABI_VERSION,

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 
@@ -27,6 +28,14 @@ class EmbeddedElfLibrary final : public ExecutableLibrary {
       std::span<const uint8_t> image, const kiln::module::v1::ExecutableDef& def,
       uint64_t host_features);
 
+  // Load without running any code of the image, for fuzzing, where the code is arbitrary bytes:
+  // every step is the same except that instead of calling the query function, `stand_in` is
+  // given the mapped image and returns the library struct pointer to check in its place.
+  using QueryStandIn = std::function<const kiln_library_t*(std::span<const uint8_t> mapping)>;
+  static absl::StatusOr<std::unique_ptr<EmbeddedElfLibrary>> LoadWithoutRunning(
+      std::span<const uint8_t> image, const kiln::module::v1::ExecutableDef& def,
+      uint64_t host_features, const QueryStandIn& stand_in);
+
   ~EmbeddedElfLibrary() override;
   EmbeddedElfLibrary(const EmbeddedElfLibrary&) = delete;
   EmbeddedElfLibrary& operator=(const EmbeddedElfLibrary&) = delete;
@@ -38,8 +47,9 @@ class EmbeddedElfLibrary final : public ExecutableLibrary {
 
  private:
   EmbeddedElfLibrary() = default;
+  // `stand_in` replaces the query call when set (LoadWithoutRunning).
   absl::Status LoadImage(std::span<const uint8_t> image, const kiln::module::v1::ExecutableDef& def,
-                         uint64_t host_features);
+                         uint64_t host_features, const QueryStandIn* stand_in);
 
   uint8_t* mapping_ = nullptr;
   size_t mapping_size_ = 0;

@@ -243,6 +243,42 @@ TEST_F(ElfLoaderTest, StillValidatesTheAbi) {
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("export 1 is 'scale_f32'"));
 }
 
+// LoadWithoutRunning (for fuzzing) takes the library struct from its stand-in instead of the
+// query function, and checks it as it would the query's.
+TEST_F(ElfLoaderTest, LoadWithoutRunningChecksTheStandInsStruct) {
+  auto real = EmbeddedElfLibrary::Load(good_, TestDef(), kAllFeatures);
+  ASSERT_TRUE(real.ok()) << real.status();
+  const uint64_t offset =
+      reinterpret_cast<const uint8_t*>(&(*real)->library()) - (*real)->mapping().data();
+  auto at = [](uint64_t where) {
+    return [where](std::span<const uint8_t> mapping) {
+      // NOLINTNEXTLINE(performance-no-int-to-ptr): may point past the mapping on purpose
+      return reinterpret_cast<const kiln_library_t*>(reinterpret_cast<uintptr_t>(mapping.data()) +
+                                                     where);
+    };
+  };
+
+  auto loaded = EmbeddedElfLibrary::LoadWithoutRunning(good_, TestDef(), kAllFeatures, at(offset));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(reinterpret_cast<const uint8_t*>(&(*loaded)->library()),
+            (*loaded)->mapping().data() + offset);
+  EXPECT_STREQ((*loaded)->export_at(3).name, "fail");
+
+  // The ELF header is no library struct: its first word is not the ABI version.
+  auto header = EmbeddedElfLibrary::LoadWithoutRunning(good_, TestDef(), kAllFeatures, at(0));
+  EXPECT_EQ(header.status().code(), absl::StatusCode::kFailedPrecondition) << header.status();
+
+  auto outside = EmbeddedElfLibrary::LoadWithoutRunning(good_, TestDef(), kAllFeatures,
+                                                        at((*real)->mapping().size() + 64));
+  EXPECT_EQ(outside.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(outside.status().message()), HasSubstr("points outside"));
+
+  auto null = EmbeddedElfLibrary::LoadWithoutRunning(
+      good_, TestDef(), kAllFeatures, [](std::span<const uint8_t>) { return nullptr; });
+  EXPECT_EQ(null.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(null.status().message()), HasSubstr("returned no library"));
+}
+
 TEST_F(ElfLoaderTest, Truncated) {
   const Layout layout(good_);
   const Elf64_Phdr& last = layout.phdrs[layout.loads.back()];

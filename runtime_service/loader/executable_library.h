@@ -39,6 +39,11 @@ absl::StatusOr<std::unique_ptr<ExecutableLibrary>> LoadSystemLibrary(
     std::span<const uint8_t> image, const kiln::module::v1::ExecutableDef& def,
     uint64_t host_features);
 
+// What LoadSystemLibrary checks before the dynamic linker sees an image: the ELF header (64-bit,
+// little-endian, shared object, this host's machine) and that every program header's file
+// range lies in the image. `prefix` starts the error messages ("executable 'name'").
+absl::Status CheckSystemLibraryImage(std::span<const uint8_t> image, const std::string& prefix);
+
 // Loads an embedded-ELF executable (a freestanding x86-64 shared object) with kiln's own
 // loader (elf_loader.cc): no dlopen, no files; every undefined symbol is an error.
 absl::StatusOr<std::unique_ptr<ExecutableLibrary>> LoadEmbeddedElf(

@@ -24,10 +24,11 @@ constexpr uint16_t kHostMachine = EM_AARCH64;
 #error "kiln's system library loader supports x86-64 and AArch64 hosts"
 #endif
 
-// Checks the ELF header and program headers before the dynamic linker sees the image: the
-// dynamic linker trusts the file sizes it is given, and a segment that extends past the end of
-// a truncated image would fault (SIGBUS) while relocating instead of failing cleanly.
-absl::Status CheckElfImage(std::span<const uint8_t> image, const std::string& prefix) {
+}  // namespace
+
+// The dynamic linker trusts the file sizes it is given, and a segment that extends past the end
+// of a truncated image would fault (SIGBUS) while relocating instead of failing cleanly.
+absl::Status CheckSystemLibraryImage(std::span<const uint8_t> image, const std::string& prefix) {
   if (image.size() < SELFMAG || std::memcmp(image.data(), ELFMAG, SELFMAG) != 0)
     return absl::InvalidArgumentError(absl::StrCat(prefix, " is not an ELF image"));
   if (image.size() < sizeof(Elf64_Ehdr)) {
@@ -62,6 +63,8 @@ absl::Status CheckElfImage(std::span<const uint8_t> image, const std::string& pr
   return absl::OkStatus();
 }
 
+namespace {
+
 absl::Status WriteAll(int fd, std::span<const uint8_t> data) {
   while (!data.empty()) {
     ssize_t written = ::write(fd, data.data(), data.size());
@@ -91,7 +94,7 @@ class SystemLibrary final : public ExecutableLibrary {
   absl::Status Load(std::span<const uint8_t> image, const kiln::module::v1::ExecutableDef& def,
                     uint64_t host_features) {
     const std::string prefix = absl::StrCat("executable '", def.name(), "'");
-    KILN_RETURN_IF_ERROR(CheckElfImage(image, prefix));
+    KILN_RETURN_IF_ERROR(CheckSystemLibraryImage(image, prefix));
 
     fd_ = memfd_create(def.name().empty() ? "kiln-executable" : def.name().c_str(), MFD_CLOEXEC);
     if (fd_ < 0) {
