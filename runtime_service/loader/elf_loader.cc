@@ -135,7 +135,8 @@ class ElfImage {
   // the RELRO range (empty when there is none).
   absl::StatusOr<std::span<const uint8_t>> Protect();
   // Checks that the library struct and everything it points to lies in the image, readable
-  // (names, tables) or executable (functions), before the base class dereferences it.
+  // (names, tables; the struct and tables aligned for their types) or executable (functions),
+  // before the base class dereferences it.
   absl::Status CheckLibrary(const kiln_library_t* library) const;
 
  private:
@@ -718,7 +719,18 @@ absl::Status ElfImage::CheckLibrary(const kiln_library_t* library) const {
                                                    std::string(field), " points outside its ", what,
                                                    " segments"));
   };
+  // Reading a struct through a misaligned pointer is undefined behaviour, however readable.
+  auto aligned = [](const void* pointer, size_t alignment) {
+    return reinterpret_cast<uintptr_t>(pointer) % alignment == 0;
+  };
+  auto misaligned = [&](std::string_view field, size_t alignment) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix_, "'s library struct field ",
+                                                   std::string(field), " is not ", alignment,
+                                                   "-byte aligned"));
+  };
 
+  if (!aligned(library, alignof(kiln_library_t)))
+    return misaligned("(the struct)", alignof(kiln_library_t));
   if (!readable(library, sizeof(library->abi_version))) return outside("(the struct)", "readable");
   // Under another version the layout is unknown: Validate reports the version, reading nothing
   // else.
@@ -726,6 +738,8 @@ absl::Status ElfImage::CheckLibrary(const kiln_library_t* library) const {
   if (!readable(library, sizeof(*library))) return outside("(the struct)", "readable");
   if (library->name != nullptr && !string_ok(library->name)) return outside("name", "readable");
   if (library->exports != nullptr && library->export_count != 0) {
+    if (!aligned(library->exports, alignof(kiln_export_t)))
+      return misaligned("exports", alignof(kiln_export_t));
     if (!readable(library->exports, uint64_t{library->export_count} * sizeof(kiln_export_t)))
       return outside("exports", "readable");
     for (uint32_t i = 0; i < library->export_count; ++i) {
@@ -737,6 +751,8 @@ absl::Status ElfImage::CheckLibrary(const kiln_library_t* library) const {
     }
   }
   if (library->imports != nullptr && library->import_count != 0) {
+    if (!aligned(library->imports, alignof(kiln_import_t)))
+      return misaligned("imports", alignof(kiln_import_t));
     if (!readable(library->imports, uint64_t{library->import_count} * sizeof(kiln_import_t)))
       return outside("imports", "readable");
     for (uint32_t i = 0; i < library->import_count; ++i) {

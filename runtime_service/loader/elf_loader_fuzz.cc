@@ -3,7 +3,8 @@
 // function, returning a library struct pointer chosen by the input, which then goes through the
 // loader's pointer checks and the ABI validation as a real one would.
 //
-// Input: [u32 LE: struct offset in the mapping; 0xffffffff: the query returns NULL]
+// Input: [u32 LE: struct offset in the mapping, modulo its size + 4096 so that most offsets land
+//         inside and some just past it; 0xffffffff: the query returns NULL]
 //        [u8: export count % 9][that many names: u8 length, bytes] (the module's export list)
 //        [the rest: the ELF image]
 // Invariants of a successful load: the struct, its export table, export names and functions
@@ -45,9 +46,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto stand_in = [struct_offset](std::span<const uint8_t> mapping) -> const kiln_library_t* {
     if (struct_offset == UINT32_MAX) return nullptr;
     // Integer arithmetic: the offset may point past the mapping, which the loader must catch.
+    const uint64_t offset = struct_offset % (mapping.size() + 4096);
     // NOLINTNEXTLINE(performance-no-int-to-ptr): an arbitrary address on purpose
     return reinterpret_cast<const kiln_library_t*>(reinterpret_cast<uintptr_t>(mapping.data()) +
-                                                   struct_offset);
+                                                   offset);
   };
   auto library = EmbeddedElfLibrary::LoadWithoutRunning(image, def, ~uint64_t{0}, stand_in);
   if (!library.ok()) return 0;

@@ -243,33 +243,41 @@ TEST_F(ElfLoaderTest, StillValidatesTheAbi) {
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("export 1 is 'scale_f32'"));
 }
 
+// A stand-in for the query function that "returns" the struct `where` bytes into the mapping.
+EmbeddedElfLibrary::QueryStandIn StandInAt(uint64_t where) {
+  return [where](std::span<const uint8_t> mapping) {
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): may point past the mapping on purpose
+    return reinterpret_cast<const kiln_library_t*>(reinterpret_cast<uintptr_t>(mapping.data()) +
+                                                   where);
+  };
+}
+
+// Where the fixture's query function puts its struct, as an offset into the mapping.
+uint64_t StructOffset(const EmbeddedElfLibrary& library) {
+  return reinterpret_cast<const uint8_t*>(&library.library()) - library.mapping().data();
+}
+
 // LoadWithoutRunning (for fuzzing) takes the library struct from its stand-in instead of the
 // query function, and checks it as it would the query's.
 TEST_F(ElfLoaderTest, LoadWithoutRunningChecksTheStandInsStruct) {
   auto real = EmbeddedElfLibrary::Load(good_, TestDef(), kAllFeatures);
   ASSERT_TRUE(real.ok()) << real.status();
-  const uint64_t offset =
-      reinterpret_cast<const uint8_t*>(&(*real)->library()) - (*real)->mapping().data();
-  auto at = [](uint64_t where) {
-    return [where](std::span<const uint8_t> mapping) {
-      // NOLINTNEXTLINE(performance-no-int-to-ptr): may point past the mapping on purpose
-      return reinterpret_cast<const kiln_library_t*>(reinterpret_cast<uintptr_t>(mapping.data()) +
-                                                     where);
-    };
-  };
+  const uint64_t offset = StructOffset(**real);
 
-  auto loaded = EmbeddedElfLibrary::LoadWithoutRunning(good_, TestDef(), kAllFeatures, at(offset));
+  auto loaded =
+      EmbeddedElfLibrary::LoadWithoutRunning(good_, TestDef(), kAllFeatures, StandInAt(offset));
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(reinterpret_cast<const uint8_t*>(&(*loaded)->library()),
             (*loaded)->mapping().data() + offset);
   EXPECT_STREQ((*loaded)->export_at(3).name, "fail");
 
   // The ELF header is no library struct: its first word is not the ABI version.
-  auto header = EmbeddedElfLibrary::LoadWithoutRunning(good_, TestDef(), kAllFeatures, at(0));
+  auto header =
+      EmbeddedElfLibrary::LoadWithoutRunning(good_, TestDef(), kAllFeatures, StandInAt(0));
   EXPECT_EQ(header.status().code(), absl::StatusCode::kFailedPrecondition) << header.status();
 
   auto outside = EmbeddedElfLibrary::LoadWithoutRunning(good_, TestDef(), kAllFeatures,
-                                                        at((*real)->mapping().size() + 64));
+                                                        StandInAt((*real)->mapping().size() + 64));
   EXPECT_EQ(outside.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(outside.status().message()), HasSubstr("points outside"));
 
@@ -277,6 +285,39 @@ TEST_F(ElfLoaderTest, LoadWithoutRunningChecksTheStandInsStruct) {
       good_, TestDef(), kAllFeatures, [](std::span<const uint8_t>) { return nullptr; });
   EXPECT_EQ(null.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(null.status().message()), HasSubstr("returned no library"));
+}
+
+// Found by elf_loader_fuzz: a readable but misaligned struct or table was read through (undefined
+// behaviour; UBSan aborts). The loader now rejects it.
+TEST_F(ElfLoaderTest, MisalignedLibraryStructOrTable) {
+  auto real = EmbeddedElfLibrary::Load(good_, TestDef(), kAllFeatures);
+  ASSERT_TRUE(real.ok()) << real.status();
+  const uint64_t offset = StructOffset(**real);
+
+  auto shifted =
+      EmbeddedElfLibrary::LoadWithoutRunning(good_, TestDef(), kAllFeatures, StandInAt(offset + 1));
+  EXPECT_EQ(shifted.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(shifted.status().message()),
+              HasSubstr("field (the struct) is not 8-byte aligned"));
+
+  // The export table pointer one byte off: the addend of the RELATIVE relocation that fills the
+  // struct's exports field, plus one. The mapping starts at the first segment's page.
+  Layout layout(good_);
+  const uint64_t base = layout.phdrs[layout.loads[0]].p_vaddr & ~uint64_t{0xfff};
+  const uint64_t exports_field = base + offset + offsetof(kiln_library_t, exports);
+  Image image = good_;
+  bool patched = false;
+  for (uint64_t i = 0; i < layout.rela_count; ++i) {
+    const uint64_t at = layout.rela_offset + i * sizeof(Elf64_Rela);
+    auto rela = Get<Elf64_Rela>(image, at);
+    if (rela.r_offset != exports_field) continue;
+    ASSERT_EQ(ELF64_R_TYPE(rela.r_info), static_cast<uint32_t>(R_X86_64_RELATIVE));
+    rela.r_addend += 1;
+    Put(image, at, rela);
+    patched = true;
+  }
+  ASSERT_TRUE(patched);
+  ExpectError(image, absl::StatusCode::kInvalidArgument, "field exports is not 8-byte aligned");
 }
 
 TEST_F(ElfLoaderTest, Truncated) {
