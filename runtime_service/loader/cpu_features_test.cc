@@ -1,12 +1,13 @@
 #include "runtime_service/loader/cpu_features.h"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "gtest/gtest.h"
 #include "runtime_service/executable_abi.h"
@@ -25,10 +26,34 @@ std::map<std::string, uint64_t> HeaderFeatureBits() {
   std::stringstream text;
   text << in.rdbuf();
   const std::string source = text.str();
-  static const std::regex kEnumerator(R"(KILN_CPU_FEATURE_(\w+)\s*=\s*1ull\s*<<\s*(\d+)\s*,)");
+  // Enumerators "KILN_CPU_FEATURE_<NAME> = 1ull << <bit>,", scanned by hand: std::regex trips
+  // GCC 12's -Wmaybe-uninitialized (inside <regex>) in the ASan build.
   std::map<std::string, uint64_t> bits;
-  for (std::sregex_iterator it(source.begin(), source.end(), kEnumerator), end; it != end; ++it)
-    bits[(*it)[1].str()] = uint64_t{1} << std::stoi((*it)[2].str());
+  const std::string prefix = "KILN_CPU_FEATURE_";
+  for (size_t at = source.find(prefix); at != std::string::npos; at = source.find(prefix, at)) {
+    size_t i = at + prefix.size();
+    at = i;
+    auto skip_space = [&] {
+      while (i < source.size() && std::isspace(static_cast<unsigned char>(source[i]))) ++i;
+    };
+    auto expect = [&](std::string_view token) {
+      skip_space();
+      if (source.compare(i, token.size(), token) != 0) return false;
+      i += token.size();
+      return true;
+    };
+    const size_t name_start = i;
+    while (i < source.size() &&
+           (std::isalnum(static_cast<unsigned char>(source[i])) || source[i] == '_'))
+      ++i;
+    const std::string name = source.substr(name_start, i - name_start);
+    if (name.empty() || !expect("=") || !expect("1ull") || !expect("<<")) continue;
+    skip_space();
+    const size_t digits_start = i;
+    while (i < source.size() && std::isdigit(static_cast<unsigned char>(source[i]))) ++i;
+    if (i == digits_start || !expect(",")) continue;
+    bits[name] = uint64_t{1} << std::stoi(source.substr(digits_start, i - digits_start));
+  }
   return bits;
 }
 
