@@ -44,8 +44,8 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --test-dir $(FUZZ_BUILD_DIR) -L '^fuzz$$' -V
 
 # clang-tidy-22 (.clang-tidy) over kiln's tracked .cc files with the build's compile commands
-# (scripts/tidy.sh); after a build, since sources include generated headers. Not in .ci/run:
-# about 5 minutes on 2 cores.
+# (scripts/tidy.sh); after a build, since sources include generated headers. .ci/run runs it
+# too (about 5 minutes on 2 cores).
 tidy: build
 	BUILD_DIR=$(BUILD_DIR) ./scripts/tidy.sh
 

@@ -8,8 +8,9 @@
 # Environment: BUILD_DIR (default build, relative to the repo root; `make build` makes it), JOBS
 # (default nproc), CLANG_TIDY (default clang-tidy-22, pinned like clang-format: other versions
 # have other checks).
-# Not part of .ci/run: a full run keeps both cores of a 2-core machine busy for about 5 minutes
-# (most files pull in MLIR/LLVM's headers), which the CI budget has no room for. Run it as
+# .ci/run runs it after `make test` (whose build made the compilation database and the generated
+# headers): a full run keeps both cores of a 2-core machine busy for about 5 minutes (most files
+# pull in MLIR/LLVM's headers), and a cold .ci/run with it stays under 45 minutes. By hand:
 # `make tidy` (which builds first: the generated protobuf and MLIR headers must exist).
 set -euo pipefail
 caller=$(pwd)
