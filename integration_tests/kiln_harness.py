@@ -119,6 +119,16 @@ class Kilnd:
                 return None
         return self.proc.returncode
 
+    def stop_cleanly(self):
+        """SIGTERM, clean-up, and the assertion every suite makes of a drain: exit code 0 and
+        the final log line. Returns the logs."""
+        code = self.terminate()
+        logs = self.logs()
+        self.cleanup()
+        assert code == 0, f"kilnd exit code {code} on SIGTERM:\n{logs}"
+        assert "kilnd stopped" in logs, logs
+        return logs
+
     def cleanup(self):
         if self.proc.poll() is None:
             self.proc.kill()

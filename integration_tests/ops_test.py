@@ -294,10 +294,7 @@ class ServingTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        code = cls.server.terminate()
-        logs = cls.server.logs()
-        cls.server.cleanup()
-        assert code == 0, f"kilnd exit code {code} on SIGTERM:\n{logs}"
+        cls.server.stop_cleanly()
 
     def samples(self):
         return parse_metrics(self.server.metrics())
