@@ -1,6 +1,9 @@
 # Every external dependency is a Debian 12 package (scripts/install-deps.sh).
 find_package(Threads REQUIRED)
 find_package(Protobuf REQUIRED)
+# ONNX's ModelProto for the importer (libonnx-dev). Its config file uses protobuf::libprotobuf
+# without finding Protobuf itself, so it comes after find_package(Protobuf).
+find_package(ONNX CONFIG REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
 find_package(absl CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)

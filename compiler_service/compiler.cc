@@ -11,6 +11,7 @@
 #include "compiler_service/codegen/object_emitter.h"
 #include "compiler_service/codegen/target.h"
 #include "compiler_service/host_program_builder.h"
+#include "compiler_service/import/onnx/onnx_importer.h"
 #include "compiler_service/link/lld_linker.h"
 #include "compiler_service/pipeline/pipelines.h"
 #include "llvm/Config/llvm-config.h"
@@ -179,7 +180,10 @@ std::string Diagnostic::ToString() const {
 absl::StatusOr<std::string> CanonicalOptionsKey(const CompileOptions& options) {
   auto target = ResolveTarget(options.target_cpu, options.target_features);
   if (!target) return ToStatus(target.takeError(), absl::StatusCode::kInvalidArgument, "target");
-  return absl::StrCat("format=", static_cast<int>(options.source_format),
+  std::string shapes;
+  for (const auto& [name, dims] : options.input_shapes)
+    absl::StrAppend(&shapes, name.size(), ":", name, "=", absl::StrJoin(dims, "x"), ";");
+  return absl::StrCat("format=", static_cast<int>(options.source_format), ";shapes=", shapes,
                       ";model=", static_cast<int>(options.execution_model),
                       ";exe=", static_cast<int>(options.executable_format),
                       ";triple=", target->triple, ";cpu=", target->cpu,
@@ -226,15 +230,32 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   mlir::MLIRContext ctx(registry, mlir::MLIRContext::Threading::DISABLED);
   DiagnosticCollector diagnostics(ctx);
 
-  llvm::SourceMgr source_mgr;
-  source_mgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(source.data(), source.size()),
-                                           options.source_name),
-      llvm::SMLoc());
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceFile<mlir::ModuleOp>(source_mgr, mlir::ParserConfig(&ctx));
-  if (!module) return diagnostics.InvalidInput("the program could not be parsed");
-  timer.End("parse");
+  const bool onnx =
+      options.source_format == SourceFormat::kOnnx ||
+      (options.source_format == SourceFormat::kAuto && onnx_import::LooksLikeOnnx(source));
+  if (!onnx && !options.input_shapes.empty())
+    return absl::InvalidArgumentError(
+        "input shapes apply to ONNX models only; an MLIR program declares its own shapes");
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (onnx) {
+    onnx_import::ImportOptions import_options;
+    import_options.source_name = options.source_name;
+    import_options.input_shapes = options.input_shapes;
+    import_options.external_data_dir = options.external_data_dir;
+    auto imported = onnx_import::ImportOnnxModel(source, import_options, ctx);
+    if (!imported.ok()) return imported.status();
+    module = std::move(*imported);
+    timer.End("import");
+  } else {
+    llvm::SourceMgr source_mgr;
+    source_mgr.AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(source.data(), source.size()),
+                                             options.source_name),
+        llvm::SMLoc());
+    module = mlir::parseSourceFile<mlir::ModuleOp>(source_mgr, mlir::ParserConfig(&ctx));
+    if (!module) return diagnostics.InvalidInput("the program could not be parsed");
+    timer.End("parse");
+  }
   if (auto s = check(); !s.ok()) return s;
 
   auto dump = [&](const char* phase, auto& ir) {

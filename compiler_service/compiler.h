@@ -4,6 +4,7 @@
 #define KILN_COMPILER_SERVICE_COMPILER_H_
 
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,7 +14,8 @@
 
 namespace kiln::compiler {
 
-enum class SourceFormat { kAuto, kLinalg, kTosa };
+// kAuto tells MLIR text/bytecode from an ONNX ModelProto by its first bytes.
+enum class SourceFormat { kAuto, kLinalg, kTosa, kOnnx };
 
 struct CompileOptions {
   std::string source_name = "input.mlir";  // shown in diagnostics
@@ -24,6 +26,13 @@ struct CompileOptions {
       kiln::module::v1::EXECUTION_MODEL_UNSPECIFIED;  // unspecified = choose
   kiln::module::v1::ExecutableFormat executable_format =
       kiln::module::v1::EXECUTABLE_FORMAT_UNSPECIFIED;  // unspecified = compiler default
+  // ONNX only: the full static shape of graph inputs whose declared shape has dynamic dims
+  // (by input name), e.g. {"input", {1, 3, 224, 224}}. Part of the cache key.
+  std::map<std::string, std::vector<int64_t>> input_shapes;
+  // ONNX only: where external-data files named by the model are read from. Empty: a model with
+  // external data is refused (bytes that arrive over RPC have no directory; the model
+  // repository inlines the files first, see import/onnx/onnx_importer.h).
+  std::string external_data_dir;
   // Debugging: the IR after this phase ("parse", "input", "dispatch", "lower", "translate")
   // is handed to `dump` as text.
   std::string dump_after;

@@ -22,6 +22,9 @@ PACKAGES=(
   # and oneDNN, the matmul and convolution peer (benchmarks/onednn_peer.cc)
   # Debian's dnnl-config.cmake requires OpenCL (oneDNN's GPU runtime): its ICD loader and headers
   libdnnl-dev ocl-icd-opencl-dev opencl-headers
+  # the ONNX importer (ModelProto from libonnx_proto), and the model zoo its tests export:
+  # onnx.helper for op-level graphs, PyTorch + torchvision for whole models (compiler_service/import/onnx)
+  libonnx-dev python3-onnx python3-torch python3-torchvision
   python3-protobuf
   # containerized integration tests (integration_tests/container): rootful podman with runc,
   # a debootstrap base image, podman-compose with service-name DNS, iptables for published ports
