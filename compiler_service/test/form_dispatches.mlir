@@ -48,3 +48,30 @@ func.func @copy(%x: memref<8xf32>, %out: memref<8xf32>) {
   memref.copy %x, %out : memref<8xf32> to memref<8xf32>
   return
 }
+
+// -----
+
+// A buffer read inside the region (a gather's table, indexed by loaded ids) becomes a binding
+// of the dispatch like the operands; the view of it is recomputed inside.
+// CHECK-LABEL: func.func private @gather__dispatch_0
+// CHECK-SAME: (%[[IDS:.*]]: memref<6xi32>, %[[OUT:.*]]: memref<6x8xf32>, %[[TABLE:.*]]: memref<1x50x8xf32>, %{{.*}}: index)
+// CHECK: %[[VIEW:.*]] = memref.collapse_shape %[[TABLE]]
+// CHECK: linalg.generic
+// CHECK: memref.load %[[VIEW]]
+// CHECK-LABEL: func.func @gather
+// CHECK: %[[G:.*]] = memref.get_global @table
+// CHECK: call @gather__dispatch_0(%arg0, %arg1, %[[G]], %{{.*}}) {kiln.dispatch}
+memref.global "private" constant @table : memref<1x50x8xf32> = dense<1.0>
+func.func @gather(%ids: memref<6xi32>, %out: memref<6x8xf32>) {
+  %t = memref.get_global @table : memref<1x50x8xf32>
+  %v = memref.collapse_shape %t [[0, 1], [2]] : memref<1x50x8xf32> into memref<50x8xf32>
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]}
+      ins(%ids : memref<6xi32>) outs(%out : memref<6x8xf32>) {
+  ^bb0(%id: i32, %o: f32):
+    %row = arith.index_cast %id : i32 to index
+    %col = linalg.index 1 : index
+    %x = memref.load %v[%row, %col] : memref<50x8xf32>
+    linalg.yield %x : f32
+  }
+  return
+}

@@ -96,6 +96,14 @@ class DispatchOutliner {
       }
       mlir::getUsedValuesDefinedAbove(op->getRegions(), captured);
     }
+    // Buffers read inside a region (a gather's table, loaded at computed indices) are
+    // bindings too.
+    for (mlir::Value value : captured) {
+      if (!llvm::isa<mlir::MemRefType>(value.getType())) continue;
+      auto root = TraceRoot(value, anchor);
+      if (mlir::failed(root)) return mlir::failure();
+      roots.insert(*root);
+    }
 
     // The dispatch function: one argument per root buffer, then the workgroup id.
     llvm::SmallVector<mlir::Type> arg_types;
