@@ -1,6 +1,7 @@
 #include "runtime_service/runtime.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -642,7 +643,8 @@ absl::Status LoadedModule::InvokeInto(const mv1::FunctionDef& function,
           TypeString(function.outputs(i).type()), ", got ", outputs[i].size()));
     }
   }
-  const bool async = UsesAsync(function, options);
+  // Profiling times each dispatch on the calling thread: the inline model.
+  const bool async = options.profile == nullptr && UsesAsync(function, options);
   if (async && device_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "function '", function.name(), "' ",
@@ -652,7 +654,8 @@ absl::Status LoadedModule::InvokeInto(const mv1::FunctionDef& function,
         " but the module was loaded without a HAL device; load it with a device or invoke it "
         "with the inline model"));
   }
-  return async ? InvokeAsync(index, inputs, outputs) : InvokeInline(function, inputs, outputs);
+  return async ? InvokeAsync(index, inputs, outputs)
+               : InvokeInline(function, inputs, outputs, options.profile);
 }
 
 absl::Status LoadedModule::InvokeAsync(int function_index, std::span<const TensorView> inputs,
@@ -713,7 +716,8 @@ absl::Status LoadedModule::InvokeAsync(int function_index, std::span<const Tenso
 
 absl::Status LoadedModule::InvokeInline(const mv1::FunctionDef& function,
                                         std::span<const TensorView> inputs,
-                                        std::span<const std::span<uint8_t>> outputs) const {
+                                        std::span<const std::span<uint8_t>> outputs,
+                                        DispatchProfile* profile) const {
   const mv1::HostProgram& program = function.program();
   hal::Arena arena;
   if (program.transient_arena_size() > 0) {
@@ -781,6 +785,8 @@ absl::Status LoadedModule::InvokeInline(const mv1::FunctionDef& function,
         state.binding_lengths = binding_lengths.data();
         state.constants = dispatch.constants().data();
         kiln_workgroup_state_t workgroup{};
+        const auto start =
+            profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
         for (uint32_t z = 0; z < state.workgroup_count[2]; ++z) {
           for (uint32_t y = 0; y < state.workgroup_count[1]; ++y) {
             for (uint32_t x = 0; x < state.workgroup_count[0]; ++x) {
@@ -796,6 +802,21 @@ absl::Status LoadedModule::InvokeInline(const mv1::FunctionDef& function,
               }
             }
           }
+        }
+        if (profile) {
+          auto it =
+              std::find_if(profile->entries.begin(), profile->entries.end(),
+                           [&](const DispatchProfile::Entry& e) { return e.command == index; });
+          if (it == profile->entries.end()) {
+            profile->entries.push_back({index, entry.name,
+                                        uint64_t{state.workgroup_count[0]} *
+                                            state.workgroup_count[1] * state.workgroup_count[2],
+                                        0, 0});
+            it = profile->entries.end() - 1;
+          }
+          ++it->calls;
+          it->seconds +=
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         }
         break;
       }

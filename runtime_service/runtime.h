@@ -36,8 +36,23 @@ enum class ExecutionModelOverride {
   kInline,   // the host program, walked on the calling thread
 };
 
+// Wall time per dispatch command of inline invocations, accumulated over calls (kiln-run
+// --profile): which dispatch a model spends its time in.
+struct DispatchProfile {
+  struct Entry {
+    int command = 0;
+    std::string export_name;
+    uint64_t workgroups = 0;
+    uint64_t calls = 0;
+    double seconds = 0;
+  };
+  std::vector<Entry> entries;  // in command order
+};
+
 struct InvokeOptions {
   ExecutionModelOverride execution_model = ExecutionModelOverride::kDefault;
+  // When set, the invocation runs inline and adds its dispatch timings here.
+  DispatchProfile* profile = nullptr;
 };
 
 // A module whose executables are loaded and whose host programs were checked against them.
@@ -94,7 +109,8 @@ class LoadedModule {
                            std::span<const TensorView> inputs) const;
   absl::Status InvokeInline(const kiln::module::v1::FunctionDef& function,
                             std::span<const TensorView> inputs,
-                            std::span<const std::span<uint8_t>> outputs) const;
+                            std::span<const std::span<uint8_t>> outputs,
+                            DispatchProfile* profile) const;
   absl::Status InvokeAsync(int function_index, std::span<const TensorView> inputs,
                            std::span<const std::span<uint8_t>> outputs) const;
 

@@ -51,6 +51,15 @@ done
 expect_ok "result0: f32[2x3] = [3.5, 5.5, 7, 9, 11, 13.5]" $m --function add --input "b=$b" \
   --input "a=$a" --workers 1
 
+# --profile: one line per dispatch command (add_scale has two), each run once per invocation.
+out=$("$run" $m --function add_scale --input $a --input $b --profile 3 2>"$dir/stderr") ||
+  fail "kiln-run --profile exited $?: $(cat "$dir/stderr")"
+echo "$out" | head -1 | grep -q "^3 runs, .* ms per run (inline, one thread), .* in 2 dispatches$" ||
+  fail "kiln-run --profile header: $out"
+[ "$(echo "$out" | grep -c " add_scale\| main\|%  *[0-9]")" -ge 2 ] ||
+  fail "kiln-run --profile rows: $out"
+expect_error "profile" $m --function add --input $a --input $b --profile 0
+
 # .npy out, then back in.
 expect_ok "sum: f32[2x3] = [3.5, 5.5, 7, 9, 11, 13.5]
 doubled: f32[2x3] = [7, 11, 14, 18, 22, 27]" $m --function add_scale --input $a --input $b \
