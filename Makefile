@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8001
 # Slow checks (fuzzing, soak, benchmarks) carry these labels and stay out of `make test`.
 SLOW_LABELS ?= slow|fuzz|soak|bench
 
-.PHONY: all deps configure build run test bench fuzz tidy clean
+.PHONY: all deps configure build run test bench bench-models fuzz tidy clean
 
 all: build
 
@@ -31,6 +31,13 @@ bench: build
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --json $(BUILD_DIR)/bench-1thread.json
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes 256x256x256,512x512x512,1024x1024x1024,2048x2048x2048,197x768x768,1x513x1000,49x576x64,1x4096x1024 --json $(BUILD_DIR)/bench-2threads.json
 	if grep -q avx512f /proc/cpuinfo; then /usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --isa avx2 --json $(BUILD_DIR)/bench-avx2.json; fi
+
+# The ONNX zoo (benchmarks/onnx_zoo.py: resnet18, mobilenet_v2, a TransformerEncoder, an MLP)
+# against PyTorch's jit path, batch 1, 1 and 2 threads, min and median of 60 runs, plus cold
+# compile time on one core, the cache hit and each model's costliest dispatches (kiln-run
+# --profile); not part of `make test`.
+bench-models: build
+	/usr/bin/python3 benchmarks/bench_models.py --build $(BUILD_DIR) --json $(BUILD_DIR)/bench-models.json
 
 # Fuzzing: clang-22 + libFuzzer with ASan and UBSan, in its own build directory. Builds only
 # the fuzz targets, then runs each for FUZZ_SECONDS, one after another (ctest label fuzz;
