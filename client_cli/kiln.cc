@@ -32,6 +32,7 @@
 #include "kiln/compiler/v1/compiler.grpc.pb.h"
 #include "kiln/runtime/v1/runtime.grpc.pb.h"
 #include "runtime_service/base/sha256.h"
+#include "runtime_service/tensor/input_shape.h"
 #include "runtime_service/tensor/npy.h"
 #include "runtime_service/tensor/tensor_spec.h"
 
@@ -136,6 +137,7 @@ struct CompileOptions {
   std::string format = "auto";
   std::string target_cpu;
   std::vector<std::string> target_features;
+  std::vector<std::string> input_shapes;  // NAME=DIMxDIM...
   std::string execution_model = "auto";
   std::string executable_format;
   bool no_cache = false;
@@ -208,6 +210,8 @@ grpc::Status WithProgress(const std::string& what, const std::function<grpc::Sta
 }
 
 int RunCompile(const GlobalOptions& options, const CompileOptions& compile) {
+  auto shapes = ParseInputShapes(compile.input_shapes);
+  if (!shapes.ok()) return LocalError(std::string(shapes.status().message()));
   cv1::CompileRequest request;
   if (compile.file == "-") {
     request.set_source(std::string(std::istreambuf_iterator<char>(std::cin), {}));
@@ -225,8 +229,17 @@ int RunCompile(const GlobalOptions& options, const CompileOptions& compile) {
     request.set_source_format(cv1::SOURCE_FORMAT_MLIR_LINALG);
   } else if (compile.format == "tosa") {
     request.set_source_format(cv1::SOURCE_FORMAT_MLIR_TOSA);
+  } else if (compile.format == "onnx" ||
+             (compile.format == "auto" &&
+              std::filesystem::path(compile.file).extension() == ".onnx")) {
+    request.set_source_format(cv1::SOURCE_FORMAT_ONNX);
   }
   cv1::CompileOptions* compile_options = request.mutable_options();
+  for (const auto& [name, dims] : *shapes) {
+    cv1::InputShape& shape = *compile_options->add_input_shapes();
+    shape.set_name(name);
+    shape.mutable_dims()->Add(dims.begin(), dims.end());
+  }
   compile_options->set_target_cpu(compile.target_cpu);
   for (const auto& feature : compile.target_features) compile_options->add_target_features(feature);
   if (compile.execution_model == "async") {
@@ -638,13 +651,22 @@ int Main(int argc, char** argv) {
   CompileOptions compile;
   CLI::App* compile_cmd =
       app.add_subcommand("compile", "Compile a program into a cached module; prints its digest");
-  compile_cmd->add_option("file", compile.file, "MLIR source, text or bytecode (- for stdin)")
+  compile_cmd
+      ->add_option("file", compile.file,
+                   "MLIR source, text or bytecode, or an ONNX model (.onnx); - for stdin")
       ->required();
   compile_cmd->add_option("--name", compile.name,
                           "Source name for diagnostics and the module (default: FILE's name)");
-  compile_cmd->add_option("--format", compile.format, "Source dialects")
-      ->check(CLI::IsMember({"auto", "linalg", "tosa"}))
+  compile_cmd
+      ->add_option("--format,--input-format", compile.format,
+                   "Source format (auto: onnx for a .onnx file, else by content)")
+      ->check(CLI::IsMember({"auto", "linalg", "tosa", "onnx"}))
       ->capture_default_str();
+  compile_cmd
+      ->add_option("--input-shape", compile.input_shapes,
+                   "ONNX: full shape of a graph input with dynamic dims, NAME=DIMxDIM... "
+                   "(e.g. input=1x3x224x224; repeatable)")
+      ->allow_extra_args(false);
   compile_cmd->add_option("--target-cpu", compile.target_cpu,
                           "LLVM CPU name to compile for (default: the server's host)");
   compile_cmd

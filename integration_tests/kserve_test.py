@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kiln_harness import Kilnd, RpcAssertions, suite_args  # noqa: E402
-from cli_test import mlp_reference  # noqa: E402
+from cli_test import mlp_reference, write_tiny_onnx  # noqa: E402
 
 ARGS = None
 grpc = None
@@ -80,6 +80,19 @@ class KServeEndToEnd(RpcAssertions, unittest.TestCase):
         write(os.path.join(cls.repo, "badconfig", "1", "model.mlir"), cls.mlp_source)
         write(os.path.join(cls.repo, "badconfig", "config.json"), '{"max_queue": 4}')
         os.makedirs(os.path.join(cls.repo, "empty", "1"))
+        # model.mlir wins over a model.onnx beside it (logged); a model.onnx alone is ONNX.
+        write(os.path.join(cls.repo, "shadowed", "1", "model.mlir"), cls.mlp_source)
+        write(os.path.join(cls.repo, "shadowed", "1", "model.onnx"), "not an ONNX model")
+        write(os.path.join(cls.repo, "notonnx", "1", "model.onnx"), cls.mlp_source)
+        # An ONNX model with a dynamic batch axis and its weights in an external-data file.
+        os.makedirs(os.path.join(cls.repo, "tinyonnx", "1"))
+        cls.tiny_w = write_tiny_onnx(os.path.join(cls.repo, "tinyonnx", "1", "model.onnx"),
+                                     external_data=True)
+        write(os.path.join(cls.repo, "tinyonnx", "config.json"),
+              '{"input_shapes": {"input": [2, 4]}}')
+        write(os.path.join(cls.repo, "mlirshapes", "1", "model.mlir"), cls.mlp_source)
+        write(os.path.join(cls.repo, "mlirshapes", "config.json"),
+              '{"input_shapes": {"x": [1, 64]}}')
         cls.server = Kilnd(ARGS.kilnd, ARGS.kiln, extra_args=["--model-dir", cls.repo])
         cls.server.wait_ready()
         cls.client = KilnClient(cls.server.address)
@@ -226,6 +239,60 @@ class KServeEndToEnd(RpcAssertions, unittest.TestCase):
         self.assertIn("failed to compile", details)
         logs = self.server.logs()
         self.assertIn("model 'broken' (version 1) failed to compile", logs)
+
+    def test_repository_model_files_and_input_shapes(self):
+        index = self.index()
+        self.assertEqual(index["shadowed"]["state"], "READY")
+        self.assert_close(self.client.infer("shadowed", {"x": self.x})["logits"])
+        self.assertIn("model 'shadowed' version 1: serving", self.server.logs())
+        self.assertIn("ignoring " + os.path.join(self.repo, "shadowed", "1", "model.onnx"),
+                      self.server.logs())
+        # model.onnx: external data read from the version directory, shapes from config.json.
+        self.assertEqual(index["tinyonnx"]["state"], "READY", index["tinyonnx"].get("reason"))
+        meta = self.client.model_metadata("tinyonnx")
+        self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in meta.inputs],
+                         [("input", "FP32", [2, 4])])
+        self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in meta.outputs],
+                         [("output", "FP32", [2, 3])])
+        x = np.array([[1, 2, 3, 4], [-1, 0.5, 0, 2]], dtype=np.float32)
+        np.testing.assert_allclose(self.client.infer("tinyonnx", {"input": x})["output"],
+                                   np.maximum(x @ self.tiny_w, 0), rtol=1e-5, atol=1e-6)
+        # MLIR text in model.onnx goes to the ONNX importer, which refuses it.
+        self.assertEqual(index["notonnx"]["state"], "UNAVAILABLE")
+        self.assertIn("failed to compile", index["notonnx"]["reason"])
+        # input_shapes are for ONNX graph inputs; an MLIR program declares its own shapes.
+        self.assertEqual(index["mlirshapes"]["state"], "UNAVAILABLE")
+        self.assertIn("failed to compile", index["mlirshapes"]["reason"])
+        self.assertIn("ONNX", index["mlirshapes"]["reason"])
+
+    def test_compile_rpc_checks_source_format_and_input_shapes(self):
+        from kiln.compiler.v1 import compiler_pb2
+        InputShape = compiler_pb2.InputShape
+
+        def compile_request(source_format=0, shapes=()):
+            request = compiler_pb2.CompileRequest(
+                source=self.mlp_source.encode(), source_name="mlp.mlir",
+                source_format=source_format,
+                options=compiler_pb2.CompileOptions(input_shapes=shapes))
+            return self.client.compiler.Compile(request, timeout=60)
+
+        invalid = grpc.StatusCode.INVALID_ARGUMENT
+        self.assert_rpc_error(invalid, "unknown source_format 99", compile_request, 99)
+        self.assert_rpc_error(invalid, "input_shapes names input 'x' more than once",
+                              compile_request, 3, [InputShape(name="x", dims=[1, 64]),
+                                                   InputShape(name="x", dims=[2, 64])])
+        self.assert_rpc_error(invalid, "the shape of input 'x' has dim 1 = 0", compile_request, 3,
+                              [InputShape(name="x", dims=[1, 0])])
+        self.assert_rpc_error(invalid, "the shape of input 'x' has dim 0 = -2", compile_request,
+                              3, [InputShape(name="x", dims=[-2])])
+        self.assert_rpc_error(invalid, "the shape of input 'x' has no dims", compile_request, 3,
+                              [InputShape(name="x")])
+        self.assert_rpc_error(invalid, "ONNX", self.client.compile, self.mlp_path,
+                              input_shapes={"x": [1, 64]})
+        # MLIR text declared ONNX: the importer refuses it.
+        self.assert_rpc_error(invalid, "", self.client.compile, self.mlp_source.encode(),
+                              source_format="onnx")
+        self.assertTrue(self.client.compile(self.mlp_path).cache_hit)
 
     def test_config_json_is_applied(self):
         meta = self.client.model_metadata("configured")

@@ -129,12 +129,15 @@ TEST(PackContents, WrongFieldOrCountIsInvalidArgument) {
 TEST(ModelConfig, ParsesEveryKey) {
   auto config = ParseModelConfig(
       R"({"name": "m", "execution_model": "inline-dynamic", "max_queue_size": 8,
-          "workers": 2, "max_batch_size": 0})",
+          "workers": 2, "max_batch_size": 0,
+          "input_shapes": {"input": [1, 3, 224, 224], "ids:0": [2]}})",
       "m");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->execution_model, mv1::EXECUTION_MODEL_INLINE_DYNAMIC);
   EXPECT_EQ(config->max_queue_size, 8u);
   EXPECT_EQ(config->workers, 2);
+  EXPECT_EQ(config->input_shapes, (InputShapes{{"input", {1, 3, 224, 224}}, {"ids:0", {2}}}));
+  EXPECT_TRUE(ParseModelConfig(R"({"input_shapes": {}})", "m")->input_shapes.empty());
   EXPECT_EQ(ParseModelConfig(R"({"execution_model": "async"})", "m")->execution_model,
             mv1::EXECUTION_MODEL_ASYNC);
   EXPECT_EQ(ParseModelConfig("{}", "m")->execution_model, mv1::EXECUTION_MODEL_UNSPECIFIED);
@@ -155,6 +158,24 @@ TEST(ModelConfig, RejectsWhatItCannotHonour) {
   EXPECT_THAT(message(R"({"workers": 2.5})"), HasSubstr("\"workers\" must be an integer"));
   EXPECT_THAT(message(R"({"max_batch_size": 8})"), HasSubstr("kiln does not batch"));
   EXPECT_THAT(message(R"({"name": "other"})"), HasSubstr("must be the model directory's name"));
+  EXPECT_THAT(message(R"({"max_queue": 3})"), HasSubstr("known keys: name, execution_model, "
+                                                        "max_queue_size, workers, max_batch_size, "
+                                                        "input_shapes"));
+  EXPECT_THAT(message(R"({"input_shapes": [1, 3]})"),
+              HasSubstr("\"input_shapes\" must be an object of input names to dims"));
+  EXPECT_THAT(message(R"({"input_shapes": {"x": 3}})"),
+              HasSubstr("\"input_shapes\" input 'x' must be an array of positive integers"));
+  EXPECT_THAT(message(R"({"input_shapes": {"x": [1, "3"]}})"),
+              HasSubstr("input 'x' must be an array of positive integers"));
+  EXPECT_THAT(message(R"({"input_shapes": {"x": [1, 2.0]}})"),
+              HasSubstr("input 'x' must be an array of positive integers"));
+  EXPECT_THAT(message(R"({"input_shapes": {"x": [1, 0]}})"),
+              HasSubstr("\"input_shapes\": the shape of input 'x' has dim 1 = 0"));
+  EXPECT_THAT(message(R"({"input_shapes": {"x": [-1]}})"), HasSubstr("dim 0 = -1"));
+  EXPECT_THAT(message(R"({"input_shapes": {"x": [18446744073709551615]}})"),
+              HasSubstr("input 'x' must be an array of positive integers"));
+  EXPECT_THAT(message(R"({"input_shapes": {"x": []}})"), HasSubstr("input 'x' has no dims"));
+  EXPECT_THAT(message(R"({"input_shapes": {"": [1]}})"), HasSubstr("empty input name"));
 }
 
 }  // namespace

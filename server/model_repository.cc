@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "compiler_service/import/onnx/onnx_importer.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -23,13 +24,14 @@ bool IsVersion(const std::string& name) {
          std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// The model file of a version directory, or empty.
-std::string ModelFile(const fs::path& version_dir) {
-  for (const char* file : {"model.mlir", "model.tosa.mlir"}) {
+// The model files of a version directory, in the order of preference (see ModelSource::path).
+std::vector<std::string> ModelFiles(const fs::path& version_dir) {
+  std::vector<std::string> files;
+  for (const char* file : {"model.mlir", "model.tosa.mlir", "model.onnx"}) {
     std::error_code ec;
-    if (fs::is_regular_file(version_dir / file, ec)) return (version_dir / file).string();
+    if (fs::is_regular_file(version_dir / file, ec)) files.push_back((version_dir / file).string());
   }
-  return "";
+  return files;
 }
 
 // DIR/<name>: the highest version with a model file (path empty when there is none).
@@ -40,11 +42,12 @@ ModelSource ScanModel(const fs::path& model_dir) {
   for (const fs::directory_entry& version : fs::directory_iterator(model_dir, ec)) {
     std::string v = version.path().filename().string();
     if (!version.is_directory() || !IsVersion(v)) continue;
-    std::string file = ModelFile(version.path());
-    if (file.empty()) continue;
+    std::vector<std::string> files = ModelFiles(version.path());
+    if (files.empty()) continue;
     if (source.version.empty() || std::stoll(v) > std::stoll(source.version)) {
       source.version = v;
-      source.path = file;
+      source.path = files[0];
+      source.ignored.assign(files.begin() + 1, files.end());
     }
   }
   if (fs::is_regular_file(model_dir / "config.json", ec))
@@ -120,10 +123,32 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::s
     } else if (key == "max_batch_size") {
       auto n = integer(key, value, 0);
       if (!n.ok()) return bad(key, "must be 0: kiln does not batch requests");
+    } else if (key == "input_shapes") {
+      if (!value.is_object())
+        return bad(key,
+                   "must be an object of input names to dims, e.g. {\"input\": [1, 3, 224, 224]}");
+      for (const auto& [input, dims] : value.items()) {
+        std::vector<int64_t> shape;
+        bool integers = dims.is_array();
+        for (size_t i = 0; integers && i < dims.size(); ++i) {
+          integers = dims[i].is_number_integer() &&
+                     (!dims[i].is_number_unsigned() || dims[i].get<uint64_t>() <= INT64_MAX);
+          if (integers) shape.push_back(dims[i].get<int64_t>());
+        }
+        if (!integers)
+          return bad(
+              key, absl::StrCat("input '", input,
+                                "' must be an array of positive integers, e.g. [1, 3, 224, 224]"));
+        if (auto status = CheckInputShape(input, shape); !status.ok())
+          return absl::InvalidArgumentError(
+              absl::StrCat("config.json: \"", key, "\": ", status.message()));
+        config.input_shapes[input] = std::move(shape);
+      }
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config.json: unknown key \"", key,
-          "\"; known keys: name, execution_model, max_queue_size, workers, max_batch_size"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("config.json: unknown key \"", key,
+                       "\"; known keys: name, execution_model, max_queue_size, workers, "
+                       "max_batch_size, input_shapes"));
     }
   }
   return config;
@@ -203,11 +228,15 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
   };
 
   if (source.path.empty()) {
-    return fail(
-        absl::FailedPreconditionError(absl::StrCat(
-            "no <version>/model.mlir or <version>/model.tosa.mlir under ", dir_, "/", name)),
-        "has no version to load");
+    return fail(absl::FailedPreconditionError(
+                    absl::StrCat("no <version>/model.mlir, <version>/model.tosa.mlir or "
+                                 "<version>/model.onnx under ",
+                                 dir_, "/", name)),
+                "has no version to load");
   }
+  for (const std::string& ignored : source.ignored)
+    spdlog::warn("model '{}' version {}: serving {}, ignoring {}", name, source.version,
+                 source.path, ignored);
   ModelConfig config;
   if (!source.config_path.empty()) {
     auto text = ReadFile(source.config_path);
@@ -219,13 +248,29 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
   auto text = ReadFile(source.path);
   if (!text.ok()) return fail(text.status(), "cannot be read");
 
-  kiln::compiler::v1::CompileRequest request;
+  namespace cv1 = kiln::compiler::v1;
+  cv1::CompileRequest request;
+  if (EndsWith(source.path, ".onnx")) {
+    // The artifact digest covers the bytes alone, so external-data files (weights next to the
+    // model) are read into the model first: a changed weight file means a new artifact.
+    auto inlined = kiln::compiler::onnx_import::InlineExternalData(
+        *text, fs::path(source.path).parent_path().string());
+    if (!inlined.ok()) return fail(inlined.status(), "failed to compile");
+    *text = std::move(*inlined);
+    request.set_source_format(cv1::SOURCE_FORMAT_ONNX);
+  } else {
+    request.set_source_format(EndsWith(source.path, ".tosa.mlir") ? cv1::SOURCE_FORMAT_MLIR_TOSA
+                                                                  : cv1::SOURCE_FORMAT_AUTO);
+  }
   request.set_source(std::move(*text));
   request.set_source_name(source.path);
-  request.set_source_format(EndsWith(source.path, ".tosa.mlir")
-                                ? kiln::compiler::v1::SOURCE_FORMAT_MLIR_TOSA
-                                : kiln::compiler::v1::SOURCE_FORMAT_AUTO);
   request.mutable_options()->set_execution_model(config.execution_model);
+  // For MLIR sources the compiler refuses input shapes (INVALID_ARGUMENT, "failed to compile").
+  for (const auto& [input, dims] : config.input_shapes) {
+    cv1::InputShape& shape = *request.mutable_options()->add_input_shapes();
+    shape.set_name(input);
+    shape.mutable_dims()->Add(dims.begin(), dims.end());
+  }
   auto compiled = compiler_.CompileToStore(request);
   if (!compiled.ok()) return fail(compiled.status(), "failed to compile");
 

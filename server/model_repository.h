@@ -1,6 +1,6 @@
-// The model repository: DIR/<model>/<version>/model.mlir (or model.tosa.mlir) with an optional
-// DIR/<model>/config.json. The highest numeric version of a model is compiled through the
-// artifact cache and loaded under <model>, at start-up or on request (KServe
+// The model repository: DIR/<model>/<version>/model.mlir (or model.tosa.mlir, or model.onnx)
+// with an optional DIR/<model>/config.json. The highest numeric version of a model is compiled
+// through the artifact cache and loaded under <model>, at start-up or on request (KServe
 // RepositoryModelLoad); each model has a state (READY / LOADING / UNAVAILABLE with a reason),
 // and one that fails never keeps the others from serving.
 #ifndef KILN_SERVER_MODEL_REPOSITORY_H_
@@ -16,13 +16,18 @@
 #include "absl/status/statusor.h"
 #include "compiler_service/service/compiler_service.h"
 #include "runtime_service/service/runtime_service.h"
+#include "runtime_service/tensor/input_shape.h"
 
 namespace kiln {
 
 struct ModelSource {
-  std::string name;         // <model>
-  std::string version;      // <version>
-  std::string path;         // .../model.mlir or .../model.tosa.mlir
+  std::string name;     // <model>
+  std::string version;  // <version>
+  // .../model.mlir, .../model.tosa.mlir or .../model.onnx. A version directory holding more
+  // than one is served from the first of that order (an existing model.mlir keeps serving
+  // when an ONNX original is dropped next to it); the others are listed in `ignored`.
+  std::string path;
+  std::vector<std::string> ignored;
   std::string config_path;  // DIR/<model>/config.json, empty when absent
 };
 
@@ -37,10 +42,13 @@ absl::StatusOr<std::vector<ModelSource>> ScanModelDirectory(const std::string& d
 //   "max_queue_size":   requests queued or running for this model at once (0: server default)
 //   "workers":          worker threads of the model's own (0: the shared pool)
 //   "max_batch_size":   0 only: kiln runs requests as they come, it does not batch
+//   "input_shapes":     model.onnx only: {"input": [1, 3, 224, 224], ...}, the full static shape
+//                       of each graph input declared with dynamic dims (positive integers)
 struct ModelConfig {
   kiln::module::v1::ExecutionModel execution_model = kiln::module::v1::EXECUTION_MODEL_UNSPECIFIED;
   size_t max_queue_size = 0;
   int workers = 0;
+  InputShapes input_shapes;
 };
 // INVALID_ARGUMENT naming the key for malformed or invalid configs.
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::string& model);

@@ -48,6 +48,12 @@ _KSERVE = {
 }
 _NUMPY_TO_KSERVE = {np.dtype(v[0]): k for k, v in _KSERVE.items() if k != "BF16"}
 
+_SOURCE_FORMATS = {
+    None: compiler_pb2.SOURCE_FORMAT_AUTO, "auto": compiler_pb2.SOURCE_FORMAT_AUTO,
+    "linalg": compiler_pb2.SOURCE_FORMAT_MLIR_LINALG, "tosa": compiler_pb2.SOURCE_FORMAT_MLIR_TOSA,
+    "onnx": compiler_pb2.SOURCE_FORMAT_ONNX,
+}
+
 _EXECUTION_MODELS = {
     None: module_pb2.EXECUTION_MODEL_UNSPECIFIED, "auto": module_pb2.EXECUTION_MODEL_UNSPECIFIED,
     "async": module_pb2.EXECUTION_MODEL_ASYNC,
@@ -92,17 +98,27 @@ class KilnClient:
 
     # ---- kiln's own API ----
 
-    def compile(self, source, source_name=None, execution_model=None, do_not_cache=False):
-        """Compiles MLIR: `source` is a path (str) or the program itself (bytes). Returns the
-        CompileResponse (digest, cache_hit, functions, timings)."""
+    def compile(self, source, source_name=None, execution_model=None, do_not_cache=False,
+                source_format=None, input_shapes=None):
+        """Compiles MLIR or an ONNX model: `source` is a path (str) or the program itself
+        (bytes). `source_format`: None/"auto" (a path ending in .onnx is ONNX, else detected
+        from the content), "linalg", "tosa", "onnx" or a SourceFormat number. `input_shapes`:
+        {ONNX input name: dims} for inputs with dynamic dims. Returns the CompileResponse
+        (digest, cache_hit, functions, timings)."""
+        if source_format is None and isinstance(source, str) and source.endswith(".onnx"):
+            source_format = "onnx"
         if isinstance(source, str):
             source_name = source_name or source
             with open(source, "rb") as f:
                 source = f.read()
+        shapes = [compiler_pb2.InputShape(name=name, dims=dims)
+                  for name, dims in (input_shapes or {}).items()]
         request = compiler_pb2.CompileRequest(
             source=source, source_name=source_name or "<python>",
+            source_format=_SOURCE_FORMATS.get(source_format, source_format),
             options=compiler_pb2.CompileOptions(
-                execution_model=_EXECUTION_MODELS[execution_model], do_not_cache=do_not_cache))
+                execution_model=_EXECUTION_MODELS[execution_model], do_not_cache=do_not_cache,
+                input_shapes=shapes))
         return self.compiler.Compile(request, timeout=self.timeout)
 
     def load(self, digest, name):

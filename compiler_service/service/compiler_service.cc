@@ -11,6 +11,7 @@
 #include "runtime_service/executable_abi.h"
 #include "runtime_service/module/module_file.h"
 #include "runtime_service/service/grpc_status.h"
+#include "runtime_service/tensor/input_shape.h"
 #include "server/metrics.h"
 #include "spdlog/spdlog.h"
 
@@ -24,24 +25,44 @@ namespace {
 
 constexpr std::string_view kArtifactSchema = "kiln-artifact-v1";
 
-kiln::compiler::CompileOptions ToCompileOptions(const cv1::CompileRequest& request) {
+// The request's options, checked: INVALID_ARGUMENT for an unknown source format or malformed
+// input shapes (the compiler checks the rest: target, shapes with an MLIR source, the program).
+absl::StatusOr<kiln::compiler::CompileOptions> ToCompileOptions(
+    const cv1::CompileRequest& request) {
   kiln::compiler::CompileOptions options;
-  options.source_name = request.source_name().empty() ? "input.mlir" : request.source_name();
   switch (request.source_format()) {
+    case cv1::SOURCE_FORMAT_AUTO:
+      options.source_format = kiln::compiler::SourceFormat::kAuto;
+      break;
     case cv1::SOURCE_FORMAT_MLIR_LINALG:
       options.source_format = kiln::compiler::SourceFormat::kLinalg;
       break;
     case cv1::SOURCE_FORMAT_MLIR_TOSA:
       options.source_format = kiln::compiler::SourceFormat::kTosa;
       break;
+    case cv1::SOURCE_FORMAT_ONNX:
+      options.source_format = kiln::compiler::SourceFormat::kOnnx;
+      break;
     default:
-      options.source_format = kiln::compiler::SourceFormat::kAuto;
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown source_format ", static_cast<int>(request.source_format())));
   }
+  options.source_name = request.source_name();
+  if (options.source_name.empty())
+    options.source_name =
+        options.source_format == kiln::compiler::SourceFormat::kOnnx ? "input.onnx" : "input.mlir";
   const cv1::CompileOptions& in = request.options();
   options.target_cpu = in.target_cpu().empty() ? "host" : in.target_cpu();
   options.target_features.assign(in.target_features().begin(), in.target_features().end());
   options.execution_model = in.execution_model();
   options.executable_format = in.executable_format();
+  for (const cv1::InputShape& shape : in.input_shapes()) {
+    std::vector<int64_t> dims(shape.dims().begin(), shape.dims().end());
+    if (auto status = CheckInputShape(shape.name(), dims); !status.ok()) return status;
+    if (!options.input_shapes.emplace(shape.name(), std::move(dims)).second)
+      return absl::InvalidArgumentError(
+          absl::StrCat("input_shapes names input '", shape.name(), "' more than once"));
+  }
   return options;
 }
 
@@ -163,7 +184,9 @@ struct CompilerServiceImpl::InFlight {
 absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileToStore(
     const cv1::CompileRequest& request, const kiln::compiler::ContinueCheck& should_continue) {
   auto start = Clock::now();
-  kiln::compiler::CompileOptions options = ToCompileOptions(request);
+  auto checked = ToCompileOptions(request);
+  if (!checked.ok()) return checked.status();
+  kiln::compiler::CompileOptions options = *std::move(checked);
   auto digest = ArtifactDigest(request.source(), options);
   if (!digest.ok()) return digest.status();
 

@@ -1,4 +1,6 @@
-// kiln-compile: compiles an MLIR program into a kiln module file, like iree-compile.
+// kiln-compile: compiles an MLIR program or an ONNX model into a kiln module file, like
+// iree-compile.
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -7,19 +9,26 @@
 #include "CLI/CLI.hpp"
 #include "compiler_service/compiler.h"
 #include "runtime_service/runtime.h"
+#include "runtime_service/tensor/input_shape.h"
 
 namespace mv1 = kiln::module::v1;
 
 int main(int argc, char** argv) {
-  CLI::App app{"kiln-compile: compile an MLIR program into a kiln module (.kmod)"};
+  CLI::App app{"kiln-compile: compile an MLIR program or an ONNX model into a kiln module (.kmod)"};
   std::string input, output;
   std::string format = "auto", target_cpu = "host", model = "auto", exe_format = "auto";
-  std::vector<std::string> features;
+  std::vector<std::string> features, shape_specs;
   std::string dump_after;
-  app.add_option("input", input, "MLIR source (text or bytecode)")->required();
+  app.add_option("input", input, "MLIR source (text or bytecode) or ONNX model (.onnx)")
+      ->required();
   app.add_option("-o,--output", output, "module file to write")->required();
-  app.add_option("--input-format", format, "auto|linalg|tosa")
-      ->check(CLI::IsMember({"auto", "linalg", "tosa"}));
+  app.add_option("--input-format", format,
+                 "auto (onnx for a .onnx file, else by content)|linalg|tosa|onnx")
+      ->check(CLI::IsMember({"auto", "linalg", "tosa", "onnx"}));
+  app.add_option("--input-shape", shape_specs,
+                 "ONNX: full shape of a graph input with dynamic dims, NAME=DIMxDIM... "
+                 "(e.g. input=1x3x224x224; repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--target-cpu", target_cpu, "host or an LLVM CPU name");
   app.add_option("--target-feature", features, "extra LLVM feature, e.g. +avx512f");
   app.add_option("--execution-model", model, "auto|async|inline-dynamic")
@@ -27,9 +36,16 @@ int main(int argc, char** argv) {
   app.add_option("--executable-format", exe_format,
                  "auto (embedded-elf unless the code needs libc)|embedded-elf|system-library")
       ->check(CLI::IsMember({"auto", "embedded-elf", "system-library"}));
-  app.add_option("--dump-after", dump_after, "print the IR after a phase to stderr")
+  app.add_option("--dump-after", dump_after,
+                 "print the IR after a phase to stderr (parse: for ONNX, the imported TOSA)")
       ->check(CLI::IsMember({"parse", "input", "dispatch", "lower", "translate"}));
   CLI11_PARSE(app, argc, argv);
+  auto input_shapes = kiln::ParseInputShapes(shape_specs);
+  if (!input_shapes.ok()) {
+    std::cerr << "kiln-compile: " << input_shapes.status().message() << "\n";
+    return 1;
+  }
+  if (format == "auto" && std::filesystem::path(input).extension() == ".onnx") format = "onnx";
 
   std::ifstream in(input, std::ios::binary);
   if (!in) {
@@ -42,7 +58,12 @@ int main(int argc, char** argv) {
   options.source_name = input;
   options.source_format = format == "tosa"     ? kiln::compiler::SourceFormat::kTosa
                           : format == "linalg" ? kiln::compiler::SourceFormat::kLinalg
+                          : format == "onnx"   ? kiln::compiler::SourceFormat::kOnnx
                                                : kiln::compiler::SourceFormat::kAuto;
+  options.input_shapes = *std::move(input_shapes);
+  // External-data files of an ONNX model sit next to it. (kAuto may find ONNX by content.)
+  if (format == "onnx" || format == "auto")
+    options.external_data_dir = std::filesystem::absolute(input).parent_path().string();
   options.target_cpu = target_cpu;
   options.target_features = features;
   options.execution_model = model == "async"            ? mv1::EXECUTION_MODEL_ASYNC
