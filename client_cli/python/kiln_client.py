@@ -138,7 +138,8 @@ class KilnClient:
         items = inputs.items() if isinstance(inputs, dict) else [("", a) for a in inputs]
         tensors = []
         for name, array in items:
-            array = np.ascontiguousarray(array)
+            # Not ascontiguousarray: it turns a 0-d array (a scalar input, shape []) into [1].
+            array = np.asarray(array, order="C")
             tensors.append(runtime_pb2.Tensor(name=name, dtype=_NUMPY_TO_KILN[array.dtype],
                                               shape=array.shape, data=array.tobytes()))
         response = self.runtime.Invoke(
