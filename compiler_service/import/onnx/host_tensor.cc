@@ -77,7 +77,9 @@ void DecodeRaw(const std::string& raw, HostTensor& t, int64_t n) {
       for (int64_t k = 0; k < n; ++k) t.f[k] = HalfBitsToDouble(t.dtype, Load<uint16_t>(p, k));
       break;
     case TP::INT8:
-      for (int64_t k = 0; k < n; ++k) t.i[k] = Load<int8_t>(p, k);
+      // Sign extension is the point: INT8 values are signed.
+      for (int64_t k = 0; k < n; ++k)
+        t.i[k] = Load<int8_t>(p, k);  // NOLINT(bugprone-signed-char-misuse)
       break;
     case TP::BOOL:
       for (int64_t k = 0; k < n; ++k) t.i[k] = Load<uint8_t>(p, k) != 0;
@@ -206,7 +208,7 @@ HostTensor HostTensor::Zeros(DType dtype, std::vector<int64_t> shape) {
 }
 
 absl::StatusOr<std::string> ReadExternalData(const TP& proto, const std::string& dir) {
-  const std::string name = proto.name();
+  const std::string& name = proto.name();
   if (dir.empty())
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor '", name,
@@ -356,7 +358,7 @@ HostTensor CastTo(const HostTensor& t, DType dtype) {
     }
     int64_t v = t.is_float() ? static_cast<int64_t>(std::trunc(t.f[k])) : t.i[k];
     // Wrap to the target width like a C cast (numpy's behaviour for in-range ints).
-    if (dtype == TP::INT8) v = static_cast<int8_t>(v);
+    if (dtype == TP::INT8) v = static_cast<int8_t>(v);  // NOLINT(bugprone-signed-char-misuse)
     if (dtype == TP::INT16) v = static_cast<int16_t>(v);
     if (dtype == TP::INT32) v = static_cast<int32_t>(v);
     out.i[k] = v;

@@ -199,6 +199,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> ModelImporter::Import(
   for (const auto& [name, dims] : options.input_shapes)
     if (!input_names.count(name)) {
       std::vector<std::string> names;
+      names.reserve(inputs.size());
       for (const auto* in : inputs) names.push_back(absl::StrCat("'", in->name(), "'"));
       return absl::InvalidArgumentError(absl::StrCat(
           "an input shape is given for '", name,

@@ -29,7 +29,7 @@ class OnnxImporterTest : public ::testing::Test {
     graph_->set_name("g");
   }
 
-  void Input(const std::string& name, std::vector<int64_t> dims, int dtype = TP::FLOAT,
+  void Input(const std::string& name, const std::vector<int64_t>& dims, int dtype = TP::FLOAT,
              const std::string& dynamic = "") {
     auto* in = graph_->add_input();
     in->set_name(name);
@@ -44,8 +44,8 @@ class OnnxImporterTest : public ::testing::Test {
     }
   }
   void Output(const std::string& name) { graph_->add_output()->set_name(name); }
-  onnx::NodeProto* Node(const std::string& op, std::vector<std::string> ins,
-                        std::vector<std::string> outs, const std::string& name) {
+  onnx::NodeProto* Node(const std::string& op, const std::vector<std::string>& ins,
+                        const std::vector<std::string>& outs, const std::string& name) {
     auto* n = graph_->add_node();
     n->set_op_type(op);
     n->set_name(name);
@@ -53,13 +53,13 @@ class OnnxImporterTest : public ::testing::Test {
     for (auto& o : outs) n->add_output(o);
     return n;
   }
-  static void IntsAttr(onnx::NodeProto* n, const std::string& name, std::vector<int64_t> v) {
+  static void IntsAttr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
     auto* a = n->add_attribute();
     a->set_name(name);
     a->set_type(onnx::AttributeProto::INTS);
     for (int64_t x : v) a->add_ints(x);
   }
-  TP* Init(const std::string& name, std::vector<int64_t> dims, float value) {
+  TP* Init(const std::string& name, const std::vector<int64_t>& dims, float value) {
     TP* t = graph_->add_initializer();
     t->set_name(name);
     t->set_data_type(TP::FLOAT);
@@ -71,7 +71,7 @@ class OnnxImporterTest : public ::testing::Test {
     for (int64_t k = 0; k < n; ++k) t->add_float_data(value);
     return t;
   }
-  TP* InitInts(const std::string& name, std::vector<int64_t> values) {
+  TP* InitInts(const std::string& name, const std::vector<int64_t>& values) {
     TP* t = graph_->add_initializer();
     t->set_name(name);
     t->set_data_type(TP::INT64);
@@ -80,13 +80,13 @@ class OnnxImporterTest : public ::testing::Test {
     return t;
   }
 
-  absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> Import(ImportOptions options = {}) {
+  absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> Import(const ImportOptions& options = {}) {
     std::string bytes;
     model_.SerializeToString(&bytes);
     return ImportOnnxModel(bytes, options, ctx_);
   }
-  std::string ImportError(ImportOptions options = {}) {
-    auto r = Import(std::move(options));
+  std::string ImportError(const ImportOptions& options = {}) {
+    auto r = Import(options);
     EXPECT_FALSE(r.ok());
     if (r.ok()) return "";
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();

@@ -117,6 +117,7 @@ absl::Status HandleMatMul(Node& node) {
     auto full = [&](mlir::Value v, std::vector<int64_t> vb, int64_t rows, int64_t cols) {
       v = g.ExpandRank(v, static_cast<int64_t>(batch->size()) + 2);
       std::vector<int64_t> multiples;
+      multiples.reserve(batch->size() + 2);
       const size_t offset = batch->size() - vb.size();
       for (size_t d = 0; d < batch->size(); ++d)
         multiples.push_back(d < offset || vb[d - offset] == 1 ? (*batch)[d] : 1);

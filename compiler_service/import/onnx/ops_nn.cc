@@ -75,7 +75,7 @@ struct Spatial {
   std::vector<int64_t> kernel, strides, dilations, pads;
 };
 
-absl::StatusOr<Spatial> ReadSpatial(Node& node, int64_t dims, std::vector<int64_t> kernel) {
+absl::StatusOr<Spatial> ReadSpatial(Node& node, int64_t dims, const std::vector<int64_t>& kernel) {
   Spatial s;
   s.kernel = node.Ints("kernel_shape", kernel);
   s.strides = node.Ints("strides", std::vector<int64_t>(dims, 1));
@@ -478,7 +478,7 @@ absl::Status HandleResize(Node& node) {
   if (out[2] < 1 || out[3] < 1) return node.Error("the output would be empty");
   // TOSA: in = (o*d + offset)/n. Computed with n, d doubled so every rounding rule is exact.
   std::vector<int64_t> scale(4), offset(2), border(2);
-  for (int k = 0; k < 2; ++k) {
+  for (size_t k = 0; k < 2; ++k) {
     const int64_t i = x->shape[2 + k];
     const int64_t o = out[2 + k];
     int64_t num = 0, den = 0, off = 0;  // in = (o*den + off)/num

@@ -120,6 +120,7 @@ absl::Status HandleUnsqueeze(Node& node) {
     added[*axis] = true;
   }
   std::vector<int64_t> shape;
+  shape.reserve(rank);
   size_t next = 0;
   for (int64_t d = 0; d < rank; ++d) shape.push_back(added[d] ? 1 : x->shape[next++]);
   return SetReshaped(node, x, std::move(shape));
@@ -139,6 +140,7 @@ absl::Status HandleTranspose(Node& node) {
     seen[p] = true;
   }
   std::vector<int64_t> shape;
+  shape.reserve(perm.size());
   for (int64_t p : perm) shape.push_back(x->shape[p]);
   if (x->is_host()) return node.SetHost(0, Transpose(*x->host, perm));
   GraphImporter& g = node.g();
@@ -366,6 +368,7 @@ absl::Status HandleExpand(Node& node) {
   mlir::Value v = g.ExpandRank(g.Logical(*x), static_cast<int64_t>(shape->size()));
   auto in = llvm::cast<mlir::RankedTensorType>(v.getType()).getShape();
   std::vector<int64_t> multiples;
+  multiples.reserve(shape->size());
   for (size_t d = 0; d < shape->size(); ++d) multiples.push_back((*shape)[d] / in[d]);
   return node.SetValue(0, g.Tile(v, multiples), x->dtype, *shape);
 }
