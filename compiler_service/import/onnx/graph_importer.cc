@@ -36,6 +36,10 @@ std::optional<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>& 
   return out;
 }
 
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
+}
+
 std::optional<int64_t> NormalizeAxis(int64_t axis, int64_t rank) {
   if (axis < -rank || axis >= rank) return std::nullopt;
   return axis < 0 ? axis + rank : axis;

@@ -104,6 +104,8 @@ void AddMatmulOps(OpTable& table);
 // Numpy broadcast of shapes; nullopt when they are incompatible.
 std::optional<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>& a,
                                                     const std::vector<int64_t>& b);
+// "[1,3,224,224]", for messages.
+std::string ShapeString(const std::vector<int64_t>& shape);
 // Axis in [-rank, rank) → [0, rank); nullopt when out of range.
 std::optional<int64_t> NormalizeAxis(int64_t axis, int64_t rank);
 

@@ -366,21 +366,23 @@ HostTensor CastTo(const HostTensor& t, DType dtype) {
   return out;
 }
 
-HostTensor Transpose(const HostTensor& t, const std::vector<int64_t>& perm) {
+namespace {
+
+// out[idx] = t[source(idx)] over every multi-index of `shape` (row-major): the one loop behind
+// the host-side data movement ops.
+template <typename SourceIndex>
+HostTensor Move(const HostTensor& t, std::vector<int64_t> shape, SourceIndex source) {
   HostTensor out;
   out.dtype = t.dtype;
-  for (int64_t p : perm) out.shape.push_back(t.shape[p]);
-  const int64_t n = t.size();
+  out.shape = std::move(shape);
+  const int64_t n = ElementCount(out.shape);
   if (t.is_float())
     out.f.resize(n);
   else
     out.i.resize(n);
-  if (n == 0) return out;
-  const std::vector<int64_t> in_strides = Strides(t.shape);
   std::vector<int64_t> idx(out.shape.size(), 0);
   for (int64_t k = 0; k < n; ++k) {
-    int64_t src = 0;
-    for (size_t d = 0; d < perm.size(); ++d) src += idx[d] * in_strides[perm[d]];
+    const int64_t src = source(idx);
     if (t.is_float())
       out.f[k] = t.f[src];
     else
@@ -390,52 +392,35 @@ HostTensor Transpose(const HostTensor& t, const std::vector<int64_t>& perm) {
   return out;
 }
 
-HostTensor BroadcastTo(const HostTensor& t, const std::vector<int64_t>& shape) {
-  HostTensor out;
-  out.dtype = t.dtype;
-  out.shape = shape;
-  const int64_t n = ElementCount(shape);
-  if (t.is_float())
-    out.f.resize(n);
-  else
-    out.i.resize(n);
-  if (n == 0) return out;
+}  // namespace
+
+HostTensor Transpose(const HostTensor& t, const std::vector<int64_t>& perm) {
+  std::vector<int64_t> shape;
+  shape.reserve(perm.size());
+  for (int64_t p : perm) shape.push_back(t.shape[p]);
   const std::vector<int64_t> in_strides = Strides(t.shape);
-  std::vector<int64_t> idx(shape.size(), 0);
-  for (int64_t k = 0; k < n; ++k) {
-    const int64_t src = BroadcastIndex(idx, t.shape, in_strides);
-    if (t.is_float())
-      out.f[k] = t.f[src];
-    else
-      out.i[k] = t.i[src];
-    Next(idx, shape);
-  }
-  return out;
+  return Move(t, std::move(shape), [&](const std::vector<int64_t>& idx) {
+    int64_t src = 0;
+    for (size_t d = 0; d < perm.size(); ++d) src += idx[d] * in_strides[perm[d]];
+    return src;
+  });
+}
+
+HostTensor BroadcastTo(const HostTensor& t, const std::vector<int64_t>& shape) {
+  const std::vector<int64_t> in_strides = Strides(t.shape);
+  return Move(t, shape, [&](const std::vector<int64_t>& idx) {
+    return BroadcastIndex(idx, t.shape, in_strides);
+  });
 }
 
 HostTensor SliceTensor(const HostTensor& t, const std::vector<int64_t>& begin,
                        const std::vector<int64_t>& size, const std::vector<int64_t>& step) {
-  HostTensor out;
-  out.dtype = t.dtype;
-  out.shape = size;
-  const int64_t n = ElementCount(size);
-  if (t.is_float())
-    out.f.resize(n);
-  else
-    out.i.resize(n);
-  if (n == 0) return out;
   const std::vector<int64_t> in_strides = Strides(t.shape);
-  std::vector<int64_t> idx(size.size(), 0);
-  for (int64_t k = 0; k < n; ++k) {
+  return Move(t, size, [&](const std::vector<int64_t>& idx) {
     int64_t src = 0;
     for (size_t d = 0; d < size.size(); ++d) src += (begin[d] + idx[d] * step[d]) * in_strides[d];
-    if (t.is_float())
-      out.f[k] = t.f[src];
-    else
-      out.i[k] = t.i[src];
-    Next(idx, size);
-  }
-  return out;
+    return src;
+  });
 }
 
 mlir::DenseElementsAttr ToElementsAttr(mlir::MLIRContext& ctx, const HostTensor& t,

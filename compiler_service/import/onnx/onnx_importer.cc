@@ -31,10 +31,6 @@ const OpTable& Ops() {
   return *table;
 }
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
-}
-
 std::string AttrTypeName(int type) {
   return onnx::AttributeProto_AttributeType_IsValid(type)
              ? onnx::AttributeProto_AttributeType_Name(

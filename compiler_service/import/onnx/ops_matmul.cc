@@ -11,10 +11,6 @@ using TP = onnx::TensorProto;
 using AT = onnx::AttributeProto;
 namespace tosa = mlir::tosa;
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
-}
-
 mlir::Value BatchMatmul(GraphImporter& g, mlir::Value a, mlir::Value b, DType dtype) {
   auto as = llvm::cast<mlir::RankedTensorType>(a.getType()).getShape();
   auto bs = llvm::cast<mlir::RankedTensorType>(b.getType()).getShape();

@@ -15,10 +15,6 @@ using TP = onnx::TensorProto;
 using AT = onnx::AttributeProto;
 namespace tosa = mlir::tosa;
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
-}
-
 // One spatial dim of a sliding window, after ONNX's padding rules are applied.
 struct Window {
   int64_t pad_begin = 0;

@@ -19,10 +19,6 @@ constexpr int64_t kMaxFoldElements = int64_t{1} << 24;
 // Logical NCHW axis → its position in the NHWC layout.
 constexpr int64_t kNhwcAxis[4] = {0, 3, 1, 2};
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
-}
-
 absl::Status SetReshaped(Node& node, Val* x, std::vector<int64_t> shape) {
   if (ElementCount(shape) != ElementCount(x->shape))
     return node.Error(
