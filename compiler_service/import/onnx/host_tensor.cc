@@ -280,10 +280,14 @@ absl::StatusOr<HostTensor> FromTensorProto(const TP& proto, const std::string& e
   if (n < 0)
     return absl::InvalidArgumentError(
         absl::StrCat("tensor '", name, "' has negative or too large dims"));
-  if (t.is_float())
-    t.f.assign(n, 0.0);
-  else
-    t.i.assign(n, 0);
+  // Storage is allocated only once the data is known to hold n elements: a hostile model can
+  // declare dims of 2^40 elements with no data behind them.
+  auto allocate = [&] {
+    if (t.is_float())
+      t.f.assign(n, 0.0);
+    else
+      t.i.assign(n, 0);
+  };
   const int64_t bytes = n * ElementBytes(t.dtype);
   auto size_error = [&](int64_t have) {
     return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has ", have,
@@ -294,17 +298,21 @@ absl::StatusOr<HostTensor> FromTensorProto(const TP& proto, const std::string& e
     auto raw = ReadExternalData(proto, external_dir);
     if (!raw.ok()) return raw.status();
     if (static_cast<int64_t>(raw->size()) != bytes) return size_error(raw->size());
+    allocate();
     DecodeRaw(*raw, t, n);
     return t;
   }
   if (proto.has_raw_data()) {
     if (static_cast<int64_t>(proto.raw_data().size()) != bytes)
       return size_error(proto.raw_data().size());
+    allocate();
     DecodeRaw(proto.raw_data(), t, n);
     return t;
   }
   auto check = [&](int have) -> absl::Status {
-    return have == n ? absl::OkStatus() : size_error(have);
+    if (have != n) return size_error(have);
+    allocate();
+    return absl::OkStatus();
   };
   switch (t.dtype) {
     case TP::FLOAT:

@@ -301,6 +301,14 @@ TEST_F(OnnxImporterTest, WrongInitializerSize) {
   Node("Add", {"x", "w"}, {"y"}, "add");
   Output("y");
   EXPECT_EQ(ImportError(), "tensor 'w' has 5 values or bytes for 4 elements (16 bytes)");
+  // Dims of 2^40 elements with no data behind them: an error, not a 8 TB allocation.
+  w->clear_float_data();
+  w->clear_dims();
+  w->add_dims(int64_t{1} << 20);
+  w->add_dims(int64_t{1} << 20);
+  w->set_raw_data("abcd");
+  EXPECT_EQ(ImportError(),
+            "tensor 'w' has 4 values or bytes for 1099511627776 elements (4398046511104 bytes)");
 }
 
 }  // namespace
