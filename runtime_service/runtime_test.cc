@@ -1,6 +1,9 @@
 #include "runtime_service/runtime.h"
 
+#include <unistd.h>
+
 #include <bit>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -390,6 +393,59 @@ TEST(MatchInputsTest, Errors) {
   status = MatchInputs(function, short_bytes).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(), "input 'x': expected 256 bytes for f32[1x64], got 255");
+}
+
+// A loaded module is immune to later changes of its file: the weights and the executable were
+// copied out of it when it was opened (module_file.h), so overwriting the file in place cannot
+// change an answer and truncating it cannot fault (SIGBUS) the next Invoke.
+TEST(RuntimeTest, LoadedModuleIgnoresChangesToItsFile) {
+  module::ModuleBuilder builder = NewBuilder();
+  mv1::FunctionDef* function = builder.def().add_functions();
+  function->set_name("add_weights");
+  AddArg(function->mutable_inputs(), "a", mv1::DATA_TYPE_F32, {1000});
+  AddArg(function->mutable_outputs(), "y", mv1::DATA_TYPE_F32, {1000});
+  function->mutable_program()->set_slot_count(3);
+  std::vector<float> weights = Iota(1000, 100.0f, 0.5f);
+  mv1::ConstantDef* constant = builder.def().add_constants();
+  constant->set_name("w");
+  constant->set_segment(builder.AddSegment("w", Bytes(weights)));
+  Program{function->mutable_program()}.BindInput(0, 0).BindConstant(1, 0).BindOutput(2, 0).Dispatch(
+      kAddF32, {4, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
+  auto bytes = builder.Serialize();
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  const std::string path =
+      ::testing::TempDir() + "/runtime_test_immune_" + std::to_string(::getpid()) + ".kmod";
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << *bytes;
+  auto file = module::ModuleFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto loaded = LoadedModule::Load(std::move(*file));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const mv1::FunctionDef* add = (*loaded)->FindFunction("add_weights");
+  ASSERT_NE(add, nullptr);
+
+  std::vector<float> a = Iota(1000, -1.0f, 0.25f);
+  std::vector<float> expected(1000);
+  for (size_t i = 0; i < expected.size(); ++i) expected[i] = a[i] + weights[i];
+  TensorView inputs[] = {View("a", a, kShape1000)};
+  auto invoke = [&] {
+    auto outputs = (*loaded)->Invoke(*add, inputs);
+    EXPECT_TRUE(outputs.ok()) << outputs.status();
+    return outputs.ok() ? Values<float>((*outputs)[0].data) : std::vector<float>();
+  };
+  EXPECT_EQ(invoke(), expected);
+
+  // Every byte overwritten in place (same inode): weights, executable, metadata.
+  {
+    std::fstream out(path, std::ios::binary | std::ios::in | std::ios::out);
+    std::string garbage(bytes->size(), '\x7f');
+    out.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  EXPECT_EQ(invoke(), expected);
+  // Truncated in place: with the file mapped, this was a SIGBUS on the next access.
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  EXPECT_EQ(invoke(), expected);
+  std::remove(path.c_str());
+  EXPECT_EQ(invoke(), expected);
 }
 
 }  // namespace

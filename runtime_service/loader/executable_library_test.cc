@@ -1,9 +1,13 @@
 #include "runtime_service/loader/executable_library.h"
 
 #include <elf.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -65,6 +69,33 @@ TEST(ExecutableLibraryTest, LoadsTheTestLibrary) {
   EXPECT_EQ(c[0], 11);
   EXPECT_EQ(c[2], 33);
   EXPECT_EQ(lib.export_at(3).fn(&lib.env(), &state, &workgroup), 7);
+}
+
+// The memfd a system library is dlopen'ed from is sealed: no one (another process through
+// /proc/<kilnd>/fd/N included) can change or truncate the code under the loaded library.
+TEST(ExecutableLibraryTest, SystemLibraryMemfdIsSealed) {
+  std::vector<uint8_t> image = ReadFile(KILN_TEST_LIBRARY_PATH);
+  mv1::ExecutableDef def = TestDef();
+  def.set_name("sealed-test-lib");
+  auto library = LoadSystemLibrary(image, def, HostCpuFeatures());
+  ASSERT_TRUE(library.ok()) << library.status();
+  int found = -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (target.starts_with("/memfd:sealed-test-lib")) found = std::stoi(entry.path().filename());
+  }
+  ASSERT_GE(found, 0) << "no memfd named sealed-test-lib";
+  EXPECT_EQ(fcntl(found, F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  // What another process would do: open it by path for writing.
+  const std::string path = "/proc/self/fd/" + std::to_string(found);
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  EXPECT_EQ(::pwrite(fd, "\xcc", 1, 0x1000), -1);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_EQ(::ftruncate(fd, 0), -1);
+  EXPECT_EQ(errno, EPERM);
+  ::close(fd);
 }
 
 TEST(ExecutableLibraryTest, SeveralLibrariesLoadedAtOnceStayDistinct) {

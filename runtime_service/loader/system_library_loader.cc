@@ -2,6 +2,7 @@
 // dynamic linker from an anonymous memory file (no temp files, nothing left on disk).
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -96,12 +97,20 @@ class SystemLibrary final : public ExecutableLibrary {
     const std::string prefix = absl::StrCat("executable '", def.name(), "'");
     KILN_RETURN_IF_ERROR(CheckSystemLibraryImage(image, prefix));
 
-    fd_ = memfd_create(def.name().empty() ? "kiln-executable" : def.name().c_str(), MFD_CLOEXEC);
+    fd_ = memfd_create(def.name().empty() ? "kiln-executable" : def.name().c_str(),
+                       MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd_ < 0) {
       return absl::ResourceExhaustedError(
           absl::StrCat(prefix, ": memfd_create failed: ", strerror(errno)));
     }
     KILN_RETURN_IF_ERROR(WriteAll(fd_, image));
+    // Sealed before dlopen maps it: the memfd is reachable as /proc/<kilnd>/fd/N, and its
+    // unwritten MAP_PRIVATE pages would show any later write or truncation (code changed after
+    // every check, or SIGBUS). Sealed, the bytes loaded stay the bytes the cache verified.
+    if (fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(prefix, ": cannot seal its memfd: ", strerror(errno)));
+    }
 
     // The fd stays open while the library is loaded, although dlopen no longer needs it: glibc
     // recognizes an already-loaded object by its path string, so if the fd number were closed

@@ -9,11 +9,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kiln/module/v1/module.pb.h"
 
@@ -52,16 +55,33 @@ class ModuleBuilder {
   std::vector<std::string> segment_data_;
 };
 
-// A validated, read-only module file: mmapped from disk or copied from memory.
+// How ModuleFile::Open reads a file.
+struct ModuleOpenOptions {
+  // Refuse a symbolic link at the path itself (O_NOFOLLOW): nothing in the artifact cache is one.
+  bool follow_symlinks = true;
+  // When set, the file must have exactly this many bytes, checked before anything is read.
+  std::optional<uint64_t> expected_size;
+  // Runs over exactly the bytes read, before they are parsed (the artifact cache's HMAC); its
+  // error is returned as is.
+  std::function<absl::Status(std::span<const uint8_t>)> authenticate;
+};
+
+// A validated, read-only module file, held in this process's own memory (read from disk or
+// copied from memory, never mapped from the file).
 class ModuleFile {
  public:
   ~ModuleFile();
   ModuleFile(const ModuleFile&) = delete;
   ModuleFile& operator=(const ModuleFile&) = delete;
 
-  // Maps and validates a file. Errors: NOT_FOUND (no such file), INVALID_ARGUMENT (not a
-  // kiln module / unsupported version), DATA_LOSS (truncated, bad bounds, hash mismatch).
-  static absl::StatusOr<std::unique_ptr<ModuleFile>> Open(const std::string& path);
+  // Reads and validates a file. Only a regular file is read (opened O_NONBLOCK, so a FIFO never
+  // blocks, then fstat); its bytes are copied into private read-only memory, so the module is
+  // immune to later changes of the file: truncating it cannot SIGBUS, overwriting it cannot
+  // change weights or code. Errors: NOT_FOUND (no such file), INVALID_ARGUMENT (not a regular
+  // file, a refused symlink, not a kiln module / unsupported version), DATA_LOSS (truncated,
+  // bad bounds, hash mismatch, a size other than expected_size), PERMISSION_DENIED.
+  static absl::StatusOr<std::unique_ptr<ModuleFile>> Open(const std::string& path,
+                                                          const ModuleOpenOptions& options = {});
   // Validates an in-memory module (copied into 64-byte-aligned storage).
   static absl::StatusOr<std::unique_ptr<ModuleFile>> FromBytes(std::span<const uint8_t> bytes);
 
@@ -75,7 +95,7 @@ class ModuleFile {
 
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
-  bool mapped_ = false;  // munmap vs free on destruction
+  bool mapped_ = false;  // munmap (anonymous memory of Open) vs free on destruction
   kiln::module::v1::ModuleDef def_;
 };
 

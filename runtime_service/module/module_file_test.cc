@@ -1,5 +1,6 @@
 #include "runtime_service/module/module_file.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -374,6 +375,101 @@ TEST(ModuleFileTest, OpenRealFile) {
   std::remove(path.c_str());
   EXPECT_EQ(ModuleFile::Open(testing::TempDir()).status().code(),
             absl::StatusCode::kInvalidArgument);  // a directory
+}
+
+std::string WriteTempModule(const std::string& name, const std::string& content) {
+  const std::string path =
+      testing::TempDir() + "/module_file_test_" + std::to_string(getpid()) + "_" + name;
+  std::remove(path.c_str());
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+// The bytes are read into the module's own memory: changing the file afterwards (in place, so
+// a mapping would see it) changes nothing, and truncating it cannot fault.
+TEST(ModuleFileTest, OpenedFileIsImmuneToChangesOfTheFile) {
+  TestModule module = BuildTestModule();
+  const std::string path = WriteTempModule("immune.kiln", module.file);
+  auto file = ModuleFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  {
+    std::fstream out(path, std::ios::binary | std::ios::in | std::ios::out);
+    out.write(std::string(module.file.size(), '\0').data(),
+              static_cast<std::streamsize>(module.file.size()));
+  }
+  auto weights = (*file)->segment(0);
+  EXPECT_EQ(std::string(weights.begin(), weights.end()), module.weights);
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  weights = (*file)->segment(0);
+  EXPECT_EQ(std::string(weights.begin(), weights.end()), module.weights);
+  auto all = (*file)->bytes();
+  EXPECT_EQ(std::string(all.begin(), all.end()), module.file);
+  std::remove(path.c_str());
+}
+
+TEST(ModuleFileTest, OpenReadsOnlyRegularFiles) {
+  TestModule module = BuildTestModule();
+  const std::string target = WriteTempModule("target.kiln", module.file);
+  const std::string link =
+      testing::TempDir() + "/module_file_test_" + std::to_string(getpid()) + "_link.kiln";
+  std::remove(link.c_str());
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  // Followed by default (a path given to kiln-run), refused when asked (the artifact cache).
+  EXPECT_TRUE(ModuleFile::Open(link).ok());
+  ModuleOpenOptions no_links;
+  no_links.follow_symlinks = false;
+  auto refused = ModuleFile::Open(link, no_links);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(), "'" + link + "' is a symbolic link, which is not followed");
+
+  // A FIFO with no writer: opened O_NONBLOCK and refused at once instead of waiting forever
+  // (the test would hang here otherwise).
+  const std::string fifo =
+      testing::TempDir() + "/module_file_test_" + std::to_string(getpid()) + "_fifo.kiln";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto not_regular = ModuleFile::Open(fifo);
+  EXPECT_EQ(not_regular.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(not_regular.status().message(), "'" + fifo + "' is not a regular file");
+  std::remove(fifo.c_str());
+  std::remove(link.c_str());
+  std::remove(target.c_str());
+}
+
+TEST(ModuleFileTest, OpenChecksSizeAndAuthenticatesBeforeParsing) {
+  TestModule module = BuildTestModule();
+  const std::string path = WriteTempModule("checked.kiln", module.file);
+
+  ModuleOpenOptions sized;
+  sized.expected_size = module.file.size() + 1;
+  auto wrong_size = ModuleFile::Open(path, sized);
+  EXPECT_EQ(wrong_size.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(wrong_size.status().message(),
+            absl::StrCat("module file '", path, "' has ", module.file.size(),
+                         " bytes; its record says ", module.file.size() + 1, " (truncated)"));
+
+  // The callback sees exactly the file's bytes, and its verdict stands.
+  std::string seen;
+  ModuleOpenOptions options;
+  options.expected_size = module.file.size();
+  options.authenticate = [&](std::span<const uint8_t> bytes) {
+    seen.assign(bytes.begin(), bytes.end());
+    return absl::OkStatus();
+  };
+  ASSERT_TRUE(ModuleFile::Open(path, options).ok());
+  EXPECT_EQ(seen, module.file);
+  options.authenticate = [](std::span<const uint8_t>) {
+    return absl::DataLossError("not authentic");
+  };
+  auto rejected = ModuleFile::Open(path, options);
+  EXPECT_EQ(rejected.status(), absl::DataLossError("not authentic"));
+
+  // Run before the module is parsed: a file that is not a module at all gets the callback's
+  // error, not the parser's.
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "not a module";
+  options.expected_size.reset();
+  EXPECT_EQ(ModuleFile::Open(path, options).status(), absl::DataLossError("not authentic"));
+  std::remove(path.c_str());
 }
 
 }  // namespace
