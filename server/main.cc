@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   CLI::App app{"kilnd: the kiln compilation and inference daemon"};
   std::string listen = "127.0.0.1:8001";
   std::string cache_dir = DefaultCacheDir();
+  std::string cache_key_file;
   std::string model_dir;
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int executor_threads = 0;
@@ -50,6 +51,9 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "address to serve gRPC on")->capture_default_str();
   app.add_option("--cache-dir", cache_dir, "artifact cache directory ($KILN_CACHE_DIR)")
       ->capture_default_str();
+  app.add_option("--cache-key-file", cache_key_file,
+                 "key authenticating cache entries, created 0600 if missing; share it between "
+                 "replicas sharing a cache (default: <cache-dir>/.kiln-cache-key)");
   app.add_option("--model-dir", model_dir, "models to compile and load at start-up");
   app.add_option("--workers", workers, "inference worker threads")
       ->check(CLI::Range(1, 1024))
@@ -112,7 +116,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto store = kiln::ArtifactStore::Open(cache_dir, {.max_bytes = cache_max_bytes});
+  auto store = kiln::ArtifactStore::Open(
+      cache_dir, {.max_bytes = cache_max_bytes, .key_file = cache_key_file});
   if (!store.ok()) {
     spdlog::critical("{}", std::string(store.status().message()));
     return 1;

@@ -10,12 +10,14 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "runtime_service/base/sha256.h"
+#include "runtime_service/service/cache_key.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln {
@@ -26,6 +28,8 @@ namespace {
 
 constexpr std::string_view kModuleSuffix = ".kmod";
 constexpr std::string_view kSidecarSuffix = ".sum";
+constexpr std::string_view kKeyFileName = ".kiln-cache-key";
+constexpr std::string_view kMacPrefix = "hmac-sha256:";
 // Temp files and orphaned sidecars older than this are leftovers of a crashed writer.
 constexpr auto kStaleAge = std::chrono::hours(1);
 
@@ -64,7 +68,14 @@ absl::Status WriteAtomically(const std::string& path, std::string_view bytes) {
     written += static_cast<size_t>(n);
   }
   // fsync before rename: after a power loss the name holds either nothing or the full file.
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
+  bool renamed = ::fsync(fd) == 0 && ::close(fd) == 0 && ::rename(temp.c_str(), path.c_str()) == 0;
+  if (!renamed && (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST)) {
+    // A directory put where the entry goes would fail every later write of it: remove it.
+    std::error_code ec;
+    fs::remove_all(path, ec);
+    renamed = ::rename(temp.c_str(), path.c_str()) == 0;
+  }
+  if (!renamed) {
     int err = errno;
     ::unlink(temp.c_str());
     return absl::InternalError(absl::StrCat("cannot store '", path, "': ", std::strerror(err)));
@@ -72,8 +83,71 @@ absl::Status WriteAtomically(const std::string& path, std::string_view bytes) {
   return absl::OkStatus();
 }
 
-std::string SidecarText(std::string_view file_digest, uint64_t size) {
-  return absl::StrCat(std::string(file_digest), " ", size, "\n");
+std::string SidecarText(const CacheKey::Mac& mac, uint64_t size) {
+  return absl::StrCat(std::string(kMacPrefix), HexEncode(mac), " ", size, "\n");
+}
+
+// An entry's authentication record: its MAC and size.
+struct Sidecar {
+  CacheKey::Mac mac{};
+  uint64_t size = 0;
+};
+
+// "hmac-sha256:<64 hex> <size>\n", exactly as SidecarText writes it.
+std::optional<Sidecar> ParseSidecar(std::string_view text) {
+  if (!text.starts_with(kMacPrefix) || !text.ends_with('\n')) return std::nullopt;
+  text.remove_prefix(kMacPrefix.size());
+  text.remove_suffix(1);
+  size_t space = text.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  std::string_view hex = text.substr(0, space);
+  std::string size_text(text.substr(space + 1));
+  Sidecar sidecar;
+  if (!IsHex64(hex) || !absl::SimpleAtoi(size_text, &sidecar.size)) return std::nullopt;
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i < sidecar.mac.size(); ++i)
+    sidecar.mac[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  return sidecar;
+}
+
+// A sidecar's text, read like a module file: only a regular file, never following a link or
+// waiting on a FIFO. NOT_FOUND when there is none, DATA_LOSS for anything else unusable.
+absl::StatusOr<std::string> ReadSidecar(const std::string& path) {
+  constexpr size_t kMaxBytes = 256;  // a record is ~100 bytes
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError("its authentication record is missing");
+    return absl::DataLossError(
+        absl::StrCat("its authentication record cannot be opened: ", std::strerror(errno)));
+  }
+  struct stat st;
+  std::string text(kMaxBytes, '\0');
+  ssize_t n = -1;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    do {
+      n = ::read(fd, text.data(), text.size());
+    } while (n < 0 && errno == EINTR);
+  }
+  ::close(fd);
+  if (n < 0 || static_cast<size_t>(n) == kMaxBytes)
+    return absl::DataLossError("its authentication record is not a record");
+  text.resize(static_cast<size_t>(n));
+  return text;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Unlinks whatever is at `path`; a directory (planted there: the cache never makes one) with
+// everything in it.
+void RemovePath(const std::string& path) {
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return;
+  if (IsDirectory(path)) {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
 }
 
 }  // namespace
@@ -89,6 +163,7 @@ struct ArtifactStore::State {
   std::string root;
   std::string modules_dir;
   uint64_t max_bytes = 0;
+  std::optional<CacheKey> key;  // set by Open
 
   std::mutex mutex;
   std::map<std::string, Entry> index;  // by digest
@@ -111,8 +186,8 @@ struct ArtifactStore::State {
   }
 
   void UnlinkLocked(const std::string& digest) {
-    ::unlink(ModulePath(digest).c_str());
-    ::unlink(SidecarPath(digest).c_str());
+    RemovePath(ModulePath(digest));
+    RemovePath(SidecarPath(digest));
     auto it = index.find(digest);
     if (it == index.end()) return;
     bytes -= it->second.size;
@@ -164,8 +239,8 @@ struct ArtifactStore::State {
       }
       if (!name.ends_with(kModuleSuffix)) continue;
       std::string hex = name.substr(0, name.size() - kModuleSuffix.size());
-      struct stat st;
-      if (!IsHex64(hex) || ::stat(file.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      struct stat st;  // lstat: a symlink is no entry, and its target's size is not ours
+      if (!IsHex64(hex) || ::lstat(file.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
       SetEntryLocked("sha256:" + hex, static_cast<uint64_t>(st.st_size), MtimeNs(st));
     }
     for (const fs::path& sidecar : sidecars) {
@@ -193,7 +268,8 @@ struct PinToken {
 
 }  // namespace
 
-absl::StatusOr<ArtifactStore> ArtifactStore::Open(std::string root, ArtifactStoreOptions options) {
+absl::StatusOr<ArtifactStore> ArtifactStore::Open(std::string root,
+                                                  const ArtifactStoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(root) / "modules", ec);
   if (ec)
@@ -203,6 +279,11 @@ absl::StatusOr<ArtifactStore> ArtifactStore::Open(std::string root, ArtifactStor
   state->root = std::move(root);
   state->modules_dir = state->root + "/modules";
   state->max_bytes = options.max_bytes;
+  auto key = CacheKey::LoadOrCreate(options.key_file.empty()
+                                        ? absl::StrCat(state->root, "/", std::string(kKeyFileName))
+                                        : options.key_file);
+  if (!key.ok()) return key.status();
+  state->key = *key;
   std::lock_guard<std::mutex> lock(state->mutex);
   state->Scan();
   state->EvictToFitLocked("");
@@ -222,17 +303,19 @@ absl::StatusOr<std::string> ArtifactStore::PathFor(std::string_view digest) cons
 
 bool ArtifactStore::Contains(std::string_view digest) const {
   auto path = PathFor(digest);
-  return path.ok() && ::access(path->c_str(), R_OK) == 0;
+  struct stat st;
+  return path.ok() && ::lstat(path->c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 absl::Status ArtifactStore::Put(std::string_view digest, std::string_view bytes) const {
   auto path = PathFor(digest);
   if (!path.ok()) return path.status();
   std::string key(digest);
-  std::string sum = FileDigest(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-  // The sidecar first: a module file never appears without the hash it is checked against.
-  if (auto status = WriteAtomically(state_->SidecarPath(key), SidecarText(sum, bytes.size()));
+  auto mac = state_->key->EntryMac(
+      key, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  if (!mac.ok()) return mac.status();
+  // The sidecar first: a module file never appears without the MAC it is checked against.
+  if (auto status = WriteAtomically(state_->SidecarPath(key), SidecarText(*mac, bytes.size()));
       !status.ok())
     return status;
   if (auto status = WriteAtomically(*path, bytes); !status.ok()) return status;
@@ -261,46 +344,61 @@ absl::StatusOr<std::unique_ptr<module::ModuleFile>> ArtifactStore::OpenModule(
     state_->UnlinkLocked(key);
   };
 
-  auto file = module::ModuleFile::Open(*path);
+  auto not_found = [&] {
+    miss();
+    return absl::NotFoundError(absl::StrCat("no artifact ", key, " in the cache at ", state_->root,
+                                            "; compile the program first"));
+  };
+  auto corrupt = [&](const std::string& why) {
+    absl::Status status = absl::DataLossError(
+        absl::StrCat("cached artifact ", key, " fails its integrity check: ", why,
+                     "; it was dropped, compile the program again"));
+    drop(status);
+    return status;
+  };
+
+  // The record first: its size is checked before the module file is read.
+  auto text = ReadSidecar(state_->SidecarPath(key));
+  if (!text.ok()) {
+    struct stat st;
+    if (::lstat(path->c_str(), &st) != 0 && errno == ENOENT) return not_found();
+    return corrupt(std::string(text.status().message()));
+  }
+  std::optional<Sidecar> sidecar = ParseSidecar(*text);
+  if (!sidecar.has_value()) return corrupt("its authentication record is malformed");
+
+  module::ModuleOpenOptions options;
+  options.follow_symlinks = false;
+  options.expected_size = sidecar->size;
+  options.authenticate = [&](std::span<const uint8_t> bytes) -> absl::Status {
+    auto mac = state_->key->EntryMac(key, bytes);
+    if (!mac.ok()) return mac.status();
+    if (!MacsEqual(*mac, sidecar->mac)) {
+      return absl::DataLossError(
+          "the module file does not match its authentication record (changed, or not written "
+          "by a holder of this cache's key)");
+    }
+    return absl::OkStatus();
+  };
+  auto file = module::ModuleFile::Open(*path, options);
   if (!file.ok()) {
     absl::StatusCode code = file.status().code();
-    if (code == absl::StatusCode::kNotFound) {
-      miss();
-      return absl::NotFoundError(absl::StrCat("no artifact ", key, " in the cache at ",
-                                              state_->root, "; compile the program first"));
-    }
-    if (code == absl::StatusCode::kDataLoss || code == absl::StatusCode::kInvalidArgument ||
+    if (code == absl::StatusCode::kNotFound) return not_found();
+    if (code == absl::StatusCode::kDataLoss) return corrupt(std::string(file.status().message()));
+    if (code == absl::StatusCode::kInvalidArgument ||
         code == absl::StatusCode::kFailedPrecondition) {
       drop(file.status());
     } else {
-      miss();
+      miss();  // e.g. out of memory: the entry may be fine
     }
     return file.status();
   }
-
-  // The module reader checked every segment; the sidecar covers the rest (header, metadata,
-  // padding), so any change to the file is caught.
   std::span<const uint8_t> bytes = (*file)->bytes();
-  std::ifstream in(state_->SidecarPath(key));
-  std::string expected_sum;
-  uint64_t expected_size = 0;
-  in >> expected_sum >> expected_size;
-  std::string actual_sum = FileDigest(bytes);
-  if (!in || expected_sum != actual_sum || expected_size != bytes.size()) {
-    absl::Status status = absl::DataLossError(absl::StrCat(
-        "cached artifact ", key, " fails its integrity check: ",
-        in ? absl::StrCat("the file hashes to ", actual_sum, " (", bytes.size(),
-                          " bytes), its record says ", expected_sum, " (", expected_size, " bytes)")
-           : std::string("its checksum record is missing"),
-        "; it was dropped, compile the program again"));
-    drop(status);
-    return status;
-  }
 
   // A hit: refresh its LRU position, on disk too so the order survives a restart.
   int64_t now = NowUnixNs();
   struct timespec times[2] = {{0, UTIME_OMIT}, {now / 1000000000, now % 1000000000}};
-  ::utimensat(AT_FDCWD, path->c_str(), times, 0);
+  ::utimensat(AT_FDCWD, path->c_str(), times, AT_SYMLINK_NOFOLLOW);
   std::lock_guard<std::mutex> lock(state_->mutex);
   ++state_->hits;
   state_->SetEntryLocked(key, bytes.size(), now);

@@ -2,9 +2,15 @@
 //
 // - Writes are atomic (temp file + fsync + rename), so a crash never leaves a partial module
 //   under a digest.
-// - Every read is verified: the module reader checks the structure and each segment's SHA-256,
-//   and a sidecar file (<hex>.sum) holds the SHA-256 and size of the whole module file, so any
-//   change to it is caught. A corrupt entry is dropped (and logged) so it gets rebuilt.
+// - Entries are authenticated: a sidecar file (<hex>.sum) holds an HMAC-SHA256, made with a key
+//   only kilnd holds (cache_key.h), over the digest and the whole module file, and its size. An
+//   entry without a valid MAC (changed, truncated, planted by someone without the key, or an
+//   authentic one moved to another digest) is corrupt: dropped, counted and logged, so it gets
+//   rebuilt. The MAC is checked over the bytes read into memory before they are parsed, and
+//   those same bytes are what runs (module_file.h), so later changes to the file cannot reach a
+//   loaded module.
+// - Only regular files are opened (O_NOFOLLOW, O_NONBLOCK, fstat): a symlink, FIFO or directory
+//   at an entry's path is corrupt at once, never followed or waited on, and is removed.
 // - The total size is bounded: after a write, least recently used entries are evicted until
 //   the cache fits, except pinned ones (the artifacts of loaded modules are never evicted).
 // - The index is rebuilt by scanning the directory on Open, with file mtimes as last access
@@ -30,6 +36,9 @@ namespace kiln {
 
 struct ArtifactStoreOptions {
   uint64_t max_bytes = 4ull << 30;  // total module bytes kept (--cache-max-bytes)
+  // The key entries are authenticated with (--cache-key-file); empty: <root>/.kiln-cache-key.
+  // Created (0600) when missing.
+  std::string key_file;
 };
 
 struct ArtifactInfo {
@@ -58,21 +67,22 @@ struct EvictionResult {
 
 class ArtifactStore {
  public:
-  // Creates `root` (and parents) if needed and indexes what is already there (evicting down to
-  // the size bound).
-  static absl::StatusOr<ArtifactStore> Open(std::string root, ArtifactStoreOptions options = {});
+  // Creates `root` (and parents) if needed, loads or creates the key (FAILED_PRECONDITION for
+  // an unusable key file) and indexes what is already there (evicting down to the size bound).
+  static absl::StatusOr<ArtifactStore> Open(std::string root,
+                                            const ArtifactStoreOptions& options = {});
 
   const std::string& root() const;
   // INVALID_ARGUMENT for a malformed digest.
   absl::StatusOr<std::string> PathFor(std::string_view digest) const;
-  // Whether a module file is stored under the digest (not verified).
+  // Whether a regular file is stored under the digest (not verified).
   bool Contains(std::string_view digest) const;
   // Stores a module (atomically), then evicts down to the size bound. The entry just written is
   // never evicted by its own Put.
   absl::Status Put(std::string_view digest, std::string_view bytes) const;
-  // Opens and verifies the module (a cache hit, which refreshes its LRU position). NOT_FOUND
-  // (a miss) when absent; a corrupt entry is dropped, logged, and its validation error
-  // returned (DATA_LOSS or INVALID_ARGUMENT).
+  // Reads, authenticates and verifies the module (a cache hit, which refreshes its LRU
+  // position). NOT_FOUND (a miss) when absent; a corrupt entry is dropped, logged, counted, and
+  // its error returned (DATA_LOSS, or INVALID_ARGUMENT for a path that is not a regular file).
   absl::StatusOr<std::unique_ptr<module::ModuleFile>> OpenModule(std::string_view digest) const;
   // Drops an entry (e.g. one that failed validation) so it is rebuilt.
   void Remove(std::string_view digest) const;
@@ -96,7 +106,7 @@ class ArtifactStore {
   std::shared_ptr<State> state_;
 };
 
-// "sha256:<hex>" of a whole module file, as kept in the sidecar and sent by GetArtifact.
+// "sha256:<hex>" of a whole module file, as sent by GetArtifact.
 std::string FileDigest(std::span<const uint8_t> bytes);
 
 }  // namespace kiln

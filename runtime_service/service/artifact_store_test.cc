@@ -1,18 +1,24 @@
 #include "runtime_service/service/artifact_store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime_service/base/sha256.h"
+#include "runtime_service/service/cache_key.h"
 
 namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::HasSubstr;
 
 std::string TempDir() {
   std::string dir =
@@ -45,6 +51,12 @@ int CountFiles(const std::string& dir, std::string_view suffix) {
   for (const auto& entry : fs::directory_iterator(dir))
     if (entry.path().string().ends_with(suffix)) ++files;
   return files;
+}
+
+ArtifactStoreOptions MaxBytes(uint64_t max_bytes) {
+  ArtifactStoreOptions options;
+  options.max_bytes = max_bytes;
+  return options;
 }
 
 // Distinct last-access times (the store orders by wall-clock nanoseconds).
@@ -102,7 +114,7 @@ TEST(ArtifactStoreTest, SizeBoundEvictsLeastRecentlyUsed) {
   std::string root = TempDir();
   std::string module = ModuleBytes(1000);
   // Room for three modules, not four.
-  auto store = ArtifactStore::Open(root, {.max_bytes = 3 * module.size() + 10});
+  auto store = ArtifactStore::Open(root, MaxBytes(3 * module.size() + 10));
   ASSERT_TRUE(store.ok());
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(store->Put(Key(i), module).ok());
@@ -135,7 +147,7 @@ TEST(ArtifactStoreTest, SizeBoundEvictsLeastRecentlyUsed) {
 TEST(ArtifactStoreTest, PinnedArtifactsAreNeverEvicted) {
   std::string root = TempDir();
   std::string module = ModuleBytes(1000);
-  auto store = ArtifactStore::Open(root, {.max_bytes = 2 * module.size() + 10});
+  auto store = ArtifactStore::Open(root, MaxBytes(2 * module.size() + 10));
   ASSERT_TRUE(store.ok());
   ASSERT_TRUE(store->Put(Key(0), module).ok());
   ArtifactStore::Pin pin = store->PinArtifact(Key(0));
@@ -178,7 +190,7 @@ TEST(ArtifactStoreTest, RestartRebuildsTheIndexInLruOrder) {
   }
   // A crashed writer's temp file is not an entry.
   std::ofstream(root + "/modules/" + Key(7).substr(7) + ".kmod.tmp.1.0") << "partial";
-  auto store = ArtifactStore::Open(root, {.max_bytes = 2 * module.size() + 10});
+  auto store = ArtifactStore::Open(root, MaxBytes(2 * module.size() + 10));
   ASSERT_TRUE(store.ok());
   ArtifactStoreStats stats = store->Stats();
   EXPECT_EQ(stats.entries, 2u);
@@ -238,6 +250,225 @@ TEST(ArtifactStoreTest, CorruptEntriesAreDetectedAndDropped) {
   // Rewritten, it serves again.
   ASSERT_TRUE(store->Put(Key(1), module).ok());
   EXPECT_TRUE(store->OpenModule(Key(1)).ok());
+  fs::remove_all(root);
+}
+
+std::string ModulePath(const std::string& root, const std::string& digest) {
+  return root + "/modules/" + digest.substr(7) + ".kmod";
+}
+std::string SidecarPath(const std::string& root, const std::string& digest) {
+  return root + "/modules/" + digest.substr(7) + ".sum";
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+}
+
+std::string Message(const absl::Status& status) { return std::string(status.message()); }
+
+TEST(ArtifactStoreTest, PlantedModulesAreRejectedAndRebuilt) {
+  std::string root = TempDir();
+  auto store = ArtifactStore::Open(root);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::string module = ModuleBytes(1000);
+  std::string planted = ModuleBytes(1000, 9);  // another valid module: other weights
+  ASSERT_TRUE(store->Put(Key(0), module).ok());
+
+  // A valid module with the checksum record an attacker without the key can compute (the
+  // old, unkeyed record format).
+  WriteFile(ModulePath(root, Key(1)), planted);
+  WriteFile(SidecarPath(root, Key(1)),
+            FileDigest(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(planted.data()),
+                                                planted.size())) +
+                " " + std::to_string(planted.size()) + "\n");
+  auto opened = store->OpenModule(Key(1));
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Message(opened.status()),
+            "cached artifact " + Key(1) +
+                " fails its integrity check: its authentication record is malformed; it was "
+                "dropped, compile the program again");
+  EXPECT_FALSE(fs::exists(ModulePath(root, Key(1))));
+  EXPECT_FALSE(fs::exists(SidecarPath(root, Key(1))));
+
+  // A well-formed record made with some other key.
+  std::array<uint8_t, CacheKey::kSize> guess{};
+  auto forged = CacheKey::FromBytes(guess).EntryMac(
+      Key(2),
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(planted.data()), planted.size()));
+  ASSERT_TRUE(forged.ok());
+  WriteFile(ModulePath(root, Key(2)), planted);
+  WriteFile(SidecarPath(root, Key(2)),
+            "hmac-sha256:" + HexEncode(*forged) + " " + std::to_string(planted.size()) + "\n");
+  opened = store->OpenModule(Key(2));
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(Message(opened.status()),
+              HasSubstr("does not match its authentication record (changed, or not written by a "
+                        "holder of this cache's key)"));
+  EXPECT_FALSE(store->Contains(Key(2)));
+
+  // An authentic entry copied, record and all, under another digest: the MAC covers the name.
+  fs::copy_file(ModulePath(root, Key(0)), ModulePath(root, Key(3)));
+  fs::copy_file(SidecarPath(root, Key(0)), SidecarPath(root, Key(3)));
+  opened = store->OpenModule(Key(3));
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(store->Contains(Key(3)));
+  EXPECT_TRUE(store->OpenModule(Key(0)).ok());  // the original still serves
+
+  ArtifactStoreStats stats = store->Stats();
+  EXPECT_EQ(stats.corrupt_dropped, 3u);
+  EXPECT_EQ(stats.misses, 3u);
+  EXPECT_EQ(stats.hits, 1u);
+  // The miss path rebuilds them, and then they serve: with the compiler's bytes, not planted.
+  ASSERT_TRUE(store->Put(Key(1), module).ok());
+  opened = store->OpenModule(Key(1));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>((*opened)->bytes().data()),
+                        (*opened)->bytes().size()),
+            module);
+  fs::remove_all(root);
+}
+
+// Runs OpenModule with a time limit, so that a FIFO that blocks fails the test instead of
+// hanging it (the FIFO is then opened for writing to release the reader).
+absl::Status OpenWithin(const ArtifactStore& store, const std::string& digest,
+                        const std::string& fifo) {
+  auto result = std::async(std::launch::async, [&] { return store.OpenModule(digest).status(); });
+  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "OpenModule blocked on " << digest;
+    int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  }
+  return result.get();
+}
+
+TEST(ArtifactStoreTest, OnlyRegularFilesAreOpened) {
+  std::string root = TempDir();
+  auto store = ArtifactStore::Open(root);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::string module = ModuleBytes(1000);
+
+  // A FIFO in place of a module, its record intact: refused at once, not waited on.
+  ASSERT_TRUE(store->Put(Key(0), module).ok());
+  std::string path = ModulePath(root, Key(0));
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);
+  absl::Status status = OpenWithin(*store, Key(0), path);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_EQ(Message(status), "'" + path + "' is not a regular file");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(path)));  // dropped
+  EXPECT_FALSE(store->Contains(Key(0)));
+
+  // A FIFO in place of the record.
+  ASSERT_TRUE(store->Put(Key(1), module).ok());
+  std::string sidecar = SidecarPath(root, Key(1));
+  ASSERT_EQ(::unlink(sidecar.c_str()), 0);
+  ASSERT_EQ(::mkfifo(sidecar.c_str(), 0644), 0);
+  status = OpenWithin(*store, Key(1), sidecar);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_THAT(Message(status), HasSubstr("its authentication record is not a record"));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(sidecar)));
+
+  // A directory (with something in it) in place of a module: reported, removed, and the entry
+  // can be written again (rename() cannot replace a directory).
+  std::string directory = ModulePath(root, Key(2));
+  fs::create_directories(directory + "/inner");
+  EXPECT_FALSE(store->Contains(Key(2)));
+  status = store->OpenModule(Key(2)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_THAT(Message(status), HasSubstr("its authentication record is missing"));
+  EXPECT_FALSE(fs::exists(directory));
+  fs::create_directories(directory + "/inner");  // and a Put over one that was never read
+  ASSERT_TRUE(store->Put(Key(2), module).ok());
+  EXPECT_TRUE(store->OpenModule(Key(2)).ok());
+
+  // A symlink to an authentic module file (the entry moved elsewhere): never followed.
+  ASSERT_TRUE(store->Put(Key(3), module).ok());
+  std::string elsewhere = root + "/elsewhere.kmod";
+  fs::rename(ModulePath(root, Key(3)), elsewhere);
+  fs::create_symlink(elsewhere, ModulePath(root, Key(3)));
+  status = store->OpenModule(Key(3)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_EQ(Message(status),
+            "'" + ModulePath(root, Key(3)) + "' is a symbolic link, which is not followed");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(ModulePath(root, Key(3)))));
+  EXPECT_TRUE(fs::exists(elsewhere));  // the link went, not its target
+
+  EXPECT_EQ(store->Stats().corrupt_dropped, 4u);
+  // Nothing that is not a regular file is indexed on a restart either.
+  fs::create_directories(ModulePath(root, Key(4)));
+  fs::create_symlink(elsewhere, ModulePath(root, Key(5)));
+  auto reopened = ArtifactStore::Open(root);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(reopened->Stats().entries, 1u);  // Key(2)
+  fs::remove_all(root);
+}
+
+TEST(ArtifactStoreTest, KeyFileIsCreatedPrivateAndShared) {
+  std::string root = TempDir();
+  std::string module = ModuleBytes(1000);
+  {
+    auto store = ArtifactStore::Open(root);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE(store->Put(Key(0), module).ok());
+  }
+  struct stat st;
+  ASSERT_EQ(::lstat((root + "/.kiln-cache-key").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_size, 32);
+
+  // A restart, or a second replica on the same directory, uses the same key: a hit.
+  auto second = ArtifactStore::Open(root);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(second->OpenModule(Key(0)).ok());
+
+  // A replica with its own cache directory and a copy of the key file (--cache-key-file) can
+  // use entries copied over from the first.
+  std::string other_root = root + "-replica";
+  fs::remove_all(other_root);
+  fs::create_directories(other_root + "/modules");
+  fs::copy_file(root + "/.kiln-cache-key", other_root + "/shared-key");
+  fs::permissions(other_root + "/shared-key", fs::perms::owner_read | fs::perms::owner_write);
+  fs::copy_file(ModulePath(root, Key(0)), ModulePath(other_root, Key(0)));
+  fs::copy_file(SidecarPath(root, Key(0)), SidecarPath(other_root, Key(0)));
+  ArtifactStoreOptions options;
+  options.key_file = other_root + "/shared-key";
+  auto replica = ArtifactStore::Open(other_root, options);
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  EXPECT_TRUE(replica->OpenModule(Key(0)).ok());
+  EXPECT_FALSE(fs::exists(other_root + "/.kiln-cache-key"));  // the named key file was used
+
+  // A key file others may read is refused: kilnd does not start on it.
+  ASSERT_EQ(::chmod((root + "/.kiln-cache-key").c_str(), 0644), 0);
+  auto refused = ArtifactStore::Open(root);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Message(refused.status()), HasSubstr("has mode 0644"));
+  fs::remove_all(root);
+  fs::remove_all(other_root);
+}
+
+TEST(ArtifactStoreTest, AnotherKeyRejectsEveryEntry) {
+  std::string root = TempDir();
+  std::string module = ModuleBytes(1000);
+  {
+    auto store = ArtifactStore::Open(root);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->Put(Key(i), module).ok());
+  }
+  ArtifactStoreOptions options;
+  options.key_file = root + "/another-key";  // created: a new random key
+  auto store = ArtifactStore::Open(root, options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (int i = 0; i < 3; ++i) {
+    auto opened = store->OpenModule(Key(i));
+    EXPECT_EQ(opened.status().code(), absl::StatusCode::kDataLoss) << i;
+    EXPECT_THAT(Message(opened.status()), HasSubstr("does not match its authentication record"));
+  }
+  ArtifactStoreStats stats = store->Stats();
+  EXPECT_EQ(stats.corrupt_dropped, 3u);
+  EXPECT_EQ(stats.entries, 0u);
+  EXPECT_EQ(stats.hits, 0u);
   fs::remove_all(root);
 }
 
