@@ -2,6 +2,7 @@
 """End-to-end: kilnd + kiln CLI on the MLP example and on bad input of every class kiln
 handles. Outputs are compared with a numpy reference whose weights are read straight out of
 the MLIR text, independently of the compiler."""
+import hashlib
 import json
 import os
 import re
@@ -245,37 +246,61 @@ class CliEndToEnd(unittest.TestCase):
     def test_corrupt_cached_module(self):
         digest = self.cli("compile", self.model, json_output=True).json["digest"]
         path = os.path.join(self.server.cache_dir, "modules", digest[len("sha256:"):] + ".kmod")
+        record = path[: -len(".kmod")] + ".sum"
         with open(path, "rb") as f:
             original = f.read()
+        with open(record, "rb") as f:
+            original_record = f.read()
 
         def replace(content):
-            # A new file renamed over the entry, as any writer of the cache must do: kilnd maps
-            # module files to use weights in place, and the "mlp" model loaded at start-up
-            # still maps the old inode.
-            with open(path + ".new", "wb") as f:
-                f.write(content)
-            os.replace(path + ".new", path)
+            # Written in place (same inode), record and all (a dropped entry loses both): the
+            # "mlp" model loaded at start-up from this artifact holds its own copy of the bytes,
+            # so assert_error's inference still answers correctly, with no SIGBUS.
+            for name, data in ((path, content), (record, original_record)):
+                if os.path.lexists(name) and not os.path.isfile(name):
+                    os.remove(name)
+                with open(name, "wb") as f:
+                    f.write(data)
 
         try:
             replace(original[: len(original) // 2])
             self.assert_error(self.cli("load", digest, "--name", "trunc", check=False),
-                              "DATA_LOSS", "truncated")
-            replace(b"NOTKILN!" + original[8:])
-            self.assert_error(self.cli("load", digest, "--name", "magic", check=False),
-                              "INVALID_ARGUMENT", "bad magic")
-            replace(original[:8] + (99).to_bytes(4, "little") + original[12:])
-            self.assert_error(self.cli("load", digest, "--name", "version", check=False),
-                              "INVALID_ARGUMENT", "unsupported module format version 99")
+                              "DATA_LOSS", "fails its integrity check", "(truncated)")
             flipped = bytearray(original)
             flipped[-1] ^= 0xFF  # inside the last segment
-            replace(bytes(flipped))
-            self.assert_error(self.cli("load", digest, "--name", "sha", check=False),
-                              "DATA_LOSS", "fails its SHA-256 check")
+            for name, content in (("magic", b"NOTKILN!" + original[8:]),
+                                  ("version", original[:8] + (99).to_bytes(4, "little")
+                                   + original[12:]),
+                                  ("flipped", bytes(flipped))):
+                replace(content)
+                self.assert_error(self.cli("load", digest, "--name", name, check=False),
+                                  "DATA_LOSS", "does not match its authentication record")
+            # Another valid module with a checksum anyone can compute: not served.
+            with open(self.model) as f:
+                source = f.read()
+            other = self.cli("compile", self.write("other.mlir", "// other\n" + source),
+                             json_output=True).json["digest"]
+            with open(os.path.join(self.server.cache_dir, "modules",
+                                   other[len("sha256:"):] + ".kmod"), "rb") as f:
+                planted = f.read()
+            replace(planted)
+            with open(record, "w") as f:
+                f.write("sha256:" + hashlib.sha256(planted).hexdigest() + f" {len(planted)}\n")
+            self.assert_error(self.cli("load", digest, "--name", "planted", check=False),
+                              "DATA_LOSS", "its authentication record is malformed")
+            # A FIFO in place of the module: refused at once, not waited on until the deadline.
+            replace(b"")
+            os.remove(path)
+            os.mkfifo(path)
+            self.assert_error(self.cli("load", digest, "--name", "fifo", check=False),
+                              "INVALID_ARGUMENT", "is not a regular file")
             # Compiling again notices the corrupt entry and rebuilds it.
+            replace(bytes(flipped))
             again = self.cli("compile", self.model, json_output=True).json
             self.assertFalse(again["cache_hit"])
             self.cli("load", digest, "--name", "rebuilt")
             self.cli("unload", "rebuilt")
+            self.assertTrue(self.cli("compile", self.model, json_output=True).json["cache_hit"])
         finally:
             replace(original)
 
