@@ -161,6 +161,37 @@ absl::StatusOr<std::vector<mv1::FunctionDef>> ExtractSignatures(mlir::ModuleOp m
   return functions;
 }
 
+// Refuses public signatures the runtime could never load (its ByteLength bound), before any
+// pass computes with their sizes, so that no unloadable module is compiled and cached. Types
+// the input pipeline rejects anyway (dynamic, unranked, other element types) are left to it.
+bool CheckSignatureSizes(mlir::ModuleOp module) {
+  bool ok = true;
+  for (auto func : module.getOps<mlir::func::FuncOp>()) {
+    if (!func.isPublic()) continue;
+    auto check = [&](mlir::Type type, mlir::DictionaryAttr attrs, const std::string& what) {
+      auto tensor = llvm::dyn_cast<mlir::RankedTensorType>(type);
+      if (!tensor || !tensor.hasStaticShape()) return;
+      auto dtype = ToDataType(tensor.getElementType());
+      if (!dtype) return;
+      llvm::ArrayRef<int64_t> shape = tensor.getShape();
+      if (ByteLength(*dtype, std::span<const int64_t>(shape.data(), shape.size())).ok()) return;
+      auto name = attrs ? attrs.getAs<mlir::StringAttr>("kiln.name") : mlir::StringAttr();
+      auto diag = func.emitError() << "function '" << func.getSymName() << "' " << what;
+      if (name) diag << " ('" << name.getValue() << "')";
+      std::string type_text;
+      llvm::raw_string_ostream(type_text) << type;  // unquoted, unlike a diagnostic's << type
+      diag << " of type " << type_text << " is larger than the runtime's limit of "
+           << kMaxTensorBytes << " bytes (2^62) per tensor";
+      ok = false;
+    };
+    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+      check(func.getArgumentTypes()[i], func.getArgAttrDict(i), absl::StrCat("argument #", i));
+    for (unsigned i = 0; i < func.getNumResults(); ++i)
+      check(func.getResultTypes()[i], func.getResultAttrDict(i), absl::StrCat("result #", i));
+  }
+  return ok;
+}
+
 absl::Status ToStatus(llvm::Error error, absl::StatusCode code, const char* context) {
   std::string message = llvm::toString(std::move(error));
   return absl::Status(code, absl::StrCat(context, ": ", message));
@@ -278,6 +309,9 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
       return diagnostics.InvalidInput("the program does not match its input format");
     }
   }
+
+  if (!CheckSignatureSizes(*module))
+    return diagnostics.InvalidInput("a signature is beyond the runtime's limits");
 
   auto run = [&](const std::string& pipeline, std::string_view failure) -> absl::Status {
     mlir::PassManager pm(&ctx);

@@ -290,6 +290,142 @@ TEST(CompilerTest, LinalgInputFormatRejectsTosa) {
   EXPECT_TRUE(Compile(kTosa, options).ok());
 }
 
+// Programs that are the user's fault are INVALID_ARGUMENT saying what is wrong, never
+// INTERNAL: recursion, single-element accesses between ops, huge constants.
+TEST(CompilerTest, RecursionIsInvalidArgumentNamingTheCycle) {
+  CompileOptions options;
+  options.source_name = "rec.mlir";
+  auto self = Compile(R"mlir(func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
+  %r = func.call @main(%a) : (tensor<4xf32>) -> tensor<4xf32>
+  return %r : tensor<4xf32>
+})mlir",
+                      options);
+  ASSERT_FALSE(self.ok());
+  EXPECT_EQ(self.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(self.status().message()),
+              HasSubstr("rec.mlir:2:8: error: recursive call: 'main' -> 'main': kiln inlines "
+                        "every call, so recursion is not supported"));
+
+  auto mutual = Compile(R"mlir(func.func private @f(%a: tensor<4xf32>) -> tensor<4xf32> {
+  %r = func.call @g(%a) : (tensor<4xf32>) -> tensor<4xf32>
+  return %r : tensor<4xf32>
+}
+func.func private @g(%a: tensor<4xf32>) -> tensor<4xf32> {
+  %r = func.call @f(%a) : (tensor<4xf32>) -> tensor<4xf32>
+  return %r : tensor<4xf32>
+}
+func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
+  %r = func.call @f(%a) : (tensor<4xf32>) -> tensor<4xf32>
+  return %r : tensor<4xf32>
+})mlir",
+                        options);
+  ASSERT_FALSE(mutual.ok());
+  EXPECT_EQ(mutual.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(mutual.status().message()),
+              HasSubstr("rec.mlir:6:8: error: recursive call: 'f' -> 'g' -> 'f'"));
+}
+
+TEST(CompilerTest, ElementAccessBetweenOpsIsInvalidArgument) {
+  CompileOptions options;
+  options.source_name = "extract.mlir";
+  auto result =
+      Compile(R"mlir(func.func @main(%a: tensor<4xf32>, %i: tensor<1xi32>) -> tensor<1xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.extract %i[%c0] : tensor<1xi32>
+  %idx = arith.index_cast %n : i32 to index
+  %v = tensor.extract %a[%idx] : tensor<4xf32>
+  %t = tensor.from_elements %v : tensor<1xf32>
+  return %t : tensor<1xf32>
+})mlir",
+              options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("extract.mlir:3:8: error: 'tensor.extract' accesses a single tensor "
+                        "element outside a linalg op, which kiln cannot run"));
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("extract.mlir:5:8: error: 'tensor.extract' accesses"));
+}
+
+TEST(CompilerTest, HugeSplatConstantIsInvalidArgumentNamingSizeAndLimit) {
+  CompileOptions options;
+  options.source_name = "splat.mlir";
+  auto splat = Compile(R"mlir(func.func @main(%a: tensor<4xf32>) -> tensor<100000x100000xf32> {
+  %c = arith.constant dense<1.0> : tensor<100000x100000xf32>
+  return %c : tensor<100000x100000xf32>
+})mlir",
+                       options);
+  ASSERT_FALSE(splat.ok());
+  EXPECT_EQ(splat.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(splat.status().message()),
+              HasSubstr("splat.mlir:2:8: error: constant of type tensor<100000x100000xf32> takes "
+                        "40000000000 bytes; the limit for one constant is 2147483648 bytes "
+                        "(2 GiB)"));
+
+  // 3.6 GB of weights, transposed at compile time for a product: refused before any of it
+  // is materialized.
+  auto weights = Compile(R"mlir(func.func @main(%x: tensor<1x30000xf32>) -> tensor<1x30000xf32> {
+  %w = arith.constant dense<0.5> : tensor<30000x30000xf32>
+  %e = tensor.empty() : tensor<30000x30000xf32>
+  %t = linalg.transpose ins(%w : tensor<30000x30000xf32>) outs(%e : tensor<30000x30000xf32>) permutation = [1, 0]
+  %z = arith.constant 0.0 : f32
+  %o = tensor.empty() : tensor<1x30000xf32>
+  %f = linalg.fill ins(%z : f32) outs(%o : tensor<1x30000xf32>) -> tensor<1x30000xf32>
+  %m = linalg.matmul ins(%x, %t : tensor<1x30000xf32>, tensor<30000x30000xf32>) outs(%f : tensor<1x30000xf32>) -> tensor<1x30000xf32>
+  return %m : tensor<1x30000xf32>
+})mlir",
+                         options);
+  ASSERT_FALSE(weights.ok());
+  EXPECT_EQ(weights.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(weights.status().message()),
+              HasSubstr("splat.mlir:2:8: error: constant of type tensor<30000x30000xf32> takes "
+                        "3600000000 bytes"));
+}
+
+// A signature no runtime could load is refused at compile, not compiled, cached and then
+// failed at Load.
+TEST(CompilerTest, SignatureBeyondRuntimeLimitIsInvalidArgument) {
+  CompileOptions options;
+  options.source_name = "big.mlir";
+  auto argument = Compile(
+      R"mlir(func.func @main(%a: tensor<2147483648x2147483648xf32> {kiln.name = "x"}) -> tensor<4xf32> {
+  %e = tensor.empty() : tensor<4xf32>
+  return %e : tensor<4xf32>
+})mlir",
+      options);
+  ASSERT_FALSE(argument.ok());
+  EXPECT_EQ(argument.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(argument.status().message()),
+              HasSubstr("big.mlir:1:1: error: function 'main' argument #0 ('x') of type "
+                        "tensor<2147483648x2147483648xf32> is larger than the runtime's limit of "
+                        "4611686018427387904 bytes (2^62) per tensor"));
+
+  auto result = Compile(
+      R"mlir(func.func @main(%a: tensor<4xi64>) -> (tensor<4xi64>, tensor<1073741824x1073741824xi64>) {
+  %e = tensor.empty() : tensor<1073741824x1073741824xi64>
+  return %a, %e : tensor<4xi64>, tensor<1073741824x1073741824xi64>
+})mlir",
+      options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("error: function 'main' result #1 of type "
+                        "tensor<1073741824x1073741824xi64> is larger than the runtime's limit"));
+
+  // Exactly the limit (2^31 x 2^29 x 4 bytes = 2^62) compiles, and the module loads.
+  auto largest = Compile(
+      R"mlir(func.func @main(%a: tensor<2147483648x536870912xf32>) -> tensor<2147483648x536870912xf32> {
+  return %a : tensor<2147483648x536870912xf32>
+})mlir",
+      options);
+  ASSERT_TRUE(largest.ok()) << largest.status();
+  auto file = module::ModuleFile::FromBytes(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(largest->module_bytes.data()),
+                               largest->module_bytes.size()));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_TRUE(LoadedModule::Load(std::move(*file)).ok());
+}
+
 TEST(CompilerTest, CacheKeyIsStableAndDependsOnTarget) {
   auto a = CanonicalOptionsKey(CompileOptions{});
   auto b = CanonicalOptionsKey(CompileOptions{});

@@ -30,11 +30,16 @@ std::string InputPipeline() {
   return "kiln-verify-supported-input,"
          "inline,symbol-dce,"
          "func.func(tosa-to-linalg-named,tosa-to-linalg,tosa-to-arith,tosa-to-tensor),"
+         // Every user division is an arith op now (tosa.intdiv included), and fusion and
+         // vectorization carry the guard along.
+         "kiln-guard-integer-division,"
          // Before canonicalization, which folds the reshapes it adds into TOSA's own.
          "kiln-normalize-convolutions,"
          "canonicalize,cse,"
          "linalg-fuse-elementwise-ops,"
-         "canonicalize,cse";
+         "canonicalize,cse,"
+         // After folding: an element read of a constant (tosa.pad's pad value) folds away.
+         "kiln-verify-no-element-access";
 }
 
 std::string BufferizePipeline(const CodegenOptions& options) {

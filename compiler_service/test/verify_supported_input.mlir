@@ -55,3 +55,80 @@ module {
     return %x : tensor<4xf32>
   }
 }
+
+// -----
+
+func.func @self(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{recursive call: 'self' -> 'self': kiln inlines every call, so recursion is not supported}}
+  %0 = func.call @self(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func private @ping(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = func.call @pong(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+func.func private @pong(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{recursive call: 'ping' -> 'pong' -> 'ping': kiln inlines every call, so recursion is not supported}}
+  %0 = func.call @ping(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = func.call @ping(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// A function value naming its own function is recursion too (canonicalization makes the
+// indirect call direct).
+func.func @indirect(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{recursive call: 'indirect' -> 'indirect': kiln inlines every call, so recursion is not supported}}
+  %f = func.constant @indirect : (tensor<4xf32>) -> tensor<4xf32>
+  %0 = func.call_indirect %f(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// Calls without a cycle (a function called twice, a chain) are fine.
+// CHECK-LABEL: func.func @calls_twice
+func.func private @leaf(%x: tensor<4xf32>) -> tensor<4xf32> {
+  return %x : tensor<4xf32>
+}
+func.func private @middle(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = func.call @leaf(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+func.func @calls_twice(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = func.call @leaf(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  %1 = func.call @middle(%0) : (tensor<4xf32>) -> tensor<4xf32>
+  return %1 : tensor<4xf32>
+}
+
+// -----
+
+func.func @huge_splat(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{constant of type tensor<100000x100000xf32> takes 40000000000 bytes; the limit for one constant is 2147483648 bytes (2 GiB)}}
+  %c = arith.constant dense<1.0> : tensor<100000x100000xf32>
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+func.func @huge_tosa_const(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{constant of type tensor<2305843009213693952x2xf32> takes more than 2^63 bytes; the limit for one constant is 2147483648 bytes (2 GiB)}}
+  %c = "tosa.const"() <{values = dense<1.0> : tensor<2305843009213693952x2xf32>}> : () -> tensor<2305843009213693952x2xf32>
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+// Exactly 2 GiB is allowed.
+// CHECK-LABEL: func.func @largest_splat
+func.func @largest_splat(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %c = arith.constant dense<1> : tensor<1024x1024x2048xi8>
+  return %x : tensor<4xf32>
+}

@@ -18,7 +18,52 @@ def VerifySupportedInput : Pass<"kiln-verify-supported-input", "mlir::ModuleOp">
     This pass runs first and turns everything else (ops of other dialects, dynamic shapes,
     non-tensor function signatures, unsupported element types) into an error attached to the
     offending op, so users get `file:line:col: error: ...` instead of a crash or a silent
-    wrong answer deep in the pipeline.
+    wrong answer deep in the pipeline. Also rejected here: recursion (every call is inlined;
+    a `func.constant` counts as a call of the function it names; the error names the cycle),
+    and constants larger than `max-constant-bytes` (a splat is one value in the IR, but every
+    element of it is materialized once it becomes a module segment or is transformed at
+    compile time).
+  }];
+  let options = [
+    Option<"maxConstantBytes", "max-constant-bytes", "int64_t", /*default=*/"2147483648",
+           "reject tensor constants that would take more bytes than this (2 GiB)">,
+  ];
+}
+
+def GuardIntegerDivision : Pass<"kiln-guard-integer-division", "mlir::ModuleOp"> {
+  let summary = "Gives integer division by zero and INT_MIN / -1 a defined result instead of a trap";
+  let description = [{
+    On tensors, right after TOSA is lowered to linalg (so `tosa.intdiv` is covered) and before
+    fusion and vectorization. x86 `div`/`idiv` raise SIGFPE on a zero divisor and on
+    INT_MIN / -1, and kernels run inside kilnd: one request dividing by a runtime zero would kill
+    the daemon and every model it serves. Every `arith.divsi/divui/remsi/remui/floordivsi/
+    ceildivsi/ceildivui` whose divisor is not a constant known safe (nonzero, and not -1 for the
+    signed ops) is rewritten to divide by `select(unsafe, 1, divisor)` and to select the defined
+    result, all elementwise ops that vectorize like the division itself:
+    - x / 0 = 0 and x % 0 = x, so x == (x / y) * y + x % y still holds; floordiv and ceildiv by 0
+      are 0 too;
+    - INT_MIN / -1 = INT_MIN (the quotient wraps, as two's complement multiplication by -1
+      does), INT_MIN % -1 = 0, and floordiv/ceildiv of INT_MIN by -1 = INT_MIN.
+    floordivsi, ceildivsi and ceildivui become a guarded truncating division plus a correction
+    from the remainder (no intermediate that upstream's expansion could overflow).
+    Named linalg ops whose body divides (`linalg.div`, `linalg.div_unsigned` on integers) are
+    generalized first so that their body can be rewritten. Constant divisors that are safe
+    (including the index arithmetic the compiler itself generates) stay unguarded.
+    An error the caller sees would be better than a value, but a kernel has no channel to report
+    one at run time today: dispatch functions return nothing the runtime checks per element.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect"];
+}
+
+def VerifyNoElementAccess : Pass<"kiln-verify-no-element-access", "mlir::ModuleOp"> {
+  let summary = "Rejects single-element tensor reads and writes outside linalg ops";
+  let description = [{
+    After the input phase (TOSA lowered, constants folded). kiln runs whole-tensor ops as
+    dispatches and keeps nothing but buffers and calls in the host program, so a
+    `tensor.extract` or `tensor.insert` of one element between ops (at any index, constant or
+    computed at run time) has nowhere to run. Inside a linalg op's body (a gather) they are
+    fine. Each one left is an error naming the op and its location, instead of a failure deep
+    in dispatch formation.
   }];
 }
 

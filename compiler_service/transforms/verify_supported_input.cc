@@ -1,5 +1,13 @@
 // kiln-verify-supported-input: see Passes.td.
+#include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "compiler_service/transforms/passes.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/MapVector.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 
@@ -40,7 +48,103 @@ std::string TypeToString(mlir::Type type) {
   return text;
 }
 
+// Bytes a tensor of `type` takes in memory (i1 as one byte), or nullopt past INT64_MAX or for
+// an element type without a fixed size.
+std::optional<int64_t> ByteSize(mlir::ShapedType type) {
+  mlir::Type element = type.getElementType();
+  int64_t bytes = 8;  // index
+  if (element.isIntOrFloat())
+    bytes = (element.getIntOrFloatBitWidth() + 7) / 8;
+  else if (!element.isIndex())
+    return std::nullopt;
+  for (int64_t dim : type.getShape()) {
+    if (dim < 0) return std::nullopt;
+    if (dim != 0 && bytes > std::numeric_limits<int64_t>::max() / dim) return std::nullopt;
+    bytes *= dim;
+  }
+  return bytes;
+}
+
+// Checks the size of every tensor literal `op` carries (arith.constant, tosa.const).
+bool CheckConstantSizes(mlir::Operation* op, int64_t limit) {
+  for (const mlir::NamedAttribute& attr : op->getAttrs()) {
+    auto elements = llvm::dyn_cast<mlir::ElementsAttr>(attr.getValue());
+    if (!elements) continue;
+    mlir::ShapedType type = elements.getShapedType();
+    std::optional<int64_t> bytes = ByteSize(type);
+    if (bytes && *bytes <= limit) continue;
+    auto diag = op->emitError() << "constant of type " << TypeToString(type) << " takes ";
+    if (bytes)
+      diag << *bytes << " bytes";
+    else
+      diag << "more than 2^63 bytes";
+    diag << "; the limit for one constant is " << limit << " bytes";
+    if (limit == int64_t{2} << 30) diag << " (2 GiB)";
+    return false;
+  }
+  return true;
+}
+
+// Reports every call that closes a cycle of calls (func.call, or a func.constant naming a
+// function), with the cycle. The walk is iterative: a long chain of calls must not overflow
+// the stack.
+bool CheckNoRecursion(mlir::ModuleOp module) {
+  struct Call {
+    llvm::StringRef callee;
+    mlir::Operation* op;
+  };
+  llvm::MapVector<llvm::StringRef, llvm::SmallVector<Call>> calls;
+  for (auto func : module.getOps<mlir::func::FuncOp>()) {
+    auto& out = calls[func.getSymName()];
+    func.walk([&](mlir::Operation* op) {
+      if (auto call = llvm::dyn_cast<mlir::func::CallOp>(op))
+        out.push_back({call.getCallee(), op});
+      else if (auto constant = llvm::dyn_cast<mlir::func::ConstantOp>(op))
+        out.push_back({constant.getValue(), op});
+    });
+  }
+  enum class State : uint8_t { kOnPath, kDone };
+  llvm::DenseMap<llvm::StringRef, State> state;
+  std::vector<std::pair<llvm::StringRef, size_t>> path;  // function, next call to follow
+  bool ok = true;
+  for (const auto& entry : calls) {
+    if (state.contains(entry.first)) continue;
+    state[entry.first] = State::kOnPath;
+    path.emplace_back(entry.first, 0);
+    while (!path.empty()) {
+      const llvm::StringRef caller = path.back().first;
+      const auto& out = calls.find(caller)->second;
+      if (path.back().second == out.size()) {
+        state[caller] = State::kDone;
+        path.pop_back();
+        continue;
+      }
+      const Call& call = out[path.back().second++];
+      if (!calls.contains(call.callee)) continue;
+      auto it = state.find(call.callee);
+      if (it == state.end()) {
+        state[call.callee] = State::kOnPath;
+        path.emplace_back(call.callee, 0);
+      } else if (it->second == State::kOnPath) {
+        std::string cycle;
+        bool in_cycle = false;
+        for (const auto& step : path) {
+          in_cycle = in_cycle || step.first == call.callee;
+          if (in_cycle) cycle += "'" + step.first.str() + "' -> ";
+        }
+        cycle += "'" + call.callee.str() + "'";
+        call.op->emitError() << "recursive call: " << cycle
+                             << ": kiln inlines every call, so recursion is not supported";
+        ok = false;
+      }
+    }
+  }
+  return ok;
+}
+
 struct VerifySupportedInputPass : public impl::VerifySupportedInputBase<VerifySupportedInputPass> {
+  using VerifySupportedInputBase::VerifySupportedInputBase;
+
   void runOnOperation() override {
     bool failed = false;
     int public_functions = 0;
@@ -61,6 +165,10 @@ struct VerifySupportedInputPass : public impl::VerifySupportedInputBase<VerifySu
           failed = true;
           return mlir::WalkResult::skip();
         }
+      }
+      if (!CheckConstantSizes(op, maxConstantBytes)) {
+        failed = true;
+        return mlir::WalkResult::skip();
       }
       if (auto func = llvm::dyn_cast<mlir::func::FuncOp>(op)) {
         if (func.isExternal()) {
@@ -102,6 +210,7 @@ struct VerifySupportedInputPass : public impl::VerifySupportedInputBase<VerifySu
       }
       return mlir::WalkResult::advance();
     });
+    if (!CheckNoRecursion(getOperation())) failed = true;
     if (!failed && public_functions == 0) {
       getOperation().emitError() << "module has no public function to export";
       failed = true;

@@ -48,11 +48,10 @@ std::optional<DataType> ParseDataTypeName(std::string_view name) {
 }
 
 absl::StatusOr<int64_t> ElementCount(std::span<const int64_t> shape) {
-  constexpr int64_t kLimit = int64_t{1} << 62;
   int64_t count = 1;
   for (int64_t dim : shape) {
     if (dim < 0) return absl::InvalidArgumentError(absl::StrCat("negative dimension ", dim));
-    if (dim != 0 && count > kLimit / dim)
+    if (dim != 0 && count > kMaxTensorBytes / dim)
       return absl::InvalidArgumentError("tensor shape is too large");
     count *= dim;
   }
@@ -66,7 +65,7 @@ absl::StatusOr<int64_t> ByteLength(DataType dtype, std::span<const int64_t> shap
         absl::StrCat("unsupported data type ", static_cast<int>(dtype)));
   auto count = ElementCount(shape);
   if (!count.ok()) return count.status();
-  if (*count > (int64_t{1} << 62) / static_cast<int64_t>(size))
+  if (*count > kMaxTensorBytes / static_cast<int64_t>(size))
     return absl::InvalidArgumentError("tensor shape is too large");
   return *count * static_cast<int64_t>(size);
 }

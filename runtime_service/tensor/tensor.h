@@ -24,7 +24,12 @@ size_t DataTypeSize(DataType dtype);
 std::string_view DataTypeName(DataType dtype);
 std::optional<DataType> ParseDataTypeName(std::string_view name);
 
-// Element count of a shape; error on negative dims or overflow past 2^62 bytes.
+// The largest tensor the runtime takes, in elements and in bytes. Offsets and lengths of
+// tensors are int64_t/uint64_t sums of a few of these, which then cannot overflow. The compiler
+// refuses signatures beyond it, so that it never caches a module no runtime could load.
+inline constexpr int64_t kMaxTensorBytes = int64_t{1} << 62;
+
+// Element count of a shape; error on negative dims or more than kMaxTensorBytes elements.
 absl::StatusOr<int64_t> ElementCount(std::span<const int64_t> shape);
 absl::StatusOr<int64_t> ByteLength(DataType dtype, std::span<const int64_t> shape);
 
