@@ -23,8 +23,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client_cli/output.h"
@@ -52,6 +54,14 @@ struct GlobalOptions {
   std::string server = "127.0.0.1:8001";
   bool json = false;
   double timeout_seconds = 60;
+  // TLS and the bearer token (kilnd's --tls-cert and --token-file): file paths as given, and
+  // the PEM text read from them before any command runs.
+  std::string tls_ca, tls_cert, tls_key, token;
+  std::string tls_ca_pem, tls_cert_pem, tls_key_pem;
+
+  // A token implies TLS: kilnd takes tokens only over TLS (without --tls-ca, the system's CA
+  // certificates verify kilnd's).
+  bool tls() const { return !tls_ca.empty() || !tls_cert.empty() || !token.empty(); }
 };
 
 int LocalError(std::string_view message) {
@@ -75,7 +85,15 @@ class Connection {
     // Each connection attempt gets 3 s instead of gRPC's 20 s, so an unroutable address fails
     // fast rather than eating the whole deadline.
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 3000);
-    channel_ = grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (options.tls()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = options.tls_ca_pem;
+      ssl.pem_cert_chain = options.tls_cert_pem;
+      ssl.pem_private_key = options.tls_key_pem;
+      credentials = grpc::SslCredentials(ssl);
+    }
+    channel_ = grpc::CreateCustomChannel(options.server, credentials, args);
   }
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
@@ -84,6 +102,7 @@ class Connection {
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::duration<double>(options_.timeout_seconds)));
+    if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
   }
 
   // Prints a failed call's status and returns the exit code. UNAVAILABLE or a deadline while the
@@ -429,8 +448,14 @@ int RunMetrics(const GlobalOptions& options, const std::string& address) {
   if (colon == std::string::npos ||
       !absl::SimpleAtoi(std::string(address.substr(colon + 1)), &port) || port <= 0 || port > 65535)
     return LocalError(absl::StrCat("--metrics-address '", address, "' is not host:port"));
-  std::string host = address.substr(0, colon);
-  httplib::Client client(host, port);
+  // httplib::Client speaks HTTPS when given an https:// address.
+  std::string scheme = options.tls() ? "https://" : "http://";
+  httplib::Client client(scheme + address, options.tls_cert, options.tls_key);
+  if (options.tls()) {
+    if (!options.tls_ca.empty()) client.set_ca_cert_path(options.tls_ca);
+    client.enable_server_certificate_verification(true);
+  }
+  if (!options.token.empty()) client.set_bearer_token_auth(options.token);
   client.set_connection_timeout(std::chrono::milliseconds(
       static_cast<int64_t>(std::min(options.timeout_seconds, 10.0) * 1000)));
   client.set_read_timeout(
@@ -441,9 +466,14 @@ int RunMetrics(const GlobalOptions& options, const std::string& address) {
               << httplib::to_string(response.error()) << "\n";
     return kExitUnreachable;
   }
-  if (response->status != 200)
-    return LocalError(
-        absl::StrCat("GET http://", address, "/metrics answered HTTP ", response->status));
+  if (response->status != 200) {
+    std::string message =
+        absl::StrCat("GET ", scheme, address, "/metrics answered HTTP ", response->status);
+    // kilnd says why it refused (401/403) in the body.
+    if (response->status == 401 || response->status == 403)
+      absl::StrAppend(&message, ": ", absl::StripTrailingAsciiWhitespace(response->body));
+    return LocalError(message);
+  }
   if (options.json) {
     auto json = MetricsJson(response->body);
     if (!json.ok()) return LocalError(std::string(json.status().message()));
@@ -645,6 +675,14 @@ int Main(int argc, char** argv) {
   app.add_option("--timeout", options.timeout_seconds, "RPC deadline in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--tls-ca", options.tls_ca,
+                 "PEM CA certificates that signed kilnd's --tls-cert (connects over TLS)")
+      ->envname("KILN_TLS_CA");
+  app.add_option("--tls-cert", options.tls_cert,
+                 "PEM client certificate, for a kilnd with --tls-client-ca (with --tls-key)");
+  app.add_option("--tls-key", options.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--token", options.token, "bearer token from kilnd's --token-file (implies TLS)")
+      ->envname("KILN_TOKEN");
 
   CLI::App* health = app.add_subcommand("health", "Check that kilnd is serving (exit 0 if so)");
 
@@ -759,6 +797,17 @@ int Main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : kExitError;
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty())
+    return LocalError("--tls-cert and --tls-key go together");
+  for (auto [flag, path, pem] : {std::tuple{"--tls-ca", &options.tls_ca, &options.tls_ca_pem},
+                                 {"--tls-cert", &options.tls_cert, &options.tls_cert_pem},
+                                 {"--tls-key", &options.tls_key, &options.tls_key_pem}}) {
+    if (path->empty()) continue;
+    std::ifstream in(*path, std::ios::binary);
+    if (!in)
+      return LocalError(absl::StrCat("cannot read ", flag, " ", *path, ": ", std::strerror(errno)));
+    *pem = std::string(std::istreambuf_iterator<char>(in), {});
   }
 
   if (health->parsed()) return RunHealth(options);

@@ -17,6 +17,8 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev libcpp-httplib-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-grpcio
+  # certificates for the TLS tests (integration_tests/access_control_test.py)
+  openssl
   # the benchmark peer: numpy on OpenBLAS (without it numpy falls back to reference BLAS)
   libopenblas0-pthread
   # and oneDNN, the matmul and convolution peer (benchmarks/onednn_peer.cc)

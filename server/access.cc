@@ -20,6 +20,22 @@ void AccessFlags::AddTo(CLI::App& app) {
                "allow a non-loopback --listen/--metrics-listen without TLS and tokens");
 }
 
+metrics::MetricsServerOptions Access::MetricsOptions() const {
+  metrics::MetricsServerOptions options;
+  if (tls) {
+    options.tls_cert = tls->cert;
+    options.tls_key = tls->key;
+    options.tls_client_ca = tls->client_ca;
+  }
+  if (tokens) {
+    options.authorize = [tokens = tokens](std::optional<std::string_view> authorization) {
+      return auth::AuthorizeRole(*tokens, auth::Role::kInference, "GET /metrics", authorization)
+          .status();
+    };
+  }
+  return options;
+}
+
 std::string Access::Describe() const {
   std::string text = !tls ? "plaintext" : tls->client_ca.empty() ? "TLS" : "mutual TLS";
   if (tokens) {

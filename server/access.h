@@ -14,6 +14,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "server/auth.h"
+#include "server/metrics.h"
 #include "server/tls.h"
 
 namespace kiln {
@@ -33,6 +34,9 @@ struct Access {
   std::optional<tls::TlsFiles> tls;
   // Set when tokens are on; shared with the metrics endpoint.
   std::shared_ptr<const auth::TokenTable> tokens;
+  // The metrics endpoint's TLS files, and with tokens a check that GET /metrics carries one
+  // (either role: metrics are read-only).
+  metrics::MetricsServerOptions MetricsOptions() const;
   // One line for the log: "TLS, mutual TLS, bearer tokens (2)" or "plaintext, no tokens".
   std::string Describe() const;
 };

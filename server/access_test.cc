@@ -51,6 +51,9 @@ TEST_F(AccessTest, LoopbackNeedsNothing) {
   EXPECT_FALSE(access->tls);
   EXPECT_EQ(access->tokens, nullptr);
   EXPECT_EQ(access->Describe(), "plaintext, no tokens");
+  metrics::MetricsServerOptions options = access->MetricsOptions();
+  EXPECT_EQ(options.tls_cert, "");
+  EXPECT_FALSE(options.authorize);
 }
 
 TEST_F(AccessTest, TlsAndTokensMayServeAnywhere) {
@@ -62,6 +65,22 @@ TEST_F(AccessTest, TlsAndTokensMayServeAnywhere) {
   ASSERT_NE(access->tokens, nullptr);
   EXPECT_EQ(access->tokens->Find("abcdef0123456789abcd"), auth::Role::kInference);
   EXPECT_EQ(access->Describe(), "TLS, bearer tokens (2)");
+
+  // The metrics endpoint: the same files, and a token of either role.
+  metrics::MetricsServerOptions options = access->MetricsOptions();
+  EXPECT_EQ(options.tls_cert, cert_);
+  EXPECT_EQ(options.tls_key, key_);
+  EXPECT_EQ(options.tls_client_ca, "");
+  ASSERT_TRUE(options.authorize);
+  absl::Status status = options.authorize(std::nullopt);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(status.message(),
+            "GET /metrics needs a bearer token of role inference (metadata 'authorization: "
+            "Bearer TOKEN')");
+  EXPECT_TRUE(options.authorize("Bearer abcdef0123456789abcd").ok());
+  EXPECT_TRUE(options.authorize("Bearer 0123456789abcdef0123").ok());
+  EXPECT_EQ(options.authorize("Bearer 0123456789abcdef0124").code(),
+            absl::StatusCode::kUnauthenticated);
   flags.tls.client_ca = cert_;
   EXPECT_EQ(SetUpAccess(flags, "0.0.0.0:8001", "")->Describe(), "mutual TLS, bearer tokens (2)");
 }

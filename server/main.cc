@@ -12,6 +12,7 @@
 #include "CLI/CLI.hpp"
 #include "compiler_service/service/compiler_service.h"
 #include "runtime_service/service/runtime_service.h"
+#include "server/access.h"
 #include "server/kserve_service.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
@@ -102,19 +103,30 @@ int main(int argc, char** argv) {
                  "close connections idle this long (0: never)")
       ->check(CLI::Range(0.0, 1e7))
       ->capture_default_str();
+  kiln::AccessFlags access_flags;
+  access_flags.AddTo(app);
   CLI11_PARSE(app, argc, argv);
 
-  auto logger = spdlog::stderr_color_mt("kilnd");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(log_level));
-
-  // SIGINT/SIGTERM are taken by a dedicated thread (sigwait), so block them everywhere first;
-  // threads created from here on inherit the mask.
+  // SIGINT/SIGTERM are taken by a dedicated thread (sigwait), so block them before any thread
+  // exists (gRPC and OpenSSL start some as soon as credentials are made): threads inherit the
+  // mask, and one without it would die of the signal's default action.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto logger = spdlog::stderr_color_mt("kilnd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  // Before anything starts: a refused address or a bad key file is a start-up error.
+  auto access = kiln::SetUpAccess(access_flags, listen, metrics_listen);
+  if (!access.ok()) {
+    spdlog::critical("{}", std::string(access.status().message()));
+    return 1;
+  }
+  spdlog::info("access: {}", access->Describe());
 
   auto store = kiln::ArtifactStore::Open(
       cache_dir, {.max_bytes = cache_max_bytes, .key_file = cache_key_file});
@@ -173,7 +185,7 @@ int main(int argc, char** argv) {
                        [] { return kiln::WorkerPool::TotalBusySeconds(); });
   std::unique_ptr<km::MetricsServer> metrics_server;
   if (!metrics_listen.empty()) {
-    auto started = km::MetricsServer::Start(metrics_listen, registry);
+    auto started = km::MetricsServer::Start(metrics_listen, registry, access->MetricsOptions());
     if (!started.ok()) {
       spdlog::critical("{}", std::string(started.status().message()));
       return 1;
@@ -186,7 +198,7 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, access->grpc_credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
   auto ms = [](double seconds) { return static_cast<int>(std::min(seconds * 1000, 2e9)); };

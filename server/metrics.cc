@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -248,13 +249,13 @@ void RecordRpc(std::string_view rpc, std::string_view model, const absl::Status&
 }
 
 struct MetricsServer::Impl {
-  httplib::Server http;
+  std::unique_ptr<httplib::Server> http;  // an httplib::SSLServer with TLS
   std::thread thread;
   std::atomic<bool> finished{false};
 };
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
-                                                                    const Registry& registry) {
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
+    const std::string& listen, const Registry& registry, const MetricsServerOptions& options) {
   size_t colon = listen.rfind(':');
   int port = -1;
   if (colon != std::string::npos) {
@@ -271,7 +272,33 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
 
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->impl_ = std::make_unique<Impl>();
-  httplib::Server& http = server->impl_->http;
+  if (options.tls_cert.empty()) {
+    server->impl_->http = std::make_unique<httplib::Server>();
+  } else {
+    auto https = std::make_unique<httplib::SSLServer>(
+        options.tls_cert.c_str(), options.tls_key.c_str(),
+        options.tls_client_ca.empty() ? nullptr : options.tls_client_ca.c_str());
+    if (!https->is_valid())
+      return absl::InvalidArgumentError(absl::StrCat("cannot serve metrics over TLS with ",
+                                                     options.tls_cert, " and ", options.tls_key));
+    server->impl_->http = std::move(https);
+  }
+  httplib::Server& http = *server->impl_->http;
+  if (options.authorize) {
+    http.set_pre_routing_handler([authorize = options.authorize](const httplib::Request& request,
+                                                                 httplib::Response& response) {
+      std::optional<std::string> header;
+      if (request.has_header("Authorization")) header = request.get_header_value("Authorization");
+      absl::Status status =
+          authorize(header ? std::optional<std::string_view>(*header) : std::nullopt);
+      if (status.ok()) return httplib::Server::HandlerResponse::Unhandled;
+      bool unauthenticated = status.code() == absl::StatusCode::kUnauthenticated;
+      response.status = unauthenticated ? 401 : 403;
+      if (unauthenticated) response.set_header("WWW-Authenticate", "Bearer");
+      response.set_content(absl::StrCat(status.message(), "\n"), "text/plain");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
   // Scrapes are rare: one handler thread instead of httplib's default pool of eight.
   http.new_task_queue = [] { return new httplib::ThreadPool(1); };
   // httplib's default also sets SO_REUSEPORT, which would let a second kilnd share (and
@@ -309,8 +336,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
 MetricsServer::~MetricsServer() { Stop(); }
 
 void MetricsServer::Stop() {
-  if (!impl_) return;
-  impl_->http.stop();
+  if (!impl_ || !impl_->http) return;
+  impl_->http->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 

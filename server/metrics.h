@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -172,12 +173,25 @@ KilnMetrics& Kiln();
 // Counts one RPC (and its failure, by status code name) in Kiln().
 void RecordRpc(std::string_view rpc, std::string_view model, const absl::Status& status);
 
+// TLS and access control of the metrics endpoint (kilnd's --tls-* flags and token file).
+struct MetricsServerOptions {
+  // PEM files; an empty tls_cert serves plain HTTP. With tls_client_ca, clients must present a
+  // certificate it signed (mutual TLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Set: a request is answered only if this accepts its Authorization header (nullopt: none);
+  // otherwise HTTP 401 (UNAUTHENTICATED) or 403 with the status message.
+  std::function<absl::Status(std::optional<std::string_view> authorization)> authorize;
+};
+
 // Serves GET /metrics with a registry's text on a background thread.
 class MetricsServer {
  public:
   // `listen` is "host:port" (port 0 picks a free one).
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& listen,
-                                                              const Registry& registry);
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
+      const std::string& listen, const Registry& registry,
+      const MetricsServerOptions& options = {});
   ~MetricsServer();  // Stop()
   void Stop();
   int port() const { return port_; }

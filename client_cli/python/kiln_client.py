@@ -11,6 +11,8 @@ next to this file in the build tree (build/client_cli/python), so:
     >>> c.load(digest, "mlp2")
     >>> c.infer("mlp2", {"x": np.ones((1, 64), np.float32)})["logits"]
 
+A kilnd with TLS and tokens: KilnClient(address, tls_ca="ca.pem", token="...").
+
 Errors are grpc.RpcError with the server's status code and message.
 """
 import numpy as np
@@ -72,14 +74,38 @@ def _bf16_to_float(bits):
     return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << np.uint32(16)).view(np.float32)
 
 
+def _read(path):
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class KilnClient:
-    def __init__(self, address, timeout=60.0, max_message_bytes=256 << 20):
+    def __init__(self, address, timeout=60.0, max_message_bytes=256 << 20, tls_ca=None,
+                 tls_cert=None, tls_key=None, token=None):
+        """tls_ca: PEM file of the CA that signed kilnd's --tls-cert (connects over TLS);
+        tls_cert/tls_key: a client certificate for a kilnd with --tls-client-ca; token: a
+        bearer token from kilnd's --token-file. A token implies TLS (kilnd takes tokens only
+        over TLS; without tls_ca the system's CA certificates verify kilnd's)."""
         self.address = address
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(address, options=[
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
-        ])
+        ]
+        if tls_ca or tls_cert or token:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(tls_ca), private_key=_read(tls_key),
+                certificate_chain=_read(tls_cert))
+            if token:
+                credentials = grpc.composite_channel_credentials(
+                    credentials, grpc.access_token_call_credentials(token))
+            self.channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(address, options=options)
         self.compiler = compiler_pb2_grpc.CompilerServiceStub(self.channel)
         self.runtime = runtime_pb2_grpc.RuntimeServiceStub(self.channel)
         self.kserve = kserve_grpc.GRPCInferenceServiceStub(self.channel)
