@@ -62,6 +62,7 @@ class CallbackFamily final : public FamilyBase {
     RenderHeader(out);
     absl::StrAppend(&out, name_, " ", FormatValue(read_()), "\n");
   }
+  void RemoveSeries(std::string_view, std::string_view) override {}
 
  private:
   std::function<double()> read_;
@@ -79,6 +80,11 @@ void Histogram::Observe(double value) {
   size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(value, std::memory_order_relaxed);
+}
+
+void Histogram::Reset() {
+  for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
+  sum_.store(0, std::memory_order_relaxed);
 }
 
 std::vector<uint64_t> Histogram::CumulativeCounts() const {
@@ -207,6 +213,11 @@ std::string Registry::Render() const {
   return out;
 }
 
+void Registry::RemoveSeries(std::string_view label, std::string_view value) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& family : families_) family->RemoveSeries(label, value);
+}
+
 KilnMetrics::KilnMetrics()
     : requests(registry.AddCounter("kiln_requests_total", "RPCs received, by RPC and model.",
                                    {"rpc", "model"})),
@@ -247,6 +258,8 @@ void RecordRpc(std::string_view rpc, std::string_view model, const absl::Status&
   if (!status.ok())
     m.failures.With({rpc, model, absl::StatusCodeToString(status.code())}).Increment();
 }
+
+void RemoveModelSeries(std::string_view model) { Kiln().registry.RemoveSeries("model", model); }
 
 struct MetricsServer::Impl {
   std::unique_ptr<httplib::Server> http;  // an httplib::SSLServer with TLS

@@ -2,8 +2,9 @@
 // text exposition format, and the HTTP endpoint kilnd serves it on (--metrics-listen).
 //
 // Recording is lock-free (atomics); only looking up a labelled child takes a shared lock, and a
-// family caps its children so that client-chosen label values (model names) cannot grow it
-// without bound.
+// family caps its children. Model labels name loaded models only (kUnknownModel stands for every
+// other name a client sends), and an unloaded model's series are removed, so what clients send
+// cannot grow the registry.
 #ifndef KILN_SERVER_METRICS_H_
 #define KILN_SERVER_METRICS_H_
 
@@ -30,6 +31,7 @@ class Counter {
  public:
   void Increment(double amount = 1) { value_.fetch_add(amount, std::memory_order_relaxed); }
   double value() const { return value_.load(std::memory_order_relaxed); }
+  void Reset() { value_.store(0, std::memory_order_relaxed); }
 
  private:
   std::atomic<double> value_{0};
@@ -40,6 +42,7 @@ class Gauge {
   void Set(double value) { value_.store(value, std::memory_order_relaxed); }
   void Add(double amount) { value_.fetch_add(amount, std::memory_order_relaxed); }
   double value() const { return value_.load(std::memory_order_relaxed); }
+  void Reset() { value_.store(0, std::memory_order_relaxed); }
 
  private:
   std::atomic<double> value_{0};
@@ -56,6 +59,7 @@ class Histogram {
   // Cumulative counts per bucket, the last one +Inf (== count).
   std::vector<uint64_t> CumulativeCounts() const;
   double sum() const { return sum_.load(std::memory_order_relaxed); }
+  void Reset();
 
  private:
   std::vector<double> bounds_;
@@ -79,6 +83,8 @@ class FamilyBase {
   const std::string& name() const { return name_; }
   const std::vector<std::string>& label_names() const { return label_names_; }
   virtual void Render(std::string& out) const = 0;
+  // Removes every child whose label `label` has `value` (no-op without such a label).
+  virtual void RemoveSeries(std::string_view label, std::string_view value) = 0;
 
  protected:
   void RenderHeader(std::string& out) const;
@@ -104,7 +110,9 @@ class Family final : public FamilyBase {
       : FamilyBase(std::move(name), std::move(help), std::move(label_names), type),
         make_(std::move(make)) {}
 
-  // Values in label_names order. The reference stays valid for the registry's lifetime.
+  // Values in label_names order. The reference stays valid for the registry's lifetime: a
+  // removed child is kept and reused (reset) for the next new label values, so a holder that
+  // raced with RemoveSeries may count into another series, never into freed memory.
   T& With(std::initializer_list<std::string_view> values) {
     std::vector<std::string> key(values.begin(), values.end());
     {
@@ -116,17 +124,40 @@ class Family final : public FamilyBase {
     if (children_.size() >= kMaxChildren && !children_.count(key))
       key.assign(label_names_.size(), "_other");
     auto& child = children_[key];
-    if (!child) child = make_();
+    if (!child) {
+      if (removed_.empty()) {
+        child = make_();
+      } else {
+        child = std::move(removed_.back());
+        removed_.pop_back();
+        child->Reset();
+      }
+    }
     return *child;
   }
   T& Get() { return With({}); }
 
   void Render(std::string& out) const override;
+  void RemoveSeries(std::string_view label, std::string_view value) override {
+    size_t index = 0;
+    while (index < label_names_.size() && label_names_[index] != label) ++index;
+    if (index == label_names_.size()) return;
+    std::unique_lock lock(mutex_);
+    for (auto it = children_.begin(); it != children_.end();) {
+      if (it->first[index] == value) {
+        removed_.push_back(std::move(it->second));
+        it = children_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
 
  private:
   std::function<std::unique_ptr<T>()> make_;
   mutable std::shared_mutex mutex_;
   std::map<std::vector<std::string>, std::unique_ptr<T>> children_;
+  std::vector<std::unique_ptr<T>> removed_;  // for reuse; at most kMaxChildren
 };
 
 class Registry {
@@ -141,6 +172,8 @@ class Registry {
 
   // The text exposition format (version 0.0.4), families in registration order.
   std::string Render() const;
+  // Removes, in every family, the series whose label `label` has `value`.
+  void RemoveSeries(std::string_view label, std::string_view value);
 
  private:
   mutable std::mutex mutex_;
@@ -170,8 +203,14 @@ struct KilnMetrics {
 };
 KilnMetrics& Kiln();
 
-// Counts one RPC (and its failure, by status code name) in Kiln().
+// The model label of RPCs about a name that is not a loaded model's.
+inline constexpr char kUnknownModel[] = "<unknown>";
+
+// Counts one RPC (and its failure, by status code name) in Kiln(). `model`: a loaded model's
+// name, kUnknownModel, or "" for RPCs about no model.
 void RecordRpc(std::string_view rpc, std::string_view model, const absl::Status& status);
+// Removes an unloaded model's series from Kiln().
+void RemoveModelSeries(std::string_view model);
 
 // TLS and access control of the metrics endpoint (kilnd's --tls-* flags and token file).
 struct MetricsServerOptions {

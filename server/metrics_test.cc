@@ -98,6 +98,37 @@ TEST(MetricsTest, FamiliesCapTheirChildren) {
   EXPECT_EQ(counter.With({"_other"}).value(), 50);
 }
 
+TEST(MetricsTest, RemovedSeriesAreGoneAndTheirChildrenReused) {
+  Registry registry;
+  Family<Counter>& requests = registry.AddCounter("r_total", "r", {"rpc", "model"});
+  Family<Histogram>& latency = registry.AddHistogram("l_seconds", "l", {"model"}, {1});
+  registry.AddCounter("plain_total", "p").Get().Increment();
+  requests.With({"Invoke", "a"}).Increment(3);
+  requests.With({"Load", "a"}).Increment();
+  requests.With({"Invoke", "b"}).Increment();
+  Histogram& a_latency = latency.With({"a"});
+  a_latency.Observe(0.5);
+  registry.RemoveSeries("model", "a");
+  EXPECT_EQ(registry.Render(),
+            "# HELP r_total r\n"
+            "# TYPE r_total counter\n"
+            "r_total{rpc=\"Invoke\",model=\"b\"} 1\n"
+            "# HELP l_seconds l\n"
+            "# TYPE l_seconds histogram\n"
+            "# HELP plain_total p\n"
+            "# TYPE plain_total counter\n"
+            "plain_total 1\n");
+  // A new series starts from zero, in a removed child (the old reference stays valid).
+  Histogram& c_latency = latency.With({"c"});
+  EXPECT_EQ(&c_latency, &a_latency);
+  EXPECT_EQ(c_latency.CumulativeCounts().back(), 0u);
+  EXPECT_EQ(c_latency.sum(), 0);
+  EXPECT_EQ(requests.With({"Invoke", "a"}).value(), 0);
+  // A label the family does not have removes nothing.
+  registry.RemoveSeries("code", "b");
+  EXPECT_EQ(requests.With({"Invoke", "b"}).value(), 1);
+}
+
 TEST(MetricsTest, ServesTheTextOverHttp) {
   Registry registry;
   registry.AddCounter("kiln_up_total", "Up.").Get().Increment();
