@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <new>
 #include <optional>
 #include <utility>
 
@@ -604,15 +605,32 @@ absl::Status LoadedModule::CheckInputs(const mv1::FunctionDef& function,
 absl::StatusOr<std::vector<HostTensor>> LoadedModule::Invoke(const mv1::FunctionDef& function,
                                                              std::span<const TensorView> inputs,
                                                              const InvokeOptions& options) const {
-  std::vector<HostTensor> outputs(function.outputs_size());
-  absl::InlinedVector<std::span<uint8_t>, 4> buffers(outputs.size());
-  for (int i = 0; i < function.outputs_size(); ++i) {
+  std::vector<HostTensor> outputs;
+  absl::InlinedVector<std::span<uint8_t>, 4> buffers;
+  int i = 0;
+  // Output sizes come from the signature, as large as the module declares: the system refusing
+  // one is this call's RESOURCE_EXHAUSTED, not an exception that would end the process.
+  try {
+    outputs.resize(function.outputs_size());
+    buffers.resize(outputs.size());
+    for (; i < function.outputs_size(); ++i) {
+      const mv1::ArgumentDef& output = function.outputs(i);
+      outputs[i].name = output.name();
+      outputs[i].dtype = output.type().dtype();
+      outputs[i].shape.assign(output.type().shape().begin(), output.type().shape().end());
+      outputs[i].data.assign(TypeByteLength(output.type()), '\0');
+      buffers[i] = {reinterpret_cast<uint8_t*>(outputs[i].data.data()), outputs[i].data.size()};
+    }
+  } catch (const std::bad_alloc&) {
+    outputs.clear();  // what was allocated goes back before the error is built
+    if (i >= function.outputs_size()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("function '", function.name(), "': out of memory for its outputs"));
+    }
     const mv1::ArgumentDef& output = function.outputs(i);
-    outputs[i].name = output.name();
-    outputs[i].dtype = output.type().dtype();
-    outputs[i].shape.assign(output.type().shape().begin(), output.type().shape().end());
-    outputs[i].data.assign(TypeByteLength(output.type()), '\0');
-    buffers[i] = {reinterpret_cast<uint8_t*>(outputs[i].data.data()), outputs[i].data.size()};
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "function '", function.name(), "': out of memory allocating output '", output.name(), "' (",
+        TypeString(output.type()), ", ", TypeByteLength(output.type()), " bytes)"));
   }
   KILN_RETURN_IF_ERROR(InvokeInto(function, inputs, buffers, options));
   return outputs;

@@ -69,9 +69,10 @@ class LoadedModule {
   const kiln::module::v1::FunctionDef* FindFunction(std::string_view name) const;
 
   // Runs `function` and returns once it is done. `inputs` are in signature order and
-  // already checked (MatchInputs); outputs are allocated and filled. Inline runs on the
-  // calling thread; async submits to the device and waits (the caller helps the workers).
-  // Async without a device is FAILED_PRECONDITION.
+  // already checked (MatchInputs); outputs are allocated (RESOURCE_EXHAUSTED naming the output
+  // when the system refuses) and filled. Inline runs on the calling thread; async submits to
+  // the device and waits (the caller helps the workers). Async without a device is
+  // FAILED_PRECONDITION.
   absl::StatusOr<std::vector<HostTensor>> Invoke(const kiln::module::v1::FunctionDef& function,
                                                  std::span<const TensorView> inputs,
                                                  const InvokeOptions& options = {}) const;

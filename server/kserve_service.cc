@@ -5,9 +5,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "runtime_service/base/status_macros.h"
 #include "runtime_service/runtime.h"
 #include "runtime_service/service/grpc_status.h"
-#include "server/metrics.h"
+#include "runtime_service/service/name_limit.h"
+#include "runtime_service/service/out_of_memory.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln {
@@ -22,6 +24,12 @@ uint64_t Nanos(std::chrono::nanoseconds d) { return static_cast<uint64_t>(d.coun
 void SetDuration(inference::StatisticDuration* d, uint64_t count, uint64_t ns) {
   d->set_count(count);
   d->set_ns(ns);
+}
+
+// The model name and version every model RPC carries, within the name limit.
+absl::Status CheckModelNames(const std::string& name, const std::string& version) {
+  KILN_RETURN_IF_ERROR(CheckNameLength("the model name", name));
+  return CheckNameLength("the model version", version);
 }
 
 }  // namespace
@@ -83,6 +91,8 @@ grpc::Status KServeService::ServerReady(grpc::ServerContext*, const inference::S
 grpc::Status KServeService::ModelReady(grpc::ServerContext*,
                                        const inference::ModelReadyRequest* request,
                                        inference::ModelReadyResponse* response) {
+  if (absl::Status names = CheckModelNames(request->name(), request->version()); !names.ok())
+    return ToGrpcStatus(names);
   // Unknown models are simply not ready (KServe answers this RPC without an error).
   response->set_ready(FindModel(request->name(), request->version()).ok());
   return grpc::Status::OK;
@@ -101,6 +111,8 @@ grpc::Status KServeService::ServerMetadata(grpc::ServerContext*,
 grpc::Status KServeService::ModelMetadata(grpc::ServerContext*,
                                           const inference::ModelMetadataRequest* request,
                                           inference::ModelMetadataResponse* response) {
+  if (absl::Status names = CheckModelNames(request->name(), request->version()); !names.ok())
+    return ToGrpcStatus(names);
   auto model = FindModel(request->name(), request->version());
   if (!model.ok()) return ToGrpcStatus(model.status());
   response->set_name(request->name());
@@ -127,6 +139,11 @@ absl::Status KServeService::Infer(grpc::ServerContext* context,
                                   const inference::ModelInferRequest& request,
                                   inference::ModelInferResponse& response,
                                   std::shared_ptr<Stats>& stats) {
+  KILN_RETURN_IF_ERROR(CheckModelNames(request.model_name(), request.model_version()));
+  for (const auto& input : request.inputs())
+    KILN_RETURN_IF_ERROR(CheckNameLength("an input name", input.name()));
+  for (const auto& output : request.outputs())
+    KILN_RETURN_IF_ERROR(CheckNameLength("a requested output name", output.name()));
   auto model = FindModel(request.model_name(), request.model_version());
   if (!model.ok()) return model.status();
   // Statistics only for models that exist: a typo in a name must not create an entry.
@@ -152,6 +169,10 @@ absl::Status KServeService::Infer(grpc::ServerContext* context,
   }
   if (request.outputs().empty())
     for (int i = 0; i < function.outputs_size(); ++i) selected.push_back(i);
+  // The response carries the selected outputs (one asked for twice, twice); Run checks what is
+  // computed, all of the function's outputs.
+  KILN_RETURN_IF_ERROR(
+      runtime_.CheckOutputBytes(model->handle, function, OutputBytes(function, selected)));
 
   const Clock::time_point inputs_done = Clock::now();
   auto result = runtime_.Run(model->handle, function, *ordered, context);
@@ -189,8 +210,10 @@ grpc::Status KServeService::ModelInfer(grpc::ServerContext* context,
                                        inference::ModelInferResponse* response) {
   const Clock::time_point start = Clock::now();
   std::shared_ptr<Stats> stats;
-  absl::Status status = Infer(context, *request, *response, stats);
-  metrics::RecordRpc("ModelInfer", request->model_name(), status);
+  absl::Status status = CatchOutOfMemory([&] { return Infer(context, *request, *response, stats); },
+                                         "handling a ModelInfer request");
+  runtime_.RecordModelRpc("ModelInfer", request->model_name(), status);
+  runtime_.RequestFinished(request->ByteSizeLong());
   if (stats) {
     const uint64_t ns = Nanos(Clock::now() - start);
     if (status.ok()) {
@@ -233,6 +256,8 @@ void KServeService::FillStatistics(const std::string& name, const std::string& v
 grpc::Status KServeService::ModelStatistics(grpc::ServerContext*,
                                             const inference::ModelStatisticsRequest* request,
                                             inference::ModelStatisticsResponse* response) {
+  if (absl::Status names = CheckModelNames(request->name(), request->version()); !names.ok())
+    return ToGrpcStatus(names);
   std::vector<ModelStatus> models;
   if (request->name().empty()) {
     for (ModelStatus& status : repository_.Index())
@@ -279,6 +304,8 @@ grpc::Status KServeService::RepositoryModelLoad(
     inference::RepositoryModelLoadResponse*) {
   if (request->model_name().empty())
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a model_name is required");
+  if (absl::Status name = CheckNameLength("the model name", request->model_name()); !name.ok())
+    return ToGrpcStatus(name);
   if (!request->parameters().empty()) {
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                         absl::StrCat("kiln loads models from the repository as they are; load "
@@ -293,6 +320,8 @@ grpc::Status KServeService::RepositoryModelUnload(
     inference::RepositoryModelUnloadResponse*) {
   if (request->model_name().empty())
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a model_name is required");
+  if (absl::Status name = CheckNameLength("the model name", request->model_name()); !name.ok())
+    return ToGrpcStatus(name);
   return ToGrpcStatus(repository_.Unload(request->model_name()));
 }
 

@@ -143,7 +143,10 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start the task executor: {}", std::string(device.status().message()));
     return 1;
   }
-  kiln::RuntimeServiceImpl runtime(*store, *device, {workers, max_queue});
+  kiln::RuntimeServiceImpl runtime(*store, *device,
+                                   {.workers = workers,
+                                    .max_queued_requests = max_queue,
+                                    .max_response_bytes = max_message_bytes});
   kiln::ModelRepository repository(model_dir, compiler, runtime);
   kiln::KServeService kserve(runtime, repository, KILN_VERSION);
 

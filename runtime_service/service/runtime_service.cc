@@ -1,18 +1,39 @@
 #include "runtime_service/service/runtime_service.h"
 
 #include <chrono>
+#include <cstdint>
 #include <future>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime_service/base/status_macros.h"
 #include "runtime_service/service/grpc_status.h"
+#include "runtime_service/service/name_limit.h"
+#include "runtime_service/service/out_of_memory.h"
 #include "server/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln {
 
 namespace rv1 = kiln::runtime::v1;
+namespace mv1 = kiln::module::v1;
 using Clock = std::chrono::steady_clock;
+
+uint64_t OutputBytes(const mv1::FunctionDef& function, std::span<const int> indices) {
+  uint64_t total = 0;
+  auto add = [&](const mv1::TensorType& type) {
+    auto bytes =
+        ByteLength(type.dtype(), {type.shape().data(), static_cast<size_t>(type.shape_size())});
+    const uint64_t length = bytes.ok() ? static_cast<uint64_t>(*bytes) : UINT64_MAX;
+    total = length > UINT64_MAX - total ? UINT64_MAX : total + length;
+  };
+  if (indices.empty()) {
+    for (const mv1::ArgumentDef& output : function.outputs()) add(output.type());
+  } else {
+    for (int index : indices) add(function.outputs(index).type());
+  }
+  return total;
+}
 
 RuntimeServiceImpl::RuntimeServiceImpl(const ArtifactStore& store,
                                        std::shared_ptr<hal::Device> device,
@@ -20,7 +41,8 @@ RuntimeServiceImpl::RuntimeServiceImpl(const ArtifactStore& store,
     : store_(store),
       device_(std::move(device)),
       workers_(options.workers, options.max_queued_requests),
-      workers_max_queued_(options.max_queued_requests) {}
+      workers_max_queued_(options.max_queued_requests),
+      max_response_bytes_(options.max_response_bytes) {}
 
 RuntimeServiceImpl::~RuntimeServiceImpl() { Shutdown(); }
 
@@ -54,6 +76,7 @@ rv1::ModuleInfo RuntimeServiceImpl::Describe(const ModuleHandle& entry) const {
 absl::StatusOr<rv1::ModuleInfo> RuntimeServiceImpl::LoadFromStore(
     const std::string& digest, const std::string& name, const ModuleServingOptions& options) {
   if (name.empty()) return absl::InvalidArgumentError("a module name is required");
+  if (absl::Status status = CheckNameLength("the module name", name); !status.ok()) return status;
   auto path = store_.PathFor(digest);
   if (!path.ok()) return path.status();
   auto name_taken = [&] {
@@ -109,6 +132,9 @@ absl::Status RuntimeServiceImpl::Unload(const std::string& name) {
       return absl::NotFoundError(absl::StrCat("no module named '", name, "' is loaded"));
     removed = std::move(it->second);
     modules_.erase(it);
+    // Under the lock: a request recording for this name now finds it unloaded (RecordModelRpc)
+    // and cannot bring a series back.
+    metrics::RemoveModelSeries(name);
   }
   spdlog::info("unloaded module '{}'", name);
   return absl::OkStatus();
@@ -135,12 +161,47 @@ std::vector<ModuleHandle> RuntimeServiceImpl::Modules() const {
   return modules;
 }
 
+void RuntimeServiceImpl::RecordModelRpc(std::string_view rpc, const std::string& name,
+                                        const absl::Status& status) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  metrics::RecordRpc(rpc, modules_.count(name) ? std::string_view(name) : metrics::kUnknownModel,
+                     status);
+}
+
+void RuntimeServiceImpl::ObserveInvocation(const std::string& name,
+                                           std::chrono::nanoseconds queue_time,
+                                           std::chrono::nanoseconds compute_time) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!modules_.count(name)) return;
+  metrics::KilnMetrics& m = metrics::Kiln();
+  m.queue_seconds.With({name}).ObserveDuration(queue_time);
+  m.compute_seconds.With({name}).ObserveDuration(compute_time);
+}
+
+void RuntimeServiceImpl::ObserveRequest(const std::string& name,
+                                        std::chrono::nanoseconds request_time) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (modules_.count(name))
+    metrics::Kiln().request_seconds.With({name}).ObserveDuration(request_time);
+}
+
+absl::Status RuntimeServiceImpl::CheckOutputBytes(const ModuleHandle& entry,
+                                                  const mv1::FunctionDef& function,
+                                                  uint64_t bytes) const {
+  if (max_response_bytes_ == 0 || bytes <= max_response_bytes_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("function '", function.name(), "' of module '", entry.name, "' returns ", bytes,
+                   " bytes of outputs, more than the ", max_response_bytes_,
+                   "-byte message limit (--max-message-bytes); it was not run"));
+}
+
 grpc::Status RuntimeServiceImpl::LoadModule(grpc::ServerContext*,
                                             const rv1::LoadModuleRequest* request,
                                             rv1::LoadModuleResponse* response) {
   auto start = Clock::now();
-  auto info = LoadFromStore(request->digest(), request->name());
-  metrics::RecordRpc("LoadModule", request->name(), info.status());
+  auto info = CatchOutOfMemory([&] { return LoadFromStore(request->digest(), request->name()); },
+                               "loading a module");
+  RecordModelRpc("LoadModule", request->name(), info.status());
   if (!info.ok()) return ToGrpcStatus(info.status());
   *response->mutable_module() = std::move(*info);
   response->set_load_milliseconds(
@@ -151,8 +212,9 @@ grpc::Status RuntimeServiceImpl::LoadModule(grpc::ServerContext*,
 grpc::Status RuntimeServiceImpl::UnloadModule(grpc::ServerContext*,
                                               const rv1::UnloadModuleRequest* request,
                                               rv1::UnloadModuleResponse*) {
-  absl::Status status = Unload(request->name());
-  metrics::RecordRpc("UnloadModule", request->name(), status);
+  absl::Status status = CheckNameLength("the module name", request->name());
+  if (status.ok()) status = Unload(request->name());
+  RecordModelRpc("UnloadModule", request->name(), status);
   return ToGrpcStatus(status);
 }
 
@@ -166,6 +228,7 @@ absl::StatusOr<InvocationResult> RuntimeServiceImpl::Run(const ModuleHandle& ent
                                                          const module::v1::FunctionDef& function,
                                                          std::span<const TensorView> inputs,
                                                          grpc::ServerContext* context) {
+  KILN_RETURN_IF_ERROR(CheckOutputBytes(entry, function, OutputBytes(function)));
   ModuleServing& serving = *entry.serving;
   const size_t already_pending = serving.pending.fetch_add(1);
   if (serving.max_pending > 0 && already_pending >= serving.max_pending) {
@@ -185,26 +248,27 @@ absl::StatusOr<InvocationResult> RuntimeServiceImpl::Run(const ModuleHandle& ent
   InvocationResult result;
   const auto submitted_at = Clock::now();
   WorkerPool& pool = serving.pool ? *serving.pool : workers_;
-  auto submitted = pool.Submit([&] {
+  auto work = [&]() -> absl::StatusOr<std::vector<HostTensor>> {
     const auto start = Clock::now();
     result.queue_time = start - submitted_at;
     // The deadline first: gRPC also reports a call whose deadline passed as cancelled.
     if (context != nullptr && context->deadline() < std::chrono::system_clock::now()) {
-      done.set_value(absl::DeadlineExceededError(
-          "the request's deadline passed while it waited in the queue; it was not run"));
-      return;
+      return absl::DeadlineExceededError(
+          "the request's deadline passed while it waited in the queue; it was not run");
     }
-    if (context != nullptr && context->IsCancelled()) {
-      done.set_value(absl::CancelledError("the client cancelled the request"));
-      return;
-    }
+    if (context != nullptr && context->IsCancelled())
+      return absl::CancelledError("the client cancelled the request");
     auto outputs = entry.module->Invoke(function, inputs);
     result.compute_time = Clock::now() - start;
-    metrics::KilnMetrics& m = metrics::Kiln();
-    m.queue_seconds.With({entry.name}).ObserveDuration(result.queue_time);
-    m.compute_seconds.With({entry.name}).ObserveDuration(result.compute_time);
+    ObserveInvocation(entry.name, result.queue_time, result.compute_time);
     serving.invocations.fetch_add(1);
-    done.set_value(std::move(outputs));  // last: the caller's frame may go away after this
+    return outputs;
+  };
+  auto submitted = pool.Submit([&] {
+    // Whatever runs out of memory here fails this request; the worker lives on. set_value is
+    // last: the caller's frame may go away after it.
+    done.set_value(CatchOutOfMemory(work, "running function '", function.name(), "' of module '",
+                                    entry.name, "'"));
   });
   if (!submitted.ok()) return submitted;
   auto outputs = future.get();
@@ -215,6 +279,10 @@ absl::StatusOr<InvocationResult> RuntimeServiceImpl::Run(const ModuleHandle& ent
 
 absl::StatusOr<rv1::InvokeResponse> RuntimeServiceImpl::RunInvoke(
     grpc::ServerContext* context, const rv1::InvokeRequest& request) {
+  KILN_RETURN_IF_ERROR(CheckNameLength("the module name", request.module()));
+  KILN_RETURN_IF_ERROR(CheckNameLength("the function name", request.function()));
+  for (const rv1::Tensor& tensor : request.inputs())
+    KILN_RETURN_IF_ERROR(CheckNameLength("an input name", tensor.name()));
   auto entry = FindModule(request.module());
   if (!entry.ok()) return entry.status();
   const module::v1::FunctionDef* function = entry->module->FindFunction(request.function());
@@ -261,10 +329,11 @@ grpc::Status RuntimeServiceImpl::Invoke(grpc::ServerContext* context,
                                         const rv1::InvokeRequest* request,
                                         rv1::InvokeResponse* response) {
   const auto start = Clock::now();
-  auto result = RunInvoke(context, *request);
-  metrics::RecordRpc("Invoke", request->module(), result.status());
-  if (result.ok())
-    metrics::Kiln().request_seconds.With({request->module()}).ObserveDuration(Clock::now() - start);
+  auto result =
+      CatchOutOfMemory([&] { return RunInvoke(context, *request); }, "handling an Invoke request");
+  RecordModelRpc("Invoke", request->module(), result.status());
+  if (result.ok()) ObserveRequest(request->module(), Clock::now() - start);
+  RequestFinished(request->ByteSizeLong());
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;

@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -16,6 +18,7 @@
 #include "runtime_service/hal/device.h"
 #include "runtime_service/runtime.h"
 #include "runtime_service/service/artifact_store.h"
+#include "runtime_service/service/memory_trimmer.h"
 #include "runtime_service/service/worker_pool.h"
 
 namespace kiln {
@@ -23,6 +26,9 @@ namespace kiln {
 struct RuntimeServiceOptions {
   int workers = 1;
   size_t max_queued_requests = 1024;
+  // The largest response (--max-message-bytes): a function whose outputs are larger is refused
+  // before it runs. 0: no limit.
+  uint64_t max_response_bytes = 0;
 };
 
 // How one module is served (the model repository's config.json sets these).
@@ -61,6 +67,11 @@ struct InvocationResult {
   std::chrono::nanoseconds compute_time{0};  // the module's Invoke
 };
 
+// The bytes of `function`'s outputs at `indices` (one listed twice counts twice), or of all of
+// them when `indices` is empty; saturating.
+uint64_t OutputBytes(const kiln::module::v1::FunctionDef& function,
+                     std::span<const int> indices = {});
+
 class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Service {
  public:
   // `device` runs the async-model functions of every loaded module (one shared task executor).
@@ -72,6 +83,7 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
   absl::StatusOr<kiln::runtime::v1::ModuleInfo> LoadFromStore(
       const std::string& digest, const std::string& name, const ModuleServingOptions& options = {});
   // NOT_FOUND when no module has that name. Calls in flight finish first on their own handle.
+  // The module's metric series are removed.
   absl::Status Unload(const std::string& name);
   // NOT_FOUND (listing the loaded modules) when no module has that name.
   absl::StatusOr<ModuleHandle> FindModule(const std::string& name) const;
@@ -79,13 +91,27 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
   // Runs `function` of the module `entry` on a worker (the module's own, else the shared pool)
   // and waits for it. `inputs` come from MatchInputs. `context` (may be null) gives the deadline
   // and cancellation: work whose deadline passed or whose client went away while queued is not
-  // started. Queue full (the pool's or the module's max_pending) is RESOURCE_EXHAUSTED.
+  // started. Queue full (the pool's or the module's max_pending) is RESOURCE_EXHAUSTED, and so
+  // are outputs larger than max_response_bytes (CheckOutputBytes, before anything runs) and
+  // running out of memory.
   absl::StatusOr<InvocationResult> Run(const ModuleHandle& entry,
                                        const kiln::module::v1::FunctionDef& function,
                                        std::span<const TensorView> inputs,
                                        grpc::ServerContext* context);
   // Stops accepting inference work and finishes what is queued.
   void Shutdown();
+
+  // RESOURCE_EXHAUSTED when `bytes` of `function`'s outputs would not fit in a response.
+  absl::Status CheckOutputBytes(const ModuleHandle& entry,
+                                const kiln::module::v1::FunctionDef& function,
+                                uint64_t bytes) const;
+  // Counts an RPC about the module or model `name` in the metrics: labelled with the name while
+  // a module of that name is loaded, else with metrics::kUnknownModel, so names clients make
+  // up never become series.
+  void RecordModelRpc(std::string_view rpc, const std::string& name,
+                      const absl::Status& status) const;
+  // An inference request of `bytes` has been handled: large ones have their memory trimmed.
+  void RequestFinished(size_t bytes) { trimmer_.RequestFinished(bytes); }
 
   grpc::Status LoadModule(grpc::ServerContext* context,
                           const kiln::runtime::v1::LoadModuleRequest* request,
@@ -103,11 +129,18 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
   kiln::runtime::v1::ModuleInfo Describe(const ModuleHandle& entry) const;
   absl::StatusOr<kiln::runtime::v1::InvokeResponse> RunInvoke(
       grpc::ServerContext* context, const kiln::runtime::v1::InvokeRequest& request);
+  // Latencies of a loaded module's invocations (none once it is unloaded).
+  void ObserveInvocation(const std::string& name, std::chrono::nanoseconds queue_time,
+                         std::chrono::nanoseconds compute_time) const;
+  void ObserveRequest(const std::string& name, std::chrono::nanoseconds request_time) const;
 
   const ArtifactStore& store_;
   std::shared_ptr<hal::Device> device_;
   WorkerPool workers_;
   const size_t workers_max_queued_;
+  const uint64_t max_response_bytes_;
+  MemoryTrimmer trimmer_;
+  // Guards modules_, and orders metric series of a name with its loads and unloads.
   mutable std::mutex mutex_;
   std::map<std::string, ModuleHandle> modules_;
   bool stopped_ = false;  // after Shutdown no module gets workers of its own

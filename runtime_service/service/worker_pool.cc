@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 
 #include "absl/strings/str_cat.h"
 
@@ -56,7 +57,13 @@ void WorkerPool::Run() {
     }
     total_busy_.fetch_add(1, std::memory_order_relaxed);
     auto start = std::chrono::steady_clock::now();
-    task();
+    try {
+      task();
+    } catch (const std::bad_alloc&) {
+      // Abandoned, and the worker lives on: a task that must report running out of memory
+      // catches it itself (RuntimeServiceImpl::Run does).
+      total_abandoned_.fetch_add(1, std::memory_order_relaxed);
+    }
     total_busy_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::steady_clock::now() - start)
                                  .count(),

@@ -26,6 +26,7 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // RESOURCE_EXHAUSTED when max_queued tasks are already waiting; UNAVAILABLE after Shutdown.
+  // A task that throws std::bad_alloc is abandoned there; the worker keeps serving.
   absl::Status Submit(std::function<void()> task);
   // Stops accepting tasks, runs the ones already queued, joins the workers. Idempotent.
   void Shutdown();
@@ -36,6 +37,8 @@ class WorkerPool {
   static size_t TotalQueued() { return total_queued_.load(std::memory_order_relaxed); }
   static size_t TotalBusy() { return total_busy_.load(std::memory_order_relaxed); }
   static size_t TotalWorkers() { return total_workers_.load(std::memory_order_relaxed); }
+  // Tasks that threw std::bad_alloc.
+  static uint64_t TotalAbandoned() { return total_abandoned_.load(std::memory_order_relaxed); }
   static double TotalBusySeconds() {
     return static_cast<double>(total_busy_ns_.load(std::memory_order_relaxed)) * 1e-9;
   }
@@ -54,6 +57,7 @@ class WorkerPool {
   static inline std::atomic<size_t> total_busy_{0};
   static inline std::atomic<size_t> total_workers_{0};
   static inline std::atomic<uint64_t> total_busy_ns_{0};
+  static inline std::atomic<uint64_t> total_abandoned_{0};
 };
 
 }  // namespace kiln

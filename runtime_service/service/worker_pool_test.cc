@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <future>
+#include <new>
 
 #include "gtest/gtest.h"
 
@@ -37,6 +38,18 @@ TEST(WorkerPoolTest, FullQueueIsResourceExhausted) {
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(full.message(), "the inference queue is full (2 requests waiting); retry later");
   release.set_value();
+}
+
+TEST(WorkerPoolTest, ATaskOutOfMemoryIsAbandonedAndTheWorkerServesOn) {
+  const uint64_t abandoned = WorkerPool::TotalAbandoned();
+  std::promise<void> done;
+  {
+    WorkerPool pool(1, 4);
+    ASSERT_TRUE(pool.Submit([] { throw std::bad_alloc(); }).ok());
+    ASSERT_TRUE(pool.Submit([&] { done.set_value(); }).ok());
+    done.get_future().wait();
+  }
+  EXPECT_EQ(WorkerPool::TotalAbandoned(), abandoned + 1);
 }
 
 TEST(WorkerPoolTest, SubmitAfterShutdownIsUnavailable) {

@@ -1,0 +1,222 @@
+// The RuntimeService's handlers, called directly on hand-built modules (no executables: a fill
+// writes the output) in a temporary artifact store: the response limit, the name limits, metric
+// labels for loaded modules only, and running out of memory.
+#include "runtime_service/service/runtime_service.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime_service/base/sha256.h"
+#include "runtime_service/service/name_limit.h"
+#include "runtime_service/testing/test_modules.h"
+#include "server/metrics.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KILN_ADDRESS_SPACE_LIMITABLE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define KILN_ADDRESS_SPACE_LIMITABLE 0
+#endif
+#endif
+#ifndef KILN_ADDRESS_SPACE_LIMITABLE
+#define KILN_ADDRESS_SPACE_LIMITABLE 1
+#endif
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+namespace rv1 = kiln::runtime::v1;
+using namespace kiln::test_modules;  // NOLINT: the shared test-module helpers
+
+// main() -> (y: f32[elements]), every element 2.0.
+std::string FillModule(int64_t elements) {
+  module::ModuleBuilder builder;
+  builder.def().set_name("fill");
+  mv1::FunctionDef* function = builder.def().add_functions();
+  function->set_name("main");
+  function->mutable_program()->set_slot_count(1);
+  AddArg(function->mutable_outputs(), "y", mv1::DATA_TYPE_F32, {elements});
+  const float two = 2.0f;
+  std::string pattern(4, '\0');
+  std::memcpy(pattern.data(), &two, 4);
+  Program{function->mutable_program()}.BindOutput(0, 0).Fill(
+      {0, 0, static_cast<uint64_t>(elements) * 4}, pattern);
+  auto bytes = builder.Serialize();
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  return *bytes;
+}
+
+class RuntimeServiceTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("kiln-runtime-service-test-" + std::to_string(::getpid()) + "-" +
+             testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    auto store = ArtifactStore::Open(root_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::make_unique<ArtifactStore>(*store);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // Stores a fill module of `elements` and loads it as `name` into `service`.
+  void Load(RuntimeServiceImpl& service, const std::string& name, int64_t elements) {
+    const std::string digest = DigestString(Sha256(name + std::to_string(elements)));
+    ASSERT_TRUE(store_->Put(digest, FillModule(elements)).ok());
+    rv1::LoadModuleRequest request;
+    request.set_digest(digest);
+    request.set_name(name);
+    rv1::LoadModuleResponse response;
+    grpc::Status status = service.LoadModule(nullptr, &request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
+  static grpc::Status Invoke(RuntimeServiceImpl& service, const std::string& module,
+                             rv1::InvokeResponse* response = nullptr,
+                             const std::string& input_name = "", const std::string& function = "") {
+    rv1::InvokeRequest request;
+    request.set_module(module);
+    request.set_function(function);
+    if (!input_name.empty()) request.add_inputs()->set_name(input_name);
+    rv1::InvokeResponse ignored;
+    return service.Invoke(nullptr, &request, response ? response : &ignored);
+  }
+
+  static uint64_t Invocations(RuntimeServiceImpl& service, const std::string& name) {
+    auto handle = service.FindModule(name);
+    EXPECT_TRUE(handle.ok()) << handle.status();
+    return handle.ok() ? handle->serving->invocations.load() : 0;
+  }
+
+  fs::path root_;
+  std::unique_ptr<ArtifactStore> store_;
+};
+
+TEST_F(RuntimeServiceTest, OutputsLargerThanTheResponseLimitAreRefusedBeforeRunning) {
+  RuntimeServiceImpl tight(*store_, nullptr, {.workers = 1, .max_response_bytes = 3999});
+  Load(tight, "fill", 1000);  // 4000 bytes of outputs
+  grpc::Status status = Invoke(tight, "fill");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_message(),
+            "function 'main' of module 'fill' returns 4000 bytes of outputs, more than the "
+            "3999-byte message limit (--max-message-bytes); it was not run");
+  EXPECT_EQ(Invocations(tight, "fill"), 0u);
+
+  RuntimeServiceImpl fits(*store_, nullptr, {.workers = 1, .max_response_bytes = 4000});
+  Load(fits, "fill", 1000);
+  rv1::InvokeResponse response;
+  status = Invoke(fits, "fill", &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.outputs_size(), 1);
+  EXPECT_EQ(Values<float>(response.outputs(0).data()), std::vector<float>(1000, 2.0f));
+  EXPECT_EQ(Invocations(fits, "fill"), 1u);
+}
+
+TEST_F(RuntimeServiceTest, NamesLongerThanTheLimitAreInvalidArgument) {
+  RuntimeServiceImpl service(*store_, nullptr, {.workers = 1});
+  Load(service, "fill", 4);
+  const std::string longest(kMaxNameBytes, 'n'), too_long(kMaxNameBytes + 1, 'n');
+  auto expect_too_long = [](const grpc::Status& status, const std::string& what) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(), what + " is 257 bytes long; names are limited to 256 bytes");
+  };
+  expect_too_long(Invoke(service, too_long), "the module name");
+  expect_too_long(Invoke(service, "fill", nullptr, "", too_long), "the function name");
+  expect_too_long(Invoke(service, "fill", nullptr, too_long), "an input name");
+  // At the limit, the names are looked at.
+  EXPECT_EQ(Invoke(service, longest).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Invoke(service, "fill", nullptr, "", longest).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  rv1::LoadModuleRequest load;
+  load.set_digest(DigestString(Sha256(std::string("fill4"))));
+  load.set_name(too_long);
+  rv1::LoadModuleResponse loaded;
+  expect_too_long(service.LoadModule(nullptr, &load, &loaded), "the module name");
+  rv1::UnloadModuleRequest unload;
+  unload.set_name(too_long);
+  rv1::UnloadModuleResponse unloaded;
+  expect_too_long(service.UnloadModule(nullptr, &unload, &unloaded), "the module name");
+  EXPECT_EQ(Invocations(service, "fill"), 0u);
+}
+
+// The count of `series` (its whole text up to the value) in kiln's metrics; 0 when absent.
+double Metric(const std::string& series) {
+  const std::string text = metrics::Kiln().registry.Render();
+  const std::string prefix = series + " ";
+  size_t at = text.find("\n" + prefix);
+  if (at == std::string::npos) return 0;
+  return std::stod(text.substr(at + 1 + prefix.size()));
+}
+
+bool MentionsModel(const std::string& name) {
+  return metrics::Kiln().registry.Render().find("model=\"" + name + "\"") != std::string::npos;
+}
+
+TEST_F(RuntimeServiceTest, MetricLabelsNameLoadedModulesOnly) {
+  RuntimeServiceImpl service(*store_, nullptr, {.workers = 1});
+  const std::string unknown = "kiln_requests_total{rpc=\"Invoke\",model=\"<unknown>\"}";
+  const double unknown_before = Metric(unknown);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(Invoke(service, "made-up-" + std::to_string(i)).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Metric(unknown), unknown_before + 3);
+  EXPECT_FALSE(MentionsModel("made-up-0"));
+
+  Load(service, "labelled", 4);
+  ASSERT_TRUE(Invoke(service, "labelled").ok());
+  ASSERT_TRUE(Invoke(service, "labelled").ok());
+  EXPECT_EQ(Metric("kiln_requests_total{rpc=\"Invoke\",model=\"labelled\"}"), 2);
+  EXPECT_EQ(Metric("kiln_requests_total{rpc=\"LoadModule\",model=\"labelled\"}"), 1);
+  EXPECT_EQ(Metric("kiln_invoke_compute_seconds_count{model=\"labelled\"}"), 2);
+  EXPECT_EQ(Metric("kiln_invoke_request_seconds_count{model=\"labelled\"}"), 2);
+
+  // Unloading drops the model's series; later requests for the name count as unknown.
+  ASSERT_TRUE(service.Unload("labelled").ok());
+  EXPECT_FALSE(MentionsModel("labelled"));
+  EXPECT_EQ(Invoke(service, "labelled").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_FALSE(MentionsModel("labelled"));
+  EXPECT_EQ(Metric(unknown), unknown_before + 4);
+}
+
+// The address space this process has mapped now.
+rlim_t MappedBytes() {
+  std::ifstream statm("/proc/self/statm");
+  rlim_t pages = 0;
+  statm >> pages;
+  return pages * static_cast<rlim_t>(sysconf(_SC_PAGESIZE));
+}
+
+TEST_F(RuntimeServiceTest, RunningOutOfMemoryIsResourceExhausted) {
+  if (!KILN_ADDRESS_SPACE_LIMITABLE) GTEST_SKIP() << "sanitizers reserve the address space";
+  RuntimeServiceImpl service(*store_, nullptr, {.workers = 1});
+  Load(service, "huge", int64_t{1} << 28);  // a 1 GiB output
+  Load(service, "small", 4);
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
+  rlimit limited = saved;
+  limited.rlim_cur = MappedBytes() + (rlim_t{512} << 20);
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &limited), 0);
+  grpc::Status status = Invoke(service, "huge");
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_message(),
+            "function 'main': out of memory allocating output 'y' (f32[268435456], 1073741824 "
+            "bytes)");
+  // The worker lives on.
+  rv1::InvokeResponse response;
+  status = Invoke(service, "small", &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Values<float>(response.outputs(0).data()), std::vector<float>(4, 2.0f));
+}
+
+}  // namespace
+}  // namespace kiln
