@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -77,8 +78,10 @@ struct TaskExecutor::Execution {
   }
 
   bool Fits(size_t task_count, size_t binding_count) const {
-    return task_count <= task_capacity && binding_count <= binding_ptrs.capacity();
+    return task_count <= task_capacity && binding_count <= binding_ptrs.capacity() &&
+           binding_count <= binding_lengths.capacity();
   }
+  // Throws std::bad_alloc when memory runs out, leaving the tables usable at their old sizes.
   void Grow(size_t task_count, size_t binding_count) {
     if (task_count > task_capacity) {
       tasks = std::make_unique<Task[]>(task_count);
@@ -109,18 +112,18 @@ struct TaskExecutor::Execution {
   }
 
   // Signals on success; on failure (or a signal that cannot apply) fails the semaphore.
-  void Complete() {
-    absl::Status status;
-    {
-      std::lock_guard<std::mutex> lock(failure_mutex);
-      status = failure;
-    }
-    if (status.ok()) status = signal.semaphore->Signal(signal.value);
-    if (!status.ok()) signal.semaphore->Fail(std::move(status));
-  }
+  void Complete();
 };
 
 namespace {
+
+// Made once (Create), so that reporting a lack of memory needs none: copying a status only
+// takes a reference.
+const absl::Status& OutOfMemory() {
+  static const absl::Status* const status = new absl::Status(absl::ResourceExhaustedError(
+      "out of memory in the task executor; the submission was not run to completion"));
+  return *status;
+}
 
 #if defined(__x86_64__) || defined(__i386__)
 #define KILN_CPU_RELAX() __builtin_ia32_pause()
@@ -138,9 +141,13 @@ absl::Status RunDispatch(const DispatchCommand& dispatch, const kiln_dispatch_st
   workgroup.worker_id = worker_id;
   const int code = dispatch.fn(dispatch.env, &state, &workgroup);
   if (code == 0) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(
-      dispatch.label, " failed with code ", code, " in workgroup (", workgroup.workgroup_id[0],
-      ", ", workgroup.workgroup_id[1], ", ", workgroup.workgroup_id[2], ")"));
+  try {
+    return absl::InternalError(absl::StrCat(
+        dispatch.label, " failed with code ", code, " in workgroup (", workgroup.workgroup_id[0],
+        ", ", workgroup.workgroup_id[1], ", ", workgroup.workgroup_id[2], ")"));
+  } catch (const std::bad_alloc&) {  // the message; on a worker thread, which must not throw
+    return OutOfMemory();
+  }
 }
 
 void RunFill(const FillCommand& fill, uint8_t* target) {
@@ -155,7 +162,22 @@ void RunFill(const FillCommand& fill, uint8_t* target) {
 
 }  // namespace
 
+void TaskExecutor::Execution::Complete() {
+  absl::Status status;
+  {
+    std::lock_guard<std::mutex> lock(failure_mutex);
+    status = failure;
+  }
+  try {
+    if (status.ok()) status = signal.semaphore->Signal(signal.value);
+  } catch (const std::bad_alloc&) {  // listing the semaphore's due callbacks
+    status = OutOfMemory();
+  }
+  if (!status.ok()) signal.semaphore->Fail(std::move(status));
+}
+
 absl::StatusOr<std::unique_ptr<TaskExecutor>> TaskExecutor::Create(const Options& options) {
+  OutOfMemory();  // made now, while memory is plentiful
   uint32_t count = options.worker_count;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   if (count > 1024) {
@@ -210,26 +232,34 @@ TaskExecutor::~TaskExecutor() {
 
 TaskExecutor::Execution* TaskExecutor::AcquireExecution(size_t task_count, size_t binding_count) {
   std::lock_guard<std::mutex> lock(pool_mutex_);
-  if (free_executions_.empty()) {
-    // More submissions in flight than ever before: a new execution, tables like the others'.
-    executions_.push_back(std::make_unique<Execution>());
-    executions_.back()->Grow(pool_task_capacity_, pool_binding_capacity_);
-    free_executions_.reserve(executions_.size());
-    free_executions_.push_back(executions_.back().get());
+  // Out of memory, the pool stays as it was (every execution listed, free ones free).
+  try {
+    if (free_executions_.empty()) {
+      // More submissions in flight than ever before: a new execution, tables like the others'.
+      auto fresh = std::make_unique<Execution>();
+      fresh->Grow(pool_task_capacity_, pool_binding_capacity_);
+      executions_.reserve(executions_.size() + 1);
+      free_executions_.reserve(executions_.size() + 1);
+      executions_.push_back(std::move(fresh));
+      free_executions_.push_back(executions_.back().get());
+    }
+    Execution* execution = free_executions_.back();
+    if (!execution->Fits(task_count, binding_count)) {
+      // A bigger command buffer than any before: grow every execution now (those in flight when
+      // they come back, in Unref), so that whichever one a later submission gets already fits.
+      const size_t tasks = std::max(pool_task_capacity_, task_count);
+      const size_t bindings = std::max(pool_binding_capacity_, binding_count);
+      execution->Grow(tasks, bindings);
+      pool_task_capacity_ = tasks;
+      pool_binding_capacity_ = bindings;
+      for (Execution* idle : free_executions_) idle->Grow(tasks, bindings);
+    }
+    free_executions_.pop_back();
+    execution->refs.store(1, std::memory_order_relaxed);
+    return execution;
+  } catch (const std::bad_alloc&) {
+    return nullptr;
   }
-  Execution* execution = free_executions_.back();
-  free_executions_.pop_back();
-  if (!execution->Fits(task_count, binding_count)) {
-    // A bigger command buffer than any before: grow every execution now (those in flight when
-    // they come back, in Unref), so that whichever one a later submission gets already fits.
-    pool_task_capacity_ = std::max(pool_task_capacity_, task_count);
-    pool_binding_capacity_ = std::max(pool_binding_capacity_, binding_count);
-    execution->Grow(pool_task_capacity_, pool_binding_capacity_);
-    for (Execution* idle : free_executions_)
-      idle->Grow(pool_task_capacity_, pool_binding_capacity_);
-  }
-  execution->refs.store(1, std::memory_order_relaxed);
-  return execution;
 }
 
 size_t TaskExecutor::executions_in_flight() const {
@@ -243,9 +273,14 @@ void TaskExecutor::Unref(Execution* execution) {
   execution->commands.reset();
   execution->signal = {};
   std::lock_guard<std::mutex> lock(pool_mutex_);
-  if (!execution->Fits(pool_task_capacity_, pool_binding_capacity_))
-    execution->Grow(pool_task_capacity_, pool_binding_capacity_);
-  free_executions_.push_back(execution);
+  if (!execution->Fits(pool_task_capacity_, pool_binding_capacity_)) {
+    try {
+      execution->Grow(pool_task_capacity_, pool_binding_capacity_);
+    } catch (const std::bad_alloc&) {  // NOLINT(bugprone-empty-catch): growing is optional here
+      // Left smaller: AcquireExecution grows it when a submission needs it.
+    }
+  }
+  free_executions_.push_back(execution);  // within the capacity reserved for every execution
 }
 
 void TaskExecutor::Execute(std::shared_ptr<const CommandBuffer> commands,
@@ -253,6 +288,10 @@ void TaskExecutor::Execute(std::shared_ptr<const CommandBuffer> commands,
   const CommandBuffer& buffer = *commands;
   Execution* execution =
       AcquireExecution(buffer.commands().size(), buffer.dispatch_binding_count());
+  if (execution == nullptr) {
+    signal.semaphore->Fail(OutOfMemory());
+    return;
+  }
   execution->Reset(buffer.commands().size());
   execution->commands = std::move(commands);
   execution->signal = std::move(signal);
@@ -299,11 +338,14 @@ void TaskExecutor::Execute(std::shared_ptr<const CommandBuffer> commands,
     // The workers and the submitting thread (helper ids start at worker_count()).
     task.Split(worker_count() + 1);
   }
-  StartStage(execution);
+  if (!StartStage(execution)) {
+    execution->Fail(OutOfMemory());
+    execution->Complete();
+  }
   Unref(execution);
 }
 
-void TaskExecutor::StartStage(Execution* execution) {
+bool TaskExecutor::StartStage(Execution* execution) {
   const Stage& stage = execution->commands->stages()[execution->stage];
   execution->stage_remaining.store(stage.end - stage.begin, std::memory_order_release);
   uint64_t units = 0;
@@ -313,7 +355,13 @@ void TaskExecutor::StartStage(Execution* execution) {
     // Room to spare: an entry being unlisted by another thread may still be there, and growth
     // would be a heap allocation in the middle of steady-state work.
     const size_t needed = ready_.size() + (stage.end - stage.begin) + workers_.size() + 1;
-    if (needed > ready_.capacity()) ready_.reserve(2 * needed);
+    if (needed > ready_.capacity()) {
+      try {
+        ready_.reserve(2 * needed);
+      } catch (const std::bad_alloc&) {
+        return false;
+      }
+    }
     for (uint32_t i = stage.begin; i < stage.end; ++i) {
       Task& task = execution->tasks[i];
       task.listed.store(true, std::memory_order_relaxed);
@@ -333,6 +381,7 @@ void TaskExecutor::StartStage(Execution* execution) {
   } else {
     for (uint64_t i = 0; i < units; ++i) work_available_.notify_one();
   }
+  return true;
 }
 
 void TaskExecutor::RunTask(const Ready& ready, uint32_t worker_id) {
@@ -397,8 +446,8 @@ void TaskExecutor::FinishTask(Execution* execution) {
   // This thread finished the stage: start the next one or complete the execution.
   const size_t stage_count = execution->commands->stages().size();
   if (!execution->failed.load(std::memory_order_relaxed) && ++execution->stage < stage_count) {
-    StartStage(execution);
-    return;
+    if (StartStage(execution)) return;
+    execution->Fail(OutOfMemory());
   }
   execution->Complete();
   WakeHelpers();  // a helper may be waiting for exactly this completion

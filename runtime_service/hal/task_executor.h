@@ -51,7 +51,8 @@ class TaskExecutor {
   // Starts running a finalized command buffer whose binding table the caller has checked
   // (CommandBuffer::CheckBindings). Returns at once; the thread that finishes the work signals
   // `signal`, or fails its semaphore with the first failure (INTERNAL naming the dispatch and
-  // code; the remaining workgroups are skipped). The bound memory must stay valid until then.
+  // code; the remaining workgroups are skipped), or with RESOURCE_EXHAUSTED when the executor
+  // runs out of memory for its tables. The bound memory must stay valid until then.
   // In steady state this allocates nothing: executions are pooled and reused.
   void Execute(std::shared_ptr<const CommandBuffer> commands, std::span<const BufferView> bindings,
                SemaphoreValue signal);
@@ -77,9 +78,11 @@ class TaskExecutor {
 
   TaskExecutor() = default;
   void WorkerMain(uint32_t worker_id);
+  // nullptr when memory runs out.
   Execution* AcquireExecution(size_t task_count, size_t binding_count);
   void Unref(Execution* execution);
-  void StartStage(Execution* execution);
+  // Lists the current stage's tasks; false (nothing listed) when memory runs out.
+  bool StartStage(Execution* execution);
   void RunTask(const Ready& ready, uint32_t worker_id);
   void FinishTask(Execution* execution);
   void WakeHelpers();
