@@ -26,3 +26,5 @@ set(KILN_FILECHECK ${KILN_LLVM_ROOT}/bin/FileCheck)
 # and its header must see the same feature macros (from pkg-config).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# libseccomp: the system-call filter of kilnd's sandboxed compile workers.
+pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)

@@ -15,6 +15,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # libraries
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev libabsl-dev libcpp-httplib-dev
+  # the sandbox of kilnd's compile workers (compiler_service/service/sandbox.cc)
+  libseccomp-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-grpcio
   # certificates for the TLS tests (integration_tests/access_control_test.py)

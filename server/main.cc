@@ -5,11 +5,15 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <string_view>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "compiler_service/service/compile_worker.h"
+#include "compiler_service/service/compile_worker_pool.h"
 #include "compiler_service/service/compiler_service.h"
 #include "runtime_service/service/runtime_service.h"
 #include "server/access.h"
@@ -31,6 +35,9 @@ std::string DefaultCacheDir() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // kilnd re-executes itself as its own sandboxed compile workers (compile_worker_pool.h).
+  if (argc > 1 && std::string_view(argv[1]) == kiln::compile_worker::kWorkerFlag)
+    return kiln::compile_worker::CompileWorkerMain(argc, argv);
   CLI::App app{"kilnd: the kiln compilation and inference daemon"};
   std::string listen = "127.0.0.1:8001";
   std::string cache_dir = DefaultCacheDir();
@@ -103,6 +110,27 @@ int main(int argc, char** argv) {
                  "close connections idle this long (0: never)")
       ->check(CLI::Range(0.0, 1e7))
       ->capture_default_str();
+  kiln::CompileWorkerPoolOptions compile_options;
+  compile_options.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  compile_options.timeout_seconds = 600;
+  app.add_option("--compile-workers", compile_options.workers,
+                 "sandboxed compile worker processes (0: compile inside kilnd, unprotected)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  app.add_option("--compile-queue", compile_options.max_queued,
+                 "compiles that may wait for a worker; more are RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(0, 1 << 16))
+      ->capture_default_str();
+  app.add_option("--compile-memory-limit", compile_options.memory_limit_bytes,
+                 "address space of each compile worker (suffixes: MiB, GiB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{256} << 20, uint64_t{1} << 50))
+      ->capture_default_str();
+  app.add_option("--compile-timeout", compile_options.timeout_seconds,
+                 "seconds (wall and CPU) one compile may take, model repository included "
+                 "(0: no limit beyond the client's deadline)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   kiln::AccessFlags access_flags;
   access_flags.AddTo(app);
   CLI11_PARSE(app, argc, argv);
@@ -134,7 +162,15 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", std::string(store.status().message()));
     return 1;
   }
-  kiln::CompilerServiceImpl compiler(*store);
+  std::unique_ptr<kiln::CompileWorkerPool> compile_workers;
+  if (compile_options.workers > 0) {
+    compile_workers = std::make_unique<kiln::CompileWorkerPool>(compile_options);
+  } else {
+    spdlog::warn(
+        "--compile-workers 0: compiling inside kilnd, where a program that crashes the "
+        "compiler takes the daemon down");
+  }
+  kiln::CompilerServiceImpl compiler(*store, compile_workers.get());
   kiln::hal::DeviceOptions device_options;
   device_options.worker_count = static_cast<uint32_t>(executor_threads);
   device_options.pin_workers = pin_threads;
@@ -186,6 +222,25 @@ int main(int argc, char** argv) {
   registry.AddCallback("kiln_worker_busy_seconds_total",
                        "Time inference workers spent running requests.", km::Type::kCounter,
                        [] { return kiln::WorkerPool::TotalBusySeconds(); });
+  if (compile_workers) {
+    kiln::CompileWorkerPool& pool = *compile_workers;
+    auto pool_stat = [&pool](uint64_t kiln::CompileWorkerPoolStats::* field) {
+      return [&pool, field] { return static_cast<double>(pool.Stats().*field); };
+    };
+    registry.AddCallback("kiln_compile_workers_started_total", "Compile worker processes started.",
+                         km::Type::kCounter, pool_stat(&kiln::CompileWorkerPoolStats::started));
+    registry.AddCallback(
+        "kiln_compile_worker_failures_total",
+        "Compile workers that crashed or ran out of memory or CPU time (that compile failed).",
+        km::Type::kCounter, pool_stat(&kiln::CompileWorkerPoolStats::failed));
+    registry.AddCallback("kiln_compile_worker_kills_total",
+                         "Compiles killed for a deadline, a cancellation, a timeout or shutdown.",
+                         km::Type::kCounter, pool_stat(&kiln::CompileWorkerPoolStats::killed));
+    registry.AddCallback("kiln_compiles_running", "Compiles running in workers now.",
+                         km::Type::kGauge, pool_stat(&kiln::CompileWorkerPoolStats::running));
+    registry.AddCallback("kiln_compiles_queued", "Compiles waiting for a worker now.",
+                         km::Type::kGauge, pool_stat(&kiln::CompileWorkerPoolStats::queued));
+  }
   std::unique_ptr<km::MetricsServer> metrics_server;
   if (!metrics_listen.empty()) {
     auto started = km::MetricsServer::Start(metrics_listen, registry, access->MetricsOptions());
@@ -232,16 +287,12 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus(false);
   spdlog::info("kilnd {} listening on {} (cache {}, {} workers)", KILN_VERSION, listen, cache_dir,
                workers);
-  if (!model_dir.empty()) {
-    int loaded = repository.LoadAll();
-    spdlog::info("{} model(s) loaded from {}", loaded, model_dir);
-  }
-  server->GetHealthCheckService()->SetServingStatus(true);
-  kserve.SetReady(true);
-
+  // The signal thread runs from here on, so SIGTERM during start-up model loading drains too.
+  std::atomic<bool> stopping{false};
   std::thread signal_thread([&] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
+    stopping = true;
     spdlog::info("received {}; draining (up to {} s)", strsignal(signal_number), drain_seconds);
     server->GetHealthCheckService()->SetServingStatus(false);
     kserve.SetReady(false);
@@ -249,7 +300,21 @@ int main(int argc, char** argv) {
                     std::chrono::milliseconds(static_cast<int64_t>(drain_seconds * 1000));
     // Stops accepting calls, lets in-flight ones finish until the deadline, cancels the rest.
     server->Shutdown(deadline);
+    // Compiles still running (start-up models, or calls whose cancellation is being noticed)
+    // are killed: the drain time bounds them too.
+    if (compile_workers) compile_workers->Shutdown();
   });
+  if (!model_dir.empty()) {
+    // Models load side by side, one per compile worker: each is ready (KServe ModelReady) as
+    // soon as it loads, whatever the others take; --compile-timeout bounds the slowest.
+    int loaded = repository.LoadAll(std::max(1, compile_options.workers));
+    spdlog::info("{} model(s) loaded from {}", loaded, model_dir);
+  }
+  if (!stopping) {
+    server->GetHealthCheckService()->SetServingStatus(true);
+    kserve.SetReady(true);
+  }
+
   server->Wait();
   signal_thread.join();
   if (metrics_server) metrics_server->Stop();

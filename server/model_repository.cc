@@ -1,10 +1,13 @@
 #include "server/model_repository.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -170,17 +173,27 @@ ModelRepository::ModelRepository(std::string dir, CompilerServiceImpl& compiler,
                                  RuntimeServiceImpl& runtime)
     : dir_(std::move(dir)), compiler_(compiler), runtime_(runtime) {}
 
-int ModelRepository::LoadAll() {
+int ModelRepository::LoadAll(int parallelism) {
   if (dir_.empty()) return 0;
   auto models = ScanModelDirectory(dir_);
   if (!models.ok()) {
     spdlog::error("{}", std::string(models.status().message()));
     return 0;
   }
-  int ready = 0;
+  std::atomic<int> ready{0};
+  std::atomic<size_t> next{0};
   std::lock_guard<std::mutex> load_lock(load_mutex_);
-  for (const ModelSource& model : *models) ready += LoadSource(model).ok() ? 1 : 0;
-  return ready;
+  // Distinct models only: LoadSource is safe side by side for different names.
+  auto load_some = [&] {
+    for (size_t i = next++; i < models->size(); i = next++)
+      if (LoadSource((*models)[i]).ok()) ++ready;
+  };
+  const size_t threads = std::min(models->size(), static_cast<size_t>(std::max(1, parallelism)));
+  std::vector<std::thread> loaders;
+  for (size_t t = 1; t < threads; ++t) loaders.emplace_back(load_some);
+  load_some();
+  for (std::thread& loader : loaders) loader.join();
+  return ready.load();
 }
 
 absl::StatusOr<ModelSource> ModelRepository::FindSource(const std::string& name) const {

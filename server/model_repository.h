@@ -71,8 +71,9 @@ class ModelRepository {
 
   const std::string& dir() const { return dir_; }
 
-  // Loads every model of the directory; returns how many are READY.
-  int LoadAll();
+  // Loads every model of the directory, `parallelism` at a time (each model is READY as soon as
+  // its own load finishes); returns how many are READY.
+  int LoadAll(int parallelism = 1);
   // Compiles and loads (or reloads, swapping in place) the model's highest version. NOT_FOUND
   // when the repository has no such model; the compile or config error otherwise (the model is
   // then UNAVAILABLE with that reason, unless an earlier load still serves).

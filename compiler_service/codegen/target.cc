@@ -1,8 +1,12 @@
 #include "compiler_service/codegen/target.h"
 
 #include <algorithm>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
@@ -19,6 +23,27 @@ void InitializeNativeTargetOnce() {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
   });
+}
+
+// Whether LLVM's target for `triple` knows the feature: an unknown one ("+evil") would be
+// ignored by LLVM with a warning on stderr, yet still change the cache key.
+bool IsKnownFeature(const std::string& triple_name, llvm::StringRef feature) {
+  // The triple is always the default one, so the first call's list serves every later call.
+  static const std::vector<std::string> known = [&triple_name] {
+    std::vector<std::string> names;
+    llvm::Triple triple(triple_name);
+    std::string error;
+    const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple, error);
+    if (target == nullptr) return names;
+    std::unique_ptr<llvm::MCSubtargetInfo> info(
+        target->createMCSubtargetInfo(triple, "generic", ""));
+    if (!info) return names;
+    for (const llvm::SubtargetFeatureKV& kv : info->getAllProcessorFeatures())
+      names.emplace_back(kv.Key);
+    std::sort(names.begin(), names.end());
+    return names;
+  }();
+  return known.empty() || std::binary_search(known.begin(), known.end(), feature.str());
 }
 
 }  // namespace
@@ -61,6 +86,9 @@ llvm::Expected<TargetSpec> ResolveTarget(const std::string& cpu,
     if (feature.size() < 2 || (feature[0] != '+' && feature[0] != '-'))
       return llvm::createStringError("target feature '%s' must start with '+' or '-'",
                                      feature.c_str());
+    if (!IsKnownFeature(spec.triple, llvm::StringRef(feature).drop_front()))
+      return llvm::createStringError("unknown target feature '%s' for %s", feature.c_str(),
+                                     spec.triple.c_str());
     enabled[feature.substr(1)] = feature[0] == '+';
   }
   std::vector<std::string> names;

@@ -54,6 +54,17 @@ absl::StatusOr<kiln::compiler::CompileOptions> ToCompileOptions(
   const cv1::CompileOptions& in = request.options();
   options.target_cpu = in.target_cpu().empty() ? "host" : in.target_cpu();
   options.target_features.assign(in.target_features().begin(), in.target_features().end());
+  // Open proto3 enums carry any number: one this build does not know is refused, never
+  // mapped to a default (format 99 once silently became a system library).
+  if (!mv1::ExecutionModel_IsValid(in.execution_model()))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown execution_model ", static_cast<int>(in.execution_model()),
+        " (0 = choose, 1 = EXECUTION_MODEL_ASYNC, 2 = EXECUTION_MODEL_INLINE_DYNAMIC)"));
+  if (!mv1::ExecutableFormat_IsValid(in.executable_format()))
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown executable_format ", static_cast<int>(in.executable_format()),
+                     " (0 = default, 1 = EXECUTABLE_FORMAT_EMBEDDED_ELF, 2 = "
+                     "EXECUTABLE_FORMAT_SYSTEM_LIBRARY)"));
   options.execution_model = in.execution_model();
   options.executable_format = in.executable_format();
   for (const cv1::InputShape& shape : in.input_shapes()) {
@@ -115,11 +126,6 @@ double MillisecondsSince(Clock::time_point start) {
 mv1::ExecutableFormat FormatOf(const mv1::ModuleDef& def) {
   return def.executables_size() > 0 ? def.executables(0).format()
                                     : mv1::EXECUTABLE_FORMAT_UNSPECIFIED;
-}
-
-bool IsGivingUp(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kCancelled ||
-         status.code() == absl::StatusCode::kDeadlineExceeded;
 }
 
 // The response for a stored artifact; nullopt on a miss. OpenModule verifies the entry; a
@@ -197,7 +203,9 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileToStore(
     auto result = CompileMerged(*digest, request, options, should_continue);
     // The compile this request joined was abandoned by its callers, but this one still wants
     // the module: start again (it is now the one compiling, or finds the artifact).
-    if (!result.ok() && IsGivingUp(result.status()) && (!should_continue || should_continue().ok()))
+    // (CANCELLED only: a DEADLINE_EXCEEDED from --compile-timeout would recur every time.)
+    if (!result.ok() && result.status().code() == absl::StatusCode::kCancelled &&
+        (!should_continue || should_continue().ok()))
       continue;
     return result;
   }
@@ -273,7 +281,10 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::RunCompiler(
   compiles_.fetch_add(1);
   metrics::KilnMetrics& m = metrics::Kiln();
   m.compiles.Get().Increment();
-  auto result = kiln::compiler::Compile(request.source(), options, should_continue);
+  // In a sandboxed worker process unless kilnd runs with --compile-workers 0.
+  auto result = workers_ != nullptr
+                    ? workers_->Compile(request.source(), options, should_continue)
+                    : kiln::compiler::Compile(request.source(), options, should_continue);
   m.compile_seconds.Get().ObserveDuration(Clock::now() - start);
   if (!result.ok()) {
     failures_.fetch_add(1);

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "compiler_service/compiler.h"
+#include "compiler_service/service/compile_worker_pool.h"
 #include "kiln/compiler/v1/compiler.grpc.pb.h"
 #include "runtime_service/service/artifact_store.h"
 
@@ -19,7 +20,10 @@ namespace kiln {
 
 class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Service {
  public:
-  explicit CompilerServiceImpl(const ArtifactStore& store) : store_(store) {}
+  // `workers`: where compiles run (not owned; it outlives the service). Null: in this process,
+  // which a program that crashes the compiler takes down with it (tests and kiln-compile only).
+  explicit CompilerServiceImpl(const ArtifactStore& store, CompileWorkerPool* workers = nullptr)
+      : store_(store), workers_(workers) {}
 
   // Compiles (or finds in the store) and returns what Compile answers. Used by the RPC and
   // by kilnd's start-up model loading. Concurrent calls for the same artifact digest share one
@@ -62,6 +66,7 @@ class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Se
       const kiln::compiler::ContinueCheck& should_continue);
 
   const ArtifactStore& store_;
+  CompileWorkerPool* workers_;
   std::mutex in_flight_mutex_;
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by artifact digest
   std::atomic<uint64_t> compiles_{0};
