@@ -205,6 +205,37 @@ class HostileCompiles(RpcAssertions, unittest.TestCase):
         self.assertIn("the compile queue is full", refused[0][1])
         self.assert_serving()
 
+    def test_integer_division_by_zero_has_a_defined_result(self):
+        # Once SIGFPE in kilnd; now x / 0 = 0, x % 0 = x, INT_MIN / -1 = INT_MIN (wraps),
+        # INT_MIN % -1 = 0 (kiln-guard-integer-division).
+        source = """
+func.func @main(%a: tensor<4xi32> {kiln.name = "a"}, %b: tensor<4xi32> {kiln.name = "b"})
+    -> (tensor<4xi32> {kiln.name = "q"}, tensor<4xi32> {kiln.name = "r"}) {
+  %e = tensor.empty() : tensor<4xi32>
+  %q = linalg.div ins(%a, %b : tensor<4xi32>, tensor<4xi32>) outs(%e : tensor<4xi32>) -> tensor<4xi32>
+  %f = tensor.empty() : tensor<4xi32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>,
+                                        affine_map<(i) -> (i)>], iterator_types = ["parallel"]}
+      ins(%a, %b : tensor<4xi32>, tensor<4xi32>) outs(%f : tensor<4xi32>) {
+  ^bb0(%x: i32, %y: i32, %o: i32):
+    %m = arith.remsi %x, %y : i32
+    linalg.yield %m : i32
+  } -> tensor<4xi32>
+  return %q, %r : tensor<4xi32>, tensor<4xi32>
+}
+"""
+        digest = self.compile(source).digest
+        self.client.load(digest, "divide")
+        int_min = np.iinfo(np.int32).min
+        a = np.array([7, -7, int_min, 9], np.int32)
+        b = np.array([0, 0, -1, 2], np.int32)
+        for _ in range(2):  # the daemon survives the first call and answers the second
+            out = self.client.infer("divide", {"a": a, "b": b})
+            np.testing.assert_array_equal(out["q"], np.array([0, 0, int_min, 4], np.int32))
+            np.testing.assert_array_equal(out["r"], np.array([7, -7, 0, 1], np.int32))
+        self.client.unload("divide")
+        self.assert_serving()
+
     def test_unknown_enums_and_features_are_refused(self):
         self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "unknown executable_format 99",
                               self.compile, self.mlp, executable_format=99)

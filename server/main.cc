@@ -165,6 +165,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<kiln::CompileWorkerPool> compile_workers;
   if (compile_options.workers > 0) {
     compile_workers = std::make_unique<kiln::CompileWorkerPool>(compile_options);
+    compile_workers->Prestart();
   } else {
     spdlog::warn(
         "--compile-workers 0: compiling inside kilnd, where a program that crashes the "

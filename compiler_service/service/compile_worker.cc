@@ -23,6 +23,16 @@ namespace {
 // Allocation failure anywhere (operator new, or LLVM's safe_malloc and bump allocators) ends
 // the worker at once with a status the parent reads as RESOURCE_EXHAUSTED; unwinding through
 // MLIR after a failed allocation is not something it is written to survive.
+constexpr char kWarmUpProgram[] = R"mlir(
+func.func @main(%x: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<8x8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %m = linalg.matmul ins(%x, %w : tensor<8x8xf32>, tensor<8x8xf32>) outs(%f : tensor<8x8xf32>) -> tensor<8x8xf32>
+  return %m : tensor<8x8xf32>
+}
+)mlir";
+
 [[noreturn]] void OutOfMemory() {
   static constexpr char kMessage[] = "kiln compile worker: out of memory\n";
   (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
@@ -91,6 +101,11 @@ int RunCompileWorker(const char* private_dir, uint64_t memory_limit_bytes) {
   }
   if (!report.notes.empty())
     std::fprintf(stderr, "kiln compile worker: %s\n", report.notes.c_str());
+
+  // Warm up before the first request: MLIR's context, dialects, pipelines and LLVM's target
+  // take about a second the first time; a worker started ahead of need (Prestart) has that done
+  // by the time a compile arrives.
+  (void)kiln::compiler::Compile(kWarmUpProgram, kiln::compiler::CompileOptions{});
 
   while (true) {
     absl::StatusOr<std::string> frame = ReadFrame(kChannelFd);

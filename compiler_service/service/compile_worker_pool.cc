@@ -93,6 +93,7 @@ CompileWorkerPool::CompileWorkerPool(CompileWorkerPoolOptions options)
 
 CompileWorkerPool::~CompileWorkerPool() {
   Shutdown();
+  if (prestart_.joinable()) prestart_.join();
   std::unique_lock<std::mutex> lock(mutex_);
   slot_freed_.wait(lock, [this] { return busy_ == 0 && queued_ == 0; });
 }
@@ -314,6 +315,31 @@ absl::StatusOr<kiln::compiler::CompileResult> CompileWorkerPool::Compile(
   }
   Release(std::move(worker));
   return compile_worker::FromResponse(std::move(response));
+}
+
+void CompileWorkerPool::Prestart() {
+  if (prestart_.joinable()) return;
+  prestart_ = std::thread([this] {
+    // The parent's share of a first compile, too: the build id hashes this binary (~100 MB)
+    // and the cache key resolves the host target.
+    (void)kiln::compiler::CompilerBuildId();
+    (void)kiln::compiler::CanonicalOptionsKey(kiln::compiler::CompileOptions{});
+    auto spawned = Spawn();
+    if (!spawned.ok()) {
+      spdlog::warn("{}", std::string(spawned.status().message()));
+      return;
+    }
+    std::unique_ptr<Worker> late;  // shut down while it started
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (shut_down_) {
+        late = std::move(*spawned);
+      } else {
+        idle_.push_back(std::move(*spawned));
+      }
+    }
+    if (late) Reap(*late);
+  });
 }
 
 void CompileWorkerPool::Shutdown() {
