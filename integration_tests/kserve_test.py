@@ -237,6 +237,11 @@ class KServeEndToEnd(RpcAssertions, unittest.TestCase):
         details = self.assert_rpc_error(grpc.StatusCode.NOT_FOUND, "model 'broken' is not ready",
                                         self.client.infer, "broken", {"x": self.x})
         self.assertIn("failed to compile", details)
+        # Inference clients are not shown server paths or compiler output (issue 15).
+        self.assertNotIn(self.repo, details)
+        self.assertNotIn("undeclared SSA value", details)
+        self.assertIn(os.path.join("broken", "1", "model.mlir") + ":", index["broken"]["reason"])
+        self.assertNotIn(self.repo, index["broken"]["reason"])
         logs = self.server.logs()
         self.assertIn("model 'broken' (version 1) failed to compile", logs)
 

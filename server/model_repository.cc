@@ -276,7 +276,8 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
                                                                   : cv1::SOURCE_FORMAT_AUTO);
   }
   request.set_source(std::move(*text));
-  request.set_source_name(source.path);
+  // Relative to the repository: diagnostics should not show where the server keeps it.
+  request.set_source_name(fs::relative(source.path, dir_).string());
   request.mutable_options()->set_execution_model(config.execution_model);
   // For MLIR sources the compiler refuses input shapes (INVALID_ARGUMENT, "failed to compile").
   for (const auto& [input, dims] : config.input_shapes) {
