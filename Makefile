@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8001
 # Slow checks (fuzzing, soak, benchmarks) carry these labels and stay out of `make test`.
 SLOW_LABELS ?= slow|fuzz|soak|bench
 
-.PHONY: all deps configure build run test bench bench-models fuzz tidy clean
+.PHONY: all deps configure build run test bench bench-models fuzz soak tidy clean
 
 all: build
 
@@ -49,6 +49,14 @@ fuzz: deps
 	  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 -DKILN_FUZZ=ON >/dev/null
 	cmake --build $(FUZZ_BUILD_DIR) --target kiln_fuzzers
 	FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --test-dir $(FUZZ_BUILD_DIR) -L '^fuzz$$' -V
+
+# Soak (ctest label soak, integration_tests/soak_test.py): SOAK_MINUTES of mixed compile/load/
+# infer/unload from 8 clients with compile workers killed and kilnd restarted, every answer
+# checked; prints RSS, fds and threads over time and writes $(BUILD_DIR)/soak.json. Not part of
+# `make test`.
+SOAK_MINUTES ?= 30
+soak: build
+	SOAK_MINUTES=$(SOAK_MINUTES) ctest --test-dir $(BUILD_DIR) -L '^soak$$' -V
 
 # clang-tidy-22 (.clang-tidy) over kiln's tracked .cc files with the build's compile commands
 # (scripts/tidy.sh); after a build, since sources include generated headers. .ci/run runs it

@@ -62,16 +62,20 @@ class RpcAssertions:
 
 
 class Kilnd:
-    def __init__(self, kilnd, kiln, extra_args=(), workers=2, cache_dir=None):
-        """cache_dir: reuse a cache (e.g. a previous Kilnd's) instead of a fresh one."""
+    def __init__(self, kilnd, kiln, extra_args=(), workers=2, cache_dir=None, port=None,
+                 metrics_port=None, env=None):
+        """cache_dir: reuse a cache (e.g. a previous Kilnd's) instead of a fresh one.
+        port, metrics_port: fixed ports (a restart on a previous Kilnd's address) instead of
+        free ones. env: kilnd's environment (default: ours)."""
         self.kilnd = kilnd
         self.kiln = kiln
         self.tmp = tempfile.mkdtemp(prefix="kiln-it-")
         self.cache_dir = cache_dir or os.path.join(self.tmp, "cache")
-        self.port = free_port()
+        self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         # Every kilnd gets its own metrics port, so tests can run side by side.
-        self.metrics_address = f"127.0.0.1:{free_port()}"
+        self.metrics_port = metrics_port or free_port()
+        self.metrics_address = f"127.0.0.1:{self.metrics_port}"
         metrics_args = [] if "--metrics-listen" in extra_args else [
             "--metrics-listen", self.metrics_address]
         self.log_path = os.path.join(self.tmp, "kilnd.log")
@@ -79,7 +83,7 @@ class Kilnd:
         self.proc = subprocess.Popen(
             [kilnd, "--listen", self.address, "--cache-dir", self.cache_dir,
              "--workers", str(workers), *metrics_args, *extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, timeout=120):
         deadline = time.time() + timeout
