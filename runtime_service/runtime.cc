@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <iterator>
+#include <map>
 #include <new>
 #include <optional>
 #include <utility>
@@ -10,6 +12,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "runtime_service/base/status_macros.h"
 #include "runtime_service/loader/cpu_features.h"
 
@@ -21,6 +24,9 @@ namespace {
 
 // A host program's slot table is allocated per invocation; this bounds what a module may ask.
 constexpr uint32_t kMaxSlotCount = 1u << 16;
+// Workgroups of one dispatch (x * y * z): the executors count them in 64 bits, and a product of
+// three 32-bit counts could wrap; 2^32 is far beyond what the compiler's tiling produces.
+constexpr uint64_t kMaxWorkgroups = uint64_t{1} << 32;
 
 std::span<const int64_t> Shape(const mv1::TensorType& type) {
   return {type.shape().data(), static_cast<size_t>(type.shape().size())};
@@ -54,9 +60,23 @@ class ProgramChecker {
     }
     slot_lengths_.assign(program.slot_count(), std::nullopt);
     slot_writable_.assign(program.slot_count(), false);
+    slot_written_.assign(program.slot_count(), false);
+    slot_output_.assign(program.slot_count(), kNoOutput);
+    slot_arena_offset_.assign(program.slot_count(), kNotTransient);
+    output_bound_by_.assign(function_.outputs_size(), -1);
+    output_written_.assign(function_.outputs_size(), false);
     for (int i = 0; i < program.commands_size(); ++i) {
       index_ = i;
       KILN_RETURN_IF_ERROR(CheckCommand(program.commands(i)));
+    }
+    // Every output is the program's to produce: one never bound or never written (a deleted
+    // command) would hand the caller whatever its buffer held. Empty outputs have nothing to.
+    for (int i = 0; i < function_.outputs_size(); ++i) {
+      const mv1::ArgumentDef& output = function_.outputs(i);
+      if (output_written_[i] || TypeByteLength(output.type()) == 0) continue;
+      return absl::InvalidArgumentError(
+          absl::StrCat("function '", function_.name(), "': output ", i, " ('", output.name(),
+                       "') is never ", output_bound_by_[i] < 0 ? "bound" : "written"));
     }
     return absl::OkStatus();
   }
@@ -69,13 +89,63 @@ class ProgramChecker {
 
   // `writable`: outputs and transients; inputs are the caller's and constants are read-only
   // mappings, so the runtime's own copy/fill must never target them.
-  absl::Status BindSlot(uint32_t slot, uint64_t length, bool writable) {
+  // `output`: the output index a bind_output binds, else kNoOutput.
+  absl::Status BindSlot(uint32_t slot, uint64_t length, bool writable,
+                        uint32_t output = kNoOutput) {
     if (slot >= slot_lengths_.size()) {
       return Error(
           absl::StrCat("slot ", slot, " is out of range (slot_count ", slot_lengths_.size(), ")"));
     }
     slot_lengths_[slot] = length;
     slot_writable_[slot] = writable;
+    // Inputs and constants hold data from the start; outputs and transients only once written.
+    slot_written_[slot] = !writable;
+    slot_output_[slot] = output;
+    slot_arena_offset_[slot] = kNotTransient;
+    return absl::OkStatus();
+  }
+
+  // Whether the arena bytes [begin, begin + length) were all written. Callers checked the range
+  // lies in the arena, so it does not wrap.
+  bool ArenaWritten(uint64_t begin, uint64_t length) const {
+    if (length == 0) return true;
+    auto next = arena_written_.upper_bound(begin);  // intervals are disjoint and not adjacent
+    if (next == arena_written_.begin()) return false;
+    --next;
+    return next->second >= begin + length;
+  }
+
+  // A command wrote (or, for a dispatch, may have written) `ref`, a writable slot's range.
+  void MarkWritten(const mv1::BufferRef& ref) {
+    const uint32_t slot = ref.slot();
+    if (slot_output_[slot] != kNoOutput) output_written_[slot_output_[slot]] = true;
+    if (slot_arena_offset_[slot] == kNotTransient) {
+      slot_written_[slot] = true;  // an output: any write counts
+      return;
+    }
+    if (ref.length() == 0) return;
+    // Merge [begin, end) into the disjoint intervals.
+    uint64_t begin = slot_arena_offset_[slot] + ref.offset(), end = begin + ref.length();
+    auto it = arena_written_.upper_bound(begin);
+    if (it != arena_written_.begin() && std::prev(it)->second >= begin) --it;
+    while (it != arena_written_.end() && it->first <= end) {
+      begin = std::min(begin, it->first);
+      end = std::max(end, it->second);
+      it = arena_written_.erase(it);
+    }
+    arena_written_.emplace(begin, end);
+  }
+
+  // After CheckRef. Reading a transient or output before anything wrote it would read stale
+  // arena memory (another invocation's data) or the caller's buffer.
+  absl::Status CheckWritten(const mv1::BufferRef& ref, const std::string& what) {
+    const uint64_t arena_offset = slot_arena_offset_[ref.slot()];
+    const bool written = arena_offset == kNotTransient
+                             ? slot_written_[ref.slot()]
+                             : ArenaWritten(arena_offset + ref.offset(), ref.length());
+    if (!written) {
+      return Error(absl::StrCat(what, " slot ", ref.slot(), " is read before anything writes it"));
+    }
     return absl::OkStatus();
   }
 
@@ -104,6 +174,10 @@ class ProgramChecker {
   }
 
   absl::Status CheckCommand(const mv1::Command& command) {
+    // Anything but a barrier may change what a repeated dispatch would compute.
+    if (command.kind_case() != mv1::Command::kBarrier &&
+        command.kind_case() != mv1::Command::kDispatch)
+      previous_dispatch_ = -1;
     switch (command.kind_case()) {
       case mv1::Command::kBindInput: {
         const auto& bind = command.bind_input();
@@ -120,8 +194,14 @@ class ProgramChecker {
           return Error(absl::StrCat("bind_output of output ", bind.output(),
                                     " but the function has ", function_.outputs_size()));
         }
+        // Each output once: a second slot on the same storage would hide an alias.
+        if (output_bound_by_[bind.output()] >= 0) {
+          return Error(absl::StrCat("bind_output of output ", bind.output(), ", which command ",
+                                    output_bound_by_[bind.output()], " already bound"));
+        }
+        output_bound_by_[bind.output()] = index_;
         return BindSlot(bind.slot(), TypeByteLength(function_.outputs(bind.output()).type()),
-                        /*writable=*/true);
+                        /*writable=*/true, bind.output());
       }
       case mv1::Command::kBindConstant: {
         const auto& bind = command.bind_constant();
@@ -141,12 +221,16 @@ class ProgramChecker {
                                     bind.length(), "] is outside the transient arena (", arena,
                                     " bytes)"));
         }
-        return BindSlot(bind.slot(), bind.length(), /*writable=*/true);
+        KILN_RETURN_IF_ERROR(BindSlot(bind.slot(), bind.length(), /*writable=*/true));
+        // Transients alias in the arena: whether one holds data is whether its bytes of the arena
+        // were written, through any slot (CheckWritten).
+        slot_arena_offset_[bind.slot()] = bind.arena_offset();
+        return absl::OkStatus();
       }
       case mv1::Command::kDispatch:
         return CheckDispatch(command.dispatch());
       case mv1::Command::kBarrier:
-        return absl::OkStatus();
+        return absl::OkStatus();  // keeps previous_dispatch_: a barrier changes no data
       case mv1::Command::kCopy: {
         const auto& copy = command.copy();
         KILN_RETURN_IF_ERROR(CheckRef(copy.source(), "copy source"));
@@ -156,6 +240,8 @@ class ProgramChecker {
           return Error(absl::StrCat("copy source length ", copy.source().length(),
                                     " differs from target length ", copy.target().length()));
         }
+        KILN_RETURN_IF_ERROR(CheckWritten(copy.source(), "copy source"));
+        MarkWritten(copy.target());
         return absl::OkStatus();
       }
       case mv1::Command::kFill: {
@@ -169,6 +255,7 @@ class ProgramChecker {
           return Error(absl::StrCat("fill length ", fill.target().length(),
                                     " is not a multiple of the ", size, "-byte pattern"));
         }
+        MarkWritten(fill.target());
         return absl::OkStatus();
       }
       case mv1::Command::KIND_NOT_SET:
@@ -195,9 +282,18 @@ class ProgramChecker {
                                 dispatch.workgroup_count_size(),
                                 " workgroup counts; it needs 3 (x, y, z)"));
     }
+    uint64_t workgroups = 1;
     for (uint32_t count : dispatch.workgroup_count()) {
       if (count == 0)
         return Error(absl::StrCat("dispatch of '", entry.name, "' has a workgroup count of 0"));
+      // Stays below 2^64: the product so far is at most kMaxWorkgroups (2^32) and count < 2^32.
+      workgroups *= count;
+      if (workgroups > kMaxWorkgroups) {
+        return Error(absl::StrCat("dispatch of '", entry.name, "' has ",
+                                  dispatch.workgroup_count(0), " x ", dispatch.workgroup_count(1),
+                                  " x ", dispatch.workgroup_count(2), " workgroups; the limit is ",
+                                  kMaxWorkgroups));
+      }
     }
     if (static_cast<uint32_t>(dispatch.bindings_size()) != entry.binding_count) {
       return Error(absl::StrCat("dispatch of '", entry.name, "' has ", dispatch.bindings_size(),
@@ -211,6 +307,18 @@ class ProgramChecker {
       KILN_RETURN_IF_ERROR(CheckRef(dispatch.bindings(i),
                                     absl::StrCat("dispatch of '", entry.name, "' binding ", i)));
     }
+    // The same dispatch again with only barriers between recomputes what is there (or, in
+    // place, changes it twice): the compiler never emits one, a duplicated command does.
+    if (previous_dispatch_ >= 0) {
+      const mv1::Command& previous = function_.program().commands(previous_dispatch_);
+      if (google::protobuf::util::MessageDifferencer::Equals(previous.dispatch(), dispatch))
+        return Error(
+            absl::StrCat("dispatch of '", entry.name, "' duplicates command ", previous_dispatch_));
+    }
+    previous_dispatch_ = index_;
+    // The ABI does not say which bindings a dispatch writes: count every writable one.
+    for (const mv1::BufferRef& binding : dispatch.bindings())
+      if (slot_writable_[binding.slot()]) MarkWritten(binding);
     return absl::OkStatus();
   }
 
@@ -218,8 +326,18 @@ class ProgramChecker {
   const mv1::FunctionDef& function_;
   const std::vector<std::unique_ptr<ExecutableLibrary>>& executables_;
   const module::ModuleFile& file_;
+  static constexpr uint32_t kNoOutput = ~uint32_t{0};
+  static constexpr uint64_t kNotTransient = ~uint64_t{0};
+
   std::vector<std::optional<uint64_t>> slot_lengths_;
   std::vector<bool> slot_writable_;
+  std::vector<bool> slot_written_;  // not a transient: bound read-only, or written since bound
+  std::vector<uint64_t> slot_arena_offset_;     // a transient's arena offset, else kNotTransient
+  std::map<uint64_t, uint64_t> arena_written_;  // written arena bytes: disjoint [begin, end)
+  std::vector<uint32_t> slot_output_;           // the output a slot is bound to, or kNoOutput
+  std::vector<int> output_bound_by_;            // command binding each output, -1 while unbound
+  std::vector<bool> output_written_;
+  int previous_dispatch_ = -1;  // the last dispatch with nothing but barriers after it
   int index_ = 0;
 };
 

@@ -147,7 +147,7 @@ TEST(RuntimeTest, TransientCopyFillAndPushConstants) {
 
 TEST(RuntimeTest, FailingExportIsInternal) {
   module::ModuleBuilder builder = NewBuilder();
-  AddFunction(builder).BindOutput(2, 0).Dispatch(kFail, {2, 1, 1}, {});
+  AddFunction(builder).BindOutput(2, 0).Fill({2, 0, 4000}, "x").Dispatch(kFail, {2, 1, 1}, {});
   auto loaded = Load(builder);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   std::vector<float> a(1000), b(1000);
@@ -155,7 +155,7 @@ TEST(RuntimeTest, FailingExportIsInternal) {
   auto outputs = (*loaded)->Invoke(*(*loaded)->FindFunction("add"), tensors);
   EXPECT_EQ(outputs.status().code(), absl::StatusCode::kInternal);
   EXPECT_EQ(outputs.status().message(),
-            "function 'add' command 1: executable 'lib' export 'fail' failed with code 7 in "
+            "function 'add' command 2: executable 'lib' export 'fail' failed with code 7 in "
             "workgroup (0, 0, 0)");
 }
 
@@ -268,6 +268,40 @@ const std::vector<BadProgram>& BadPrograms() {
        "fill length 10 is not a multiple of the 4-byte pattern", 1},
       {"empty command", [](Program& p) { p.program->add_commands(); }, "unknown or empty command",
        0},
+      // What mutating a compiled module's metadata (hashes recomputed) produced (issue 15).
+      {"output bound twice", [](Program& p) { p.BindOutput(2, 0).BindOutput(1, 0); },
+       "bind_output of output 0, which command 0 already bound", 1},
+      {"duplicated dispatch",
+       [](Program& p) {
+         p.BindInput(0, 0).BindInput(1, 1).BindOutput(2, 0);
+         for (int i = 0; i < 2; ++i) {
+           p.Dispatch(kAddF32, {4, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}}).Barrier();
+         }
+       },
+       "dispatch of 'add_f32' duplicates command 3", 5},
+      {"transient read before written",
+       [](Program& p) { p.BindTransient(0, 0, 16).BindOutput(1, 0).Copy({0, 0, 16}, {1, 0, 16}); },
+       "copy source slot 0 is read before anything writes it", 2},
+      {"output read before written",
+       [](Program& p) { p.BindOutput(0, 0).BindTransient(1, 0, 16).Copy({0, 0, 16}, {1, 0, 16}); },
+       "copy source slot 0 is read before anything writes it", 2},
+      {"rebound transient read before written",
+       [](Program& p) {
+         p.BindInput(0, 0)
+             .BindTransient(1, 0, 16)
+             .Copy({0, 0, 16}, {1, 0, 16})
+             .BindTransient(1, 16, 16)
+             .BindOutput(2, 0)
+             .Copy({1, 0, 16}, {2, 0, 16});
+       },
+       "copy source slot 1 is read before anything writes it", 5},
+      {"too many workgroups", [](Program& p) { p.Dispatch(kFail, {65536, 65536, 2}, {}); },
+       "dispatch of 'fail' has 65536 x 65536 x 2 workgroups; the limit is 4294967296", 0},
+      {"workgroup product past 2^64",
+       [](Program& p) { p.Dispatch(kFail, {0xffffffffu, 0xffffffffu, 0xffffffffu}, {}); },
+       "dispatch of 'fail' has 4294967295 x 4294967295 x 4294967295 workgroups; the limit is "
+       "4294967296",
+       0},
   };
   return *cases;
 }
@@ -287,6 +321,68 @@ TEST_P(LoadRejectsTest, BadProgram) {
 
 INSTANTIATE_TEST_SUITE_P(AllCases, LoadRejectsTest,
                          testing::Range(0, static_cast<int>(BadPrograms().size())));
+
+// Errors about the program as a whole, found after its last command.
+TEST(RuntimeTest, LoadRejectsOutputsTheProgramNeverProduces) {
+  const std::vector<std::pair<std::function<void(Program&)>, std::string>> cases = {
+      {[](Program& p) { p.BindInput(0, 0).BindInput(1, 1); },
+       "function 'add': output 0 ('result0') is never bound"},
+      // The dispatch deleted.
+      {[](Program& p) { p.BindInput(0, 0).BindInput(1, 1).BindOutput(2, 0).Barrier(); },
+       "function 'add': output 0 ('result0') is never written"},
+      // Written through a slot that was then rebound to the output: the output itself is not.
+      {[](Program& p) { p.BindTransient(2, 0, 64).Fill({2, 0, 64}, "x").BindOutput(2, 0); },
+       "function 'add': output 0 ('result0') is never written"},
+  };
+  for (const auto& [write, message] : cases) {
+    module::ModuleBuilder builder = NewBuilder();
+    Program program = AddFunction(builder);
+    program.program->set_transient_arena_size(64);
+    write(program);
+    auto loaded = Load(builder);
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument) << message;
+    EXPECT_EQ(loaded.status().message(), message);
+  }
+}
+
+// Signature shapes whose byte size does not fit kMaxTensorBytes, or with negative dimensions,
+// are refused by the reader, before any program is looked at.
+TEST(RuntimeTest, LoadRejectsShapesBeyondTheLimit) {
+  const std::vector<std::pair<std::vector<int64_t>, std::string>> cases = {
+      {{int64_t{1} << 31, int64_t{1} << 31, 4}, "tensor shape is too large"},
+      {{int64_t{1} << 61}, "tensor shape is too large"},  // 2^63 bytes of f32
+      {{4, -1}, "negative dimension -1"},
+  };
+  for (const auto& [shape, message] : cases) {
+    module::ModuleBuilder builder = NewBuilder();
+    AddFunction(builder).BindInput(0, 0).BindInput(1, 1).BindOutput(2, 0).Dispatch(
+        kAddF32, {4, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
+    auto* result = builder.def().mutable_functions(0)->mutable_outputs(0)->mutable_type();
+    result->clear_shape();
+    for (int64_t dim : shape) result->add_shape(dim);
+    auto loaded = Load(builder);
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument) << message;
+    EXPECT_EQ(loaded.status().message(), "function 'add' output 'result0': " + message);
+  }
+}
+
+// An output of 2^40 elements is within the format's limit: loading it is fine, and invoking it
+// is RESOURCE_EXHAUSTED, never an abort (issue 15: SIGABRT from std::bad_alloc).
+TEST(RuntimeTest, HugeOutputIsResourceExhaustedNotACrash) {
+  module::ModuleBuilder builder = NewBuilder();
+  mv1::FunctionDef* function = builder.def().add_functions();
+  function->set_name("main");
+  AddArg(function->mutable_outputs(), "huge", mv1::DATA_TYPE_F32, {int64_t{1} << 40});
+  function->mutable_program()->set_slot_count(1);
+  Program{function->mutable_program()}.BindOutput(0, 0).Fill({0, 0, 16}, "x");
+  auto loaded = Load(builder);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto outputs = (*loaded)->Invoke(*(*loaded)->FindFunction("main"), {});
+  EXPECT_EQ(outputs.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(outputs.status().message(),
+            "function 'main': out of memory allocating output 'huge' (f32[1099511627776], "
+            "4398046511104 bytes)");
+}
 
 TEST(RuntimeTest, LoadRejectsHugeSlotCount) {
   module::ModuleBuilder builder = NewBuilder();

@@ -218,14 +218,18 @@ TEST_P(InvokeModelTest, FailingExportIsInternal) {
   module::ModuleBuilder builder = NewBuilder();
   mv1::FunctionDef* function = NewFunction(builder, "add", 1);
   AddArg(function->mutable_outputs(), "result0", mv1::DATA_TYPE_F32, {4});
-  Program{function->mutable_program()}.BindOutput(0, 0).Dispatch(kFail, {2, 1, 1}, {});
+  // The fill writes the output: Load refuses a program that never writes one.
+  Program{function->mutable_program()}
+      .BindOutput(0, 0)
+      .Fill({0, 0, 16}, "x")
+      .Dispatch(kFail, {2, 1, 1}, {});
   auto loaded = Load(builder);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   auto outputs = (*loaded)->Invoke(*(*loaded)->FindFunction("add"), {}, options());
   EXPECT_EQ(outputs.status().code(), absl::StatusCode::kInternal);
   // Which of the two workgroups fails first is up to the scheduler under async.
   EXPECT_THAT(std::string(outputs.status().message()),
-              StartsWith("function 'add' command 1: executable 'lib' export 'fail' failed with "
+              StartsWith("function 'add' command 2: executable 'lib' export 'fail' failed with "
                          "code 7 in workgroup ("));
 }
 

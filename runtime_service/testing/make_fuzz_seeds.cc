@@ -100,7 +100,7 @@ mv1::BufferRef Ref(uint32_t slot, uint64_t offset, uint64_t length) {
 }
 
 // No executables: a host program of binds, copies, fills and barriers, which the fuzzer always
-// loads (and records), plus a second function of assorted types without a program.
+// loads (and records), plus a second function of assorted types whose program fills its output.
 std::string CopyFillModule() {
   module::ModuleBuilder builder;
   builder.def().set_name("copy_fill");
@@ -150,6 +150,11 @@ std::string CopyFillModule() {
   AddArg(types->mutable_inputs(), "b", mv1::DATA_TYPE_U64, {0, 3});
   AddArg(types->mutable_inputs(), "c", mv1::DATA_TYPE_BOOL, {1, 1, 1});
   AddArg(types->mutable_outputs(), "d", mv1::DATA_TYPE_I16, {5});
+  types->mutable_program()->set_slot_count(1);
+  types->mutable_program()->add_commands()->mutable_bind_output();
+  auto* fill_d = types->mutable_program()->add_commands()->mutable_fill();
+  *fill_d->mutable_target() = Ref(0, 0, 10);
+  fill_d->set_pattern(std::string(2, '\x7f'));
   return Check(builder.Serialize(), "copy_fill module");
 }
 

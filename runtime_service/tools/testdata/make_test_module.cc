@@ -114,6 +114,10 @@ int main(int argc, char** argv) {
   program = fail->mutable_program();
   program->set_slot_count(1);
   Bind(program, 0, true, 0);
+  // The runtime refuses a program that never writes an output.
+  auto* fill = program->add_commands()->mutable_fill();
+  fill->mutable_target()->set_length(4);
+  fill->set_pattern(std::string(4, '\0'));
   Dispatch(program, 3, 1);
 
   auto bytes = builder.Serialize();
