@@ -581,6 +581,83 @@ func.func @main(%a: tensor<5x9xi32>, %b: tensor<5x9xi32>) -> tensor<5x9xi32> {
                    },
                    mv1::DATA_TYPE_I32});
 
+  // The same value as several results (kiln-distinct-results copies the repeats; upstream
+  // buffer-results-to-out-params crashed on them), arguments and constants as results (copied
+  // into their outputs: inputs are read-only to the runtime), and a result computed "in place"
+  // of an argument that is returned too. Each result checked against its own reference.
+  cases.push_back({"result_returned_three_times",
+                   R"mlir(
+func.func @main(%a: tensor<3x5xi32>, %b: tensor<3x5xi32>)
+    -> (tensor<3x5xi32>, tensor<3x5xi32>, tensor<3x5xi32>, tensor<3x5xi32>) {
+  %e = tensor.empty() : tensor<3x5xi32>
+  %r = linalg.sub ins(%a, %b : tensor<3x5xi32>, tensor<3x5xi32>) outs(%e : tensor<3x5xi32>) -> tensor<3x5xi32>
+  return %r, %a, %r, %r : tensor<3x5xi32>, tensor<3x5xi32>, tensor<3x5xi32>, tensor<3x5xi32>
+})mlir",
+                   {{3, 5}, {3, 5}},
+                   [](const std::vector<Tensor>& in) {
+                     Tensor r = Zeros({3, 5});
+                     for (int64_t i = 0; i < 15; ++i)
+                       r.values[i] = in[0].values[i] - in[1].values[i];
+                     return std::vector<Tensor>{r, in[0], r, r};
+                   },
+                   mv1::DATA_TYPE_I32});
+  cases.push_back({"arguments_and_constants_returned",
+                   R"mlir(
+func.func @main(%a: tensor<2x3xi32>, %b: tensor<2x3xi32>)
+    -> (tensor<2x3xi32>, tensor<2x3xi32>, tensor<2x3xi32>, tensor<2x3xi32>, tensor<2x3xi32>,
+        tensor<2x3xi32>) {
+  %k = arith.constant dense<[[1, -2, 3], [-4, 5, -6]]> : tensor<2x3xi32>
+  %r = linalg.mul ins(%a, %b : tensor<2x3xi32>, tensor<2x3xi32>) outs(%a : tensor<2x3xi32>) -> tensor<2x3xi32>
+  return %a, %b, %a, %k, %r, %k
+      : tensor<2x3xi32>, tensor<2x3xi32>, tensor<2x3xi32>, tensor<2x3xi32>, tensor<2x3xi32>,
+        tensor<2x3xi32>
+})mlir",
+                   {{2, 3}, {2, 3}},
+                   [](const std::vector<Tensor>& in) {
+                     const Tensor k{{2, 3}, {1, -2, 3, -4, 5, -6}};
+                     Tensor r = Zeros({2, 3});
+                     for (int64_t i = 0; i < 6; ++i)
+                       r.values[i] = in[0].values[i] * in[1].values[i];
+                     return std::vector<Tensor>{in[0], in[1], in[0], k, r, k};
+                   },
+                   mv1::DATA_TYPE_I32});
+  // What the ONNX importer makes of a graph with an output twice or an Identity of an output:
+  // tosa.identity folds away, leaving one value returned three times.
+  cases.push_back({"tosa_identity_of_result",
+                   R"mlir(
+func.func @main(%a: tensor<2x4xi32>, %b: tensor<2x4xi32>)
+    -> (tensor<2x4xi32>, tensor<2x4xi32>, tensor<2x4xi32>, tensor<2x4xi32>) {
+  %s = tosa.add %a, %b : (tensor<2x4xi32>, tensor<2x4xi32>) -> tensor<2x4xi32>
+  %t = tosa.identity %s : (tensor<2x4xi32>) -> tensor<2x4xi32>
+  %u = tosa.identity %a : (tensor<2x4xi32>) -> tensor<2x4xi32>
+  return %s, %t, %s, %u : tensor<2x4xi32>, tensor<2x4xi32>, tensor<2x4xi32>, tensor<2x4xi32>
+})mlir",
+                   {{2, 4}, {2, 4}},
+                   [](const std::vector<Tensor>& in) {
+                     Tensor s = Zeros({2, 4});
+                     for (int64_t i = 0; i < 8; ++i)
+                       s.values[i] = in[0].values[i] + in[1].values[i];
+                     return std::vector<Tensor>{s, s, s, in[0]};
+                   },
+                   mv1::DATA_TYPE_I32});
+  // f32, big enough for several workgroups in the async model, so that the copy of the
+  // repeated result depends on the dispatch computing it.
+  cases.push_back({"result_returned_twice_f32",
+                   R"mlir(
+func.func @main(%a: tensor<64x96xf32>, %b: tensor<64x96xf32>)
+    -> (tensor<64x96xf32>, tensor<64x96xf32>) {
+  %e = tensor.empty() : tensor<64x96xf32>
+  %r = linalg.add ins(%a, %b : tensor<64x96xf32>, tensor<64x96xf32>) outs(%e : tensor<64x96xf32>) -> tensor<64x96xf32>
+  return %r, %r : tensor<64x96xf32>, tensor<64x96xf32>
+})mlir",
+                   {{64, 96}, {64, 96}},
+                   [](const std::vector<Tensor>& in) {
+                     Tensor r = Zeros({64, 96});
+                     for (size_t i = 0; i < r.values.size(); ++i)
+                       r.values[i] = in[0].values[i] + in[1].values[i];
+                     return std::vector<Tensor>{r, r};
+                   }});
+
   // TOSA depthwise (kiln-normalize-convolutions drops its channel multiplier of 1 into the
   // plain depthwise form): 8 output columns (register tiles), 48 channels.
   cases.push_back({"tosa_depthwise",

@@ -48,6 +48,8 @@ std::string BufferizePipeline(const CodegenOptions& options) {
          std::to_string(RegisterTileRows(options.vector_bits) - 1) +
          "},"
          "kiln-strip-attributes,"
+         // buffer-results-to-out-params crashes on an allocation returned twice.
+         "kiln-distinct-results,"
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map},"
          "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"

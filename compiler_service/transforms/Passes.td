@@ -153,6 +153,22 @@ def StripKilnAttributes : Pass<"kiln-strip-attributes", "mlir::ModuleOp"> {
   }];
 }
 
+def DistinctResults : Pass<"kiln-distinct-results", "mlir::ModuleOp"> {
+  let summary = "Gives every result of a function its own tensor, copying repeated return operands";
+  let description = [{
+    On tensors, right before bufferization. Results become out-parameters, one buffer each, and
+    upstream `buffer-results-to-out-params{hoist-static-allocs}` replaces a returned allocation
+    with its out-parameter: an allocation returned twice (`return %r, %r`) is replaced a second
+    time after being erased, and the compiler crashes. Each operand of a `func.return` that an
+    earlier operand of the same return already names is replaced by a `linalg.copy` of it into
+    a fresh `tensor.empty`, so every result is a distinct value; the copy costs what the
+    out-parameter convention costs anyway for a result that is not computed in place.
+    Function arguments and constants returned once are already copied into their
+    out-parameter by bufferization.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
+}
+
 
 def FormDispatches : Pass<"kiln-form-dispatches", "mlir::ModuleOp"> {
   let summary = "Outlines each root linalg op of a bufferized host function into a dispatch";
