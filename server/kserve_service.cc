@@ -47,9 +47,9 @@ absl::StatusOr<KServeService::Model> KServeService::FindModel(const std::string&
       // Inference clients get what failed, not the details: those name server paths and
       // compiler output (the repository index, an admin call, and kilnd's log have them).
       std::string what = status->reason.substr(0, status->reason.find(": "));
-      return absl::NotFoundError(absl::StrCat(
-          "model '", name, "' is not ready (", std::string(ModelStateName(status->state)),
-          what.empty() ? "" : ": ", what, ")"));
+      return absl::NotFoundError(absl::StrCat("model '", name, "' is not ready (",
+                                              std::string(ModelStateName(status->state)),
+                                              what.empty() ? "" : ": ", what, ")"));
     }
     return absl::NotFoundError(absl::StrCat("unknown model: ", handle.status().message()));
   }
