@@ -23,8 +23,7 @@ void CopyRepeatedOperands(mlir::func::ReturnOp ret) {
     // kiln-verify-supported-input admits static-shape tensors only.
     auto type = mlir::dyn_cast<mlir::RankedTensorType>(value.getType());
     if (!type || !type.hasStaticShape()) continue;
-    const mlir::Value empty = mlir::tensor::EmptyOp::create(builder, ret.getLoc(),
-                                                            type.getShape(),
+    const mlir::Value empty = mlir::tensor::EmptyOp::create(builder, ret.getLoc(), type.getShape(),
                                                             type.getElementType());
     auto copy = mlir::linalg::CopyOp::create(builder, ret.getLoc(), value, empty);
     operand.set(copy.getResult(0));
