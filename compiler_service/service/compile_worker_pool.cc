@@ -75,9 +75,11 @@ absl::Status DescribeEnd(int wait_status, const CompileWorkerPoolOptions& option
           "the compiler aborted on this program (SIGABRT: a fatal error in MLIR/LLVM, whose "
           "message is in kilnd's log); only this compile failed");
     case SIGKILL:
-      // Not ours (ours are counted as abandoned compiles): most likely the kernel's OOM killer.
+      // Not ours (ours are counted as abandoned compiles): the kernel's OOM killer, or an
+      // operator; the first is the one a client can act on (a smaller program, or later).
       return absl::ResourceExhaustedError(
-          "the compile worker was killed (SIGKILL), most likely by the kernel for memory");
+          "the compile worker was killed (SIGKILL) from outside kilnd: by the kernel's "
+          "out-of-memory killer or by an operator; only this compile failed");
     default: {
       const char* name = sigabbrev_np(signal_number);
       return absl::InternalError(absl::StrCat("the compiler died on this program (SIG",
