@@ -361,9 +361,13 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   if (!llvm_module) return diagnostics.InvalidInput("translation to LLVM IR failed");
   std::vector<ExportSpec> exports;
   exports.reserve(host_programs->exports.size());
-  for (size_t i = 0; i < host_programs->exports.size(); ++i)
-    exports.push_back({host_programs->exports[i], host_programs->exports[i],
-                       host_programs->export_binding_counts[i]});
+  for (const DispatchExport& dispatch : host_programs->exports) {
+    ExportSpec& spec = exports.emplace_back();
+    spec.name = spec.function = dispatch.name;
+    for (const DispatchExport::Binding& binding : dispatch.bindings)
+      spec.bindings.push_back({binding.length, binding.read, binding.written});
+    spec.workgroup_count = dispatch.workgroup_count;
+  }
   if (llvm::Error error =
           EmitAbiWrapper(*llvm_module, "kiln_module", exports, target->required_cpu_features))
     return ToStatus(std::move(error), absl::StatusCode::kInternal, "ABI wrapper");
@@ -410,7 +414,7 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
                                library->size())));
   for (const std::string& feature : target->EnabledFeatures())
     if (CpuFeatureBitFromLlvmName(feature) != 0) exe.add_required_cpu_features(feature);
-  for (const std::string& name : host_programs->exports) exe.add_exports(name);
+  for (const DispatchExport& dispatch : host_programs->exports) exe.add_exports(dispatch.name);
   for (const ConstantData& constant : host_programs->constants) {
     mv1::ConstantDef& out = *def.add_constants();
     out.set_name(constant.name);

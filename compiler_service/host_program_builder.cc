@@ -1,5 +1,6 @@
 #include "compiler_service/host_program_builder.h"
 
+#include <limits>
 #include <map>
 #include <set>
 
@@ -8,6 +9,8 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace kiln::compiler {
 namespace {
@@ -56,20 +59,70 @@ llvm::Expected<std::string> GlobalBytes(mlir::memref::GlobalOp global) {
                                  global.getSymName().str().c_str());
 }
 
-// Which of a dispatch's binding arguments its ops write (DPS inits, through views).
-std::vector<bool> WrittenArguments(mlir::func::FuncOp dispatch) {
-  std::vector<bool> written(dispatch.getNumArguments(), false);
-  dispatch.walk([&](mlir::linalg::LinalgOp op) {
-    for (mlir::OpOperand& init : op.getDpsInitsMutable()) {
-      mlir::Value value = init.get();
-      while (mlir::Operation* def = value.getDefiningOp()) {
-        if (def->getNumOperands() == 0) break;
+// What a dispatch's code does with each buffer argument (executable ABI v2's binding flags).
+struct BufferAccess {
+  bool read = false;
+  bool written = false;
+};
+
+// The runtime lets a dispatch write only outputs and transients on the strength of `written`, so
+// that errs towards "written": every write effect counts, traced up through views to the
+// argument it views, and an op whose effects are unknown writes every buffer it takes. `read`
+// only asks the runtime to check that the buffer holds data first: a linalg operand its payload
+// never uses (a pooling window) is not read.
+std::vector<BufferAccess> BufferAccesses(mlir::func::FuncOp dispatch) {
+  std::vector<BufferAccess> accesses(dispatch.getNumArguments());
+  mlir::Block& entry = dispatch.getBody().front();
+  auto mark = [&](mlir::Value value, bool BufferAccess::* what) {
+    while (mlir::Operation* def = value.getDefiningOp()) {
+      if (auto view = llvm::dyn_cast<mlir::ViewLikeOpInterface>(def)) {
+        value = view.getViewSource();
+      } else if (def->getNumOperands() > 0) {
         value = def->getOperand(0);
+      } else {
+        return;  // the dispatch's own allocation
       }
-      if (auto arg = llvm::dyn_cast<mlir::BlockArgument>(value)) written[arg.getArgNumber()] = true;
+    }
+    auto arg = llvm::cast<mlir::BlockArgument>(value);
+    if (arg.getOwner() == &entry) {
+      accesses[arg.getArgNumber()].*what = true;
+    } else {  // a loop-carried buffer: any argument may flow into it
+      for (BufferAccess& access : accesses) access.*what = true;
+    }
+  };
+  auto mark_buffers = [&](mlir::Operation* op, bool BufferAccess::* what) {
+    for (mlir::Value operand : op->getOperands())
+      if (llvm::isa<mlir::BaseMemRefType>(operand.getType())) mark(operand, what);
+  };
+  dispatch.walk([&](mlir::Operation* op) {
+    if (op == dispatch.getOperation()) return;
+    auto effects_op = llvm::dyn_cast<mlir::MemoryEffectOpInterface>(op);
+    if (!effects_op) {
+      // Loops and the like: the nested ops (walked too) speak for them.
+      if (op->hasTrait<mlir::OpTrait::HasRecursiveMemoryEffects>()) return;
+      mark_buffers(op, &BufferAccess::read);
+      mark_buffers(op, &BufferAccess::written);
+      return;
+    }
+    auto linalg_op = llvm::dyn_cast<mlir::linalg::LinalgOp>(op);
+    llvm::SmallVector<mlir::MemoryEffects::EffectInstance> effects;
+    effects_op.getEffects(effects);
+    for (const mlir::MemoryEffects::EffectInstance& effect : effects) {
+      const bool write = llvm::isa<mlir::MemoryEffects::Write>(effect.getEffect());
+      if (!write && !llvm::isa<mlir::MemoryEffects::Read>(effect.getEffect())) continue;
+      bool BufferAccess::* what = write ? &BufferAccess::written : &BufferAccess::read;
+      mlir::OpOperand* operand = effect.getEffectValue<mlir::OpOperand*>();
+      if (!write && linalg_op && operand != nullptr &&
+          !linalg_op.payloadUsesValueFromOperand(operand))
+        continue;
+      if (mlir::Value value = effect.getValue()) {
+        if (llvm::isa<mlir::BaseMemRefType>(value.getType())) mark(value, what);
+      } else {
+        mark_buffers(op, what);
+      }
     }
   });
-  return written;
+  return accesses;
 }
 
 }  // namespace
@@ -82,8 +135,25 @@ llvm::Expected<HostPrograms> BuildHostPrograms(mlir::ModuleOp module,
   for (auto func : module.getOps<mlir::func::FuncOp>()) {
     if (!func->hasAttr(kDispatchAttr)) continue;
     export_ordinals[func.getSymName().str()] = result.exports.size();
-    result.exports.push_back(func.getSymName().str());
-    result.export_binding_counts.push_back(func.getNumArguments() - 1);  // minus workgroup id
+    DispatchExport& entry = result.exports.emplace_back();
+    entry.name = func.getSymName().str();
+    const std::vector<BufferAccess> accesses = BufferAccesses(func);
+    for (unsigned i = 0; i + 1 < func.getNumArguments(); ++i) {  // the last is the workgroup id
+      auto type = llvm::dyn_cast<mlir::MemRefType>(func.getArgument(i).getType());
+      if (!type || !type.hasStaticShape() || !type.getLayout().isIdentity())
+        return llvm::createStringError(
+            "dispatch '%s' argument %u is not a static, contiguous buffer", entry.name.c_str(), i);
+      entry.bindings.push_back({ByteSize(type), accesses[i].read, accesses[i].written});
+    }
+    auto counts = func->getAttrOfType<mlir::DenseI64ArrayAttr>(kWorkgroupCountAttr);
+    if (!counts || counts.size() != 3)
+      return llvm::createStringError("dispatch '%s' has no workgroup count", entry.name.c_str());
+    for (int d = 0; d < 3; ++d) {
+      if (counts[d] < 1 || counts[d] > std::numeric_limits<uint32_t>::max())
+        return llvm::createStringError("dispatch '%s' has a workgroup count of %lld",
+                                       entry.name.c_str(), static_cast<long long>(counts[d]));
+      entry.workgroup_count[d] = static_cast<uint32_t>(counts[d]);
+    }
   }
 
   std::map<std::string, uint32_t> constant_index;
@@ -163,13 +233,19 @@ llvm::Expected<HostPrograms> BuildHostPrograms(mlir::ModuleOp module,
         if (!call->hasAttr(kDispatchAttr))
           return llvm::createStringError("host function calls '%s', which is not a dispatch",
                                          call.getCallee().str().c_str());
-        auto dispatch = symbols.lookup<mlir::func::FuncOp>(call.getCallee());
-        std::vector<bool> written = WrittenArguments(dispatch);
+        auto ordinal = export_ordinals.find(call.getCallee().str());
+        if (ordinal == export_ordinals.end())
+          return llvm::createStringError("host function calls unknown dispatch '%s'",
+                                         call.getCallee().str().c_str());
+        const DispatchExport& entry = result.exports[ordinal->second];
         mv1::DispatchCommand command;
         command.set_executable(0);
-        command.set_export_ordinal(export_ordinals.at(call.getCallee().str()));
-        auto counts = dispatch->getAttrOfType<mlir::DenseI64ArrayAttr>(kWorkgroupCountAttr);
-        for (int64_t count : counts.asArrayRef()) command.add_workgroup_count(count);
+        command.set_export_ordinal(ordinal->second);
+        for (uint32_t count : entry.workgroup_count) command.add_workgroup_count(count);
+        if (call.getNumOperands() != entry.bindings.size() + 1)
+          return llvm::createStringError("call of dispatch '%s' has %u operands, expected %zu",
+                                         entry.name.c_str(), call.getNumOperands(),
+                                         entry.bindings.size() + 1);
         bool needs_barrier = false;
         std::vector<std::pair<uint32_t, bool>> accesses;
         for (unsigned i = 0; i + 1 < call.getNumOperands(); ++i) {
@@ -182,7 +258,7 @@ llvm::Expected<HostPrograms> BuildHostPrograms(mlir::ModuleOp module,
           binding.set_slot(slot);
           binding.set_offset(0);
           binding.set_length(ByteSize(llvm::cast<mlir::MemRefType>(operand.getType())));
-          bool writes = written[i];
+          bool writes = entry.bindings[i].written;
           if (stage_writes.count(slot) || (writes && stage_reads.count(slot))) needs_barrier = true;
           accesses.push_back({slot, writes});
         }

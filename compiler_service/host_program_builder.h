@@ -3,6 +3,8 @@
 #ifndef KILN_COMPILER_SERVICE_HOST_PROGRAM_BUILDER_H_
 #define KILN_COMPILER_SERVICE_HOST_PROGRAM_BUILDER_H_
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,10 +19,21 @@ struct ConstantData {
   std::string bytes;  // little-endian, row-major; i1 as one byte per element
 };
 
+// A dispatch function as its library export declares it (executable ABI v2, kiln_export_t).
+struct DispatchExport {
+  struct Binding {
+    uint64_t length = 0;   // the bytes of the buffer the code may access
+    bool read = false;     // the code loads from it (what it stored itself aside)
+    bool written = false;  // the code stores to it
+  };
+  std::string name;
+  std::vector<Binding> bindings;  // one per buffer argument, in order
+  std::array<uint32_t, 3> workgroup_count = {1, 1, 1};
+};
+
 struct HostPrograms {
   // The dispatch functions in export-ordinal order.
-  std::vector<std::string> exports;
-  std::vector<uint32_t> export_binding_counts;
+  std::vector<DispatchExport> exports;
   std::vector<ConstantData> constants;
 };
 

@@ -17,8 +17,11 @@
 extern "C" {
 #endif
 
-/* Bumped on any incompatible layout or semantic change. */
-#define KILN_EXECUTABLE_ABI_VERSION 1u
+/* Bumped on any incompatible layout or semantic change. Version 2: each export declares the bytes
+ * it accesses through each binding, which bindings it writes and the grid it was compiled for, so
+ * that the runtime proves at load time that a module's host program cannot make the code read or
+ * write outside the buffers it is given (runtime.cc, ProgramChecker). */
+#define KILN_EXECUTABLE_ABI_VERSION 2u
 
 #define KILN_LIBRARY_QUERY_SYMBOL "kiln_library_query"
 
@@ -72,13 +75,36 @@ typedef int (*kiln_dispatch_fn_t)(const kiln_executable_env_t* env,
                                   const kiln_dispatch_state_t* dispatch_state,
                                   const kiln_workgroup_state_t* workgroup_state);
 
+/* What an export does with one of its bindings. */
+enum kiln_binding_flag_bits {
+  KILN_BINDING_FLAG_WRITTEN = 1u << 0, /* the export stores to it: never an input or constant */
+  /* The export loads from it: unless it also writes it, something must have written it first
+   * (an operand whose contents the code never uses, like a pooling window, is not read). */
+  KILN_BINDING_FLAG_READ = 1u << 1,
+};
+
+typedef struct kiln_binding_t {
+  /* Bytes from the binding's start that the export may access, whatever binding_lengths says;
+   * a dispatch must bind at least this many. 0: the export bounds every access by
+   * binding_lengths itself (hand-written code). */
+  uint64_t length;
+  uint32_t flags; /* kiln_binding_flag_bits */
+  uint32_t reserved;
+} kiln_binding_t;
+
 typedef struct kiln_export_t {
   const char* name;
   kiln_dispatch_fn_t fn;
   uint32_t binding_count;
   uint32_t constant_count;
-  uint32_t workgroup_size[3]; /* hint */
-  uint32_t flags;             /* reserved, 0 */
+  uint32_t workgroup_size[3];     /* hint */
+  uint32_t flags;                 /* reserved, 0 */
+  const kiln_binding_t* bindings; /* binding_count entries (NULL only when there are none) */
+  /* The grid the code was compiled for: its workgroups index their tiles by workgroup_id, so a
+   * dispatch must use exactly this count. 0 in a dimension: any count (the export bounds itself
+   * by workgroup_count, as hand-written code does). */
+  uint32_t workgroup_count[3];
+  uint32_t reserved;
 } kiln_export_t;
 
 typedef struct kiln_import_t {

@@ -12,7 +12,9 @@ namespace {
 static_assert(sizeof(void*) == 8, "kiln targets LP64 hosts");
 
 TEST(ExecutableAbiTest, Version) {
-  EXPECT_EQ(KILN_EXECUTABLE_ABI_VERSION, 1u);
+  EXPECT_EQ(KILN_EXECUTABLE_ABI_VERSION, 2u);
+  EXPECT_EQ(KILN_BINDING_FLAG_WRITTEN, 1u);
+  EXPECT_EQ(KILN_BINDING_FLAG_READ, 2u);
   EXPECT_STREQ(KILN_LIBRARY_QUERY_SYMBOL, "kiln_library_query");
 }
 
@@ -50,13 +52,20 @@ TEST(ExecutableAbiTest, WorkgroupStateLayout) {
 }
 
 TEST(ExecutableAbiTest, ExportImportLayout) {
-  EXPECT_EQ(sizeof(kiln_export_t), 40u);
+  EXPECT_EQ(sizeof(kiln_binding_t), 16u);
+  EXPECT_EQ(offsetof(kiln_binding_t, length), 0u);
+  EXPECT_EQ(offsetof(kiln_binding_t, flags), 8u);
+  EXPECT_EQ(offsetof(kiln_binding_t, reserved), 12u);
+  EXPECT_EQ(sizeof(kiln_export_t), 64u);
   EXPECT_EQ(offsetof(kiln_export_t, name), 0u);
   EXPECT_EQ(offsetof(kiln_export_t, fn), 8u);
   EXPECT_EQ(offsetof(kiln_export_t, binding_count), 16u);
   EXPECT_EQ(offsetof(kiln_export_t, constant_count), 20u);
   EXPECT_EQ(offsetof(kiln_export_t, workgroup_size), 24u);
   EXPECT_EQ(offsetof(kiln_export_t, flags), 36u);
+  EXPECT_EQ(offsetof(kiln_export_t, bindings), 40u);
+  EXPECT_EQ(offsetof(kiln_export_t, workgroup_count), 48u);
+  EXPECT_EQ(offsetof(kiln_export_t, reserved), 60u);
   EXPECT_EQ(sizeof(kiln_import_t), 16u);
   EXPECT_EQ(offsetof(kiln_import_t, name), 0u);
   EXPECT_EQ(offsetof(kiln_import_t, flags), 8u);

@@ -20,18 +20,10 @@
 #include "gtest/gtest.h"
 #include "runtime_service/hal/device.h"
 #include "runtime_service/runtime.h"
+#include "runtime_service/testing/sanitizers.h"
 #include "runtime_service/testing/test_modules.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define KILN_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define KILN_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef KILN_COUNTS_ALLOCATIONS
-#define KILN_COUNTS_ALLOCATIONS 1
-#endif
+#define KILN_COUNTS_ALLOCATIONS (!KILN_SANITIZED)
 
 namespace {
 std::atomic<bool> g_armed{false};

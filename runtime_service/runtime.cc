@@ -303,9 +303,35 @@ class ProgramChecker {
       return Error(absl::StrCat("dispatch of '", entry.name, "' has ", dispatch.constants_size(),
                                 " push constants; the export takes ", entry.constant_count));
     }
+    // The code was compiled for one grid: its workgroups find their tiles by workgroup id, so
+    // another grid would compute out of bounds (or leave tiles unwritten).
+    for (int d = 0; d < 3; ++d) {
+      if (entry.workgroup_count[d] != 0 &&
+          dispatch.workgroup_count(d) != entry.workgroup_count[d]) {
+        return Error(
+            absl::StrCat("dispatch of '", entry.name, "' has ", dispatch.workgroup_count(0), " x ",
+                         dispatch.workgroup_count(1), " x ", dispatch.workgroup_count(2),
+                         " workgroups; the export was compiled for ", entry.workgroup_count[0],
+                         " x ", entry.workgroup_count[1], " x ", entry.workgroup_count[2]));
+      }
+    }
     for (int i = 0; i < dispatch.bindings_size(); ++i) {
-      KILN_RETURN_IF_ERROR(CheckRef(dispatch.bindings(i),
-                                    absl::StrCat("dispatch of '", entry.name, "' binding ", i)));
+      const mv1::BufferRef& binding = dispatch.bindings(i);
+      const std::string what = absl::StrCat("dispatch of '", entry.name, "' binding ", i);
+      KILN_RETURN_IF_ERROR(CheckRef(binding, what));
+      // The code accesses as many bytes as it declares, whatever length the binding says.
+      const kiln_binding_t& declared = entry.bindings[i];
+      if (binding.length() < declared.length) {
+        return Error(absl::StrCat(what, " is ", binding.length(), " bytes; the export accesses ",
+                                  declared.length));
+      }
+      // What the code stores to must be the program's; what it only loads must hold data. (A
+      // binding it both loads and stores may be written first by the dispatch itself.)
+      if (declared.flags & KILN_BINDING_FLAG_WRITTEN) {
+        KILN_RETURN_IF_ERROR(CheckWritable(binding, what));
+      } else if (declared.flags & KILN_BINDING_FLAG_READ) {
+        KILN_RETURN_IF_ERROR(CheckWritten(binding, what));
+      }
     }
     // The same dispatch again with only barriers between recomputes what is there (or, in
     // place, changes it twice): the compiler never emits one, a duplicated command does.
@@ -316,9 +342,8 @@ class ProgramChecker {
             absl::StrCat("dispatch of '", entry.name, "' duplicates command ", previous_dispatch_));
     }
     previous_dispatch_ = index_;
-    // The ABI does not say which bindings a dispatch writes: count every writable one.
-    for (const mv1::BufferRef& binding : dispatch.bindings())
-      if (slot_writable_[binding.slot()]) MarkWritten(binding);
+    for (int i = 0; i < dispatch.bindings_size(); ++i)
+      if (entry.bindings[i].flags & KILN_BINDING_FLAG_WRITTEN) MarkWritten(dispatch.bindings(i));
     return absl::OkStatus();
   }
 
@@ -372,9 +397,9 @@ using Source = RecordedFunction::Source;
 // Records a host program that ProgramChecker accepted into a command buffer. Barriers in the
 // program are kept; where the program leaves two commands of one stage touching the same memory
 // (one of them writing), the recorder adds a barrier, so the async model computes exactly what
-// the inline model does even for programs that under-state their barriers. Dispatch bindings on
-// outputs and transients count as writes (the ABI does not say which bindings a dispatch
-// writes); inputs and constants are never written.
+// the inline model does even for programs that under-state their barriers. A dispatch writes the
+// bindings its export declares written (ProgramChecker allowed those only on outputs and
+// transients); inputs and constants are never written.
 class ProgramRecorder {
  public:
   ProgramRecorder(const mv1::ModuleDef& module, const mv1::FunctionDef& function,
@@ -451,10 +476,11 @@ class ProgramRecorder {
             recorded_dispatch.workgroup_count[d] = dispatch.workgroup_count(d);
             recorded_dispatch.workgroup_size[d] = entry.workgroup_size[d];
           }
-          for (const mv1::BufferRef& ref : dispatch.bindings()) {
-            hal::BindingRef binding = Ref(ref, slot_binding);
+          for (int i = 0; i < dispatch.bindings_size(); ++i) {
+            hal::BindingRef binding = Ref(dispatch.bindings(i), slot_binding);
             recorded_dispatch.bindings.push_back(binding);
-            accesses.push_back(AccessOf(*recorded, binding, /*write=*/true));
+            accesses.push_back(AccessOf(
+                *recorded, binding, (entry.bindings[i].flags & KILN_BINDING_FLAG_WRITTEN) != 0));
           }
           recorded_dispatch.constants.assign(dispatch.constants().begin(),
                                              dispatch.constants().end());

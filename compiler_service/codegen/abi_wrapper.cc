@@ -40,7 +40,9 @@ AbiStructTypes GetAbiStructTypes(llvm::LLVMContext& ctx) {
   types.dispatch_state =
       NamedStruct(ctx, "kiln_dispatch_state_t", {i32x3, i32x3, i32, i32, ptr, ptr, ptr});
   types.workgroup_state = NamedStruct(ctx, "kiln_workgroup_state_t", {i32x3, i32, ptr, i64});
-  types.export_entry = NamedStruct(ctx, "kiln_export_t", {ptr, ptr, i32, i32, i32x3, i32});
+  types.binding_entry = NamedStruct(ctx, "kiln_binding_t", {i64, i32, i32});
+  types.export_entry =
+      NamedStruct(ctx, "kiln_export_t", {ptr, ptr, i32, i32, i32x3, i32, ptr, i32x3, i32});
   types.import_entry = NamedStruct(ctx, "kiln_import_t", {ptr, i32, i32});
   types.library = NamedStruct(ctx, "kiln_library_t", {i32, i32, ptr, i64, i32, i32, ptr, ptr});
   return types;
@@ -68,10 +70,10 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
     if (kernel == nullptr)
       return llvm::createStringError("ABI wrapper: no lowered function '%s'",
                                      spec.function.c_str());
-    if (kernel->arg_size() != spec.binding_count + 1)
+    const auto binding_count = static_cast<uint32_t>(spec.bindings.size());
+    if (kernel->arg_size() != binding_count + 1)
       return llvm::createStringError("ABI wrapper: function '%s' takes %zu arguments, expected %u",
-                                     spec.function.c_str(), kernel->arg_size(),
-                                     spec.binding_count + 1);
+                                     spec.function.c_str(), kernel->arg_size(), binding_count + 1);
     auto* wrapper = llvm::Function::Create(dispatch_type, llvm::GlobalValue::InternalLinkage,
                                            "kiln_dispatch_" + spec.name, module);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", wrapper));
@@ -80,26 +82,46 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
         b.CreateStructGEP(types.dispatch_state, state, kDispatchStateBindingPtrsField);
     llvm::Value* bindings = b.CreateLoad(ptr, bindings_field, "bindings");
     std::vector<llvm::Value*> args;
-    for (uint32_t i = 0; i < spec.binding_count; ++i) {
+    for (uint32_t i = 0; i < binding_count; ++i) {
       llvm::Value* slot = b.CreateConstInBoundsGEP1_64(ptr, bindings, i);
       args.push_back(b.CreateLoad(ptr, slot));
     }
     llvm::Value* workgroup_id = b.CreateConstInBoundsGEP2_32(
         types.workgroup_state, wrapper->getArg(2), 0, kWorkgroupStateWorkgroupIdField);
     llvm::Value* workgroup_x = b.CreateLoad(i32, workgroup_id, "workgroup_id_x");  // [0]
-    args.push_back(b.CreateZExt(workgroup_x, kernel->getArg(spec.binding_count)->getType()));
+    args.push_back(b.CreateZExt(workgroup_x, kernel->getArg(binding_count)->getType()));
     b.CreateCall(kernel, args);
     b.CreateRet(llvm::ConstantInt::get(i32, 0));
 
-    auto* zero3 =
-        llvm::ConstantArray::get(llvm::ArrayType::get(i32, 3),
-                                 {llvm::ConstantInt::get(i32, 1), llvm::ConstantInt::get(i32, 1),
-                                  llvm::ConstantInt::get(i32, 1)});
+    auto* i32x3 = llvm::ArrayType::get(i32, 3);
+    auto triple = [&](std::array<uint32_t, 3> values) {
+      return llvm::ConstantArray::get(
+          i32x3, {llvm::ConstantInt::get(i32, values[0]), llvm::ConstantInt::get(i32, values[1]),
+                  llvm::ConstantInt::get(i32, values[2])});
+    };
+    // What the runtime checks every dispatch of this export against (ProgramChecker).
+    std::vector<llvm::Constant*> binding_entries;
+    for (const BindingSpec& binding : spec.bindings) {
+      const uint32_t flags = (binding.read ? uint32_t{KILN_BINDING_FLAG_READ} : 0u) |
+                             (binding.written ? uint32_t{KILN_BINDING_FLAG_WRITTEN} : 0u);
+      binding_entries.push_back(llvm::ConstantStruct::get(
+          types.binding_entry,
+          {llvm::ConstantInt::get(i64, binding.length), llvm::ConstantInt::get(i32, flags),
+           llvm::ConstantInt::get(i32, 0)}));
+    }
+    llvm::Constant* bindings_table = llvm::ConstantPointerNull::get(ptr);
+    if (!binding_entries.empty()) {
+      auto* table_type = llvm::ArrayType::get(types.binding_entry, binding_entries.size());
+      bindings_table = new llvm::GlobalVariable(
+          module, table_type, /*isConstant=*/true, llvm::GlobalValue::InternalLinkage,
+          llvm::ConstantArray::get(table_type, binding_entries), "kiln_bindings_" + spec.name);
+    }
     export_entries.push_back(llvm::ConstantStruct::get(
         types.export_entry,
         {CString(module, spec.name, "kiln_export_name"), wrapper,
-         llvm::ConstantInt::get(i32, spec.binding_count), llvm::ConstantInt::get(i32, 0), zero3,
-         llvm::ConstantInt::get(i32, 0)}));
+         llvm::ConstantInt::get(i32, binding_count), llvm::ConstantInt::get(i32, 0),
+         triple({1, 1, 1}), llvm::ConstantInt::get(i32, 0), bindings_table,
+         triple(spec.workgroup_count), llvm::ConstantInt::get(i32, 0)}));
   }
 
   auto* exports_type = llvm::ArrayType::get(types.export_entry, export_entries.size());

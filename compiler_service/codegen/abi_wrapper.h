@@ -3,6 +3,7 @@
 #ifndef KILN_COMPILER_SERVICE_CODEGEN_ABI_WRAPPER_H_
 #define KILN_COMPILER_SERVICE_CODEGEN_ABI_WRAPPER_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@ namespace kiln::compiler {
 struct AbiStructTypes {
   llvm::StructType* dispatch_state;   // kiln_dispatch_state_t
   llvm::StructType* workgroup_state;  // kiln_workgroup_state_t
+  llvm::StructType* binding_entry;    // kiln_binding_t
   llvm::StructType* export_entry;     // kiln_export_t
   llvm::StructType* import_entry;     // kiln_import_t
   llvm::StructType* library;          // kiln_library_t
@@ -27,10 +29,18 @@ struct AbiStructTypes {
 // The context's named types ("kiln_library_t", ...), created on first use.
 AbiStructTypes GetAbiStructTypes(llvm::LLVMContext& ctx);
 
+// One binding as the export declares it (kiln_binding_t).
+struct BindingSpec {
+  uint64_t length = 0;   // bytes the code may access from the binding's start
+  bool read = false;     // the code loads from it
+  bool written = false;  // the code stores to it
+};
+
 struct ExportSpec {
   std::string name;      // export name in the library table
   std::string function;  // lowered `void f(ptr binding0, ..., i64 workgroup_id_x)`
-  uint32_t binding_count = 0;
+  std::vector<BindingSpec> bindings;
+  std::array<uint32_t, 3> workgroup_count = {1, 1, 1};  // the grid the code was compiled for
 };
 
 // Adds the wrappers and `kiln_library_query`, then gives every other defined symbol internal

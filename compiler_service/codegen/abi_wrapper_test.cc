@@ -55,13 +55,22 @@ CStruct Workgroup() {
            KILN_FIELD(T, scratch_size)}};
 }
 
+CStruct Binding() {
+  using T = kiln_binding_t;
+  return {"kiln_binding_t",
+          sizeof(T),
+          alignof(T),
+          {KILN_FIELD(T, length), KILN_FIELD(T, flags), KILN_FIELD(T, reserved)}};
+}
+
 CStruct Export() {
   using T = kiln_export_t;
   return {"kiln_export_t",
           sizeof(T),
           alignof(T),
           {KILN_FIELD(T, name), KILN_FIELD(T, fn), KILN_FIELD(T, binding_count),
-           KILN_FIELD(T, constant_count), KILN_FIELD(T, workgroup_size), KILN_FIELD(T, flags)}};
+           KILN_FIELD(T, constant_count), KILN_FIELD(T, workgroup_size), KILN_FIELD(T, flags),
+           KILN_FIELD(T, bindings), KILN_FIELD(T, workgroup_count), KILN_FIELD(T, reserved)}};
 }
 
 CStruct Import() {
@@ -127,6 +136,7 @@ TEST_F(AbiWrapperTest, StructsMatchTheCHeader) {
   const AbiStructTypes types = GetAbiStructTypes(ctx);
   ExpectSameLayout(Dispatch(), types.dispatch_state);
   ExpectSameLayout(Workgroup(), types.workgroup_state);
+  ExpectSameLayout(Binding(), types.binding_entry);
   ExpectSameLayout(Export(), types.export_entry);
   ExpectSameLayout(Import(), types.import_entry);
   ExpectSameLayout(Library(), types.library);
@@ -142,7 +152,9 @@ std::unique_ptr<llvm::Module> Wrapped(llvm::LLVMContext& ctx, uint64_t features)
       llvm::GlobalValue::ExternalLinkage, "kernel", *module);
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", kernel));
   b.CreateRetVoid();
-  llvm::Error error = EmitAbiWrapper(*module, "lib", {{"k", "kernel", 2}}, features);
+  llvm::Error error = EmitAbiWrapper(
+      *module, "lib", {{"k", "kernel", {{64, true, false}, {128, false, true}}, {4, 2, 1}}},
+      features);
   EXPECT_FALSE(bool(error)) << llvm::toString(std::move(error));
   return module;
 }
@@ -173,6 +185,24 @@ TEST_F(AbiWrapperTest, EmittedTablesUseTheCheckedTypes) {
   auto* entry = llvm::cast<llvm::ConstantStruct>(
       llvm::cast<llvm::ConstantArray>(exports->getInitializer())->getOperand(0));
   EXPECT_EQ(llvm::cast<llvm::ConstantInt>(entry->getOperand(2))->getZExtValue(), 2u);
+  // The binding declarations and the grid the runtime checks dispatches against.
+  auto* bindings = llvm::cast<llvm::GlobalVariable>(entry->getOperand(6));
+  auto* table = llvm::cast<llvm::ConstantArray>(bindings->getInitializer());
+  ASSERT_EQ(table->getNumOperands(), 2u);
+  std::vector<std::pair<uint64_t, uint64_t>> declared;
+  for (llvm::Value* binding : table->operands()) {
+    auto* fields = llvm::cast<llvm::ConstantStruct>(binding);
+    EXPECT_EQ(fields->getType(), types.binding_entry);
+    declared.emplace_back(llvm::cast<llvm::ConstantInt>(fields->getOperand(0))->getZExtValue(),
+                          llvm::cast<llvm::ConstantInt>(fields->getOperand(1))->getZExtValue());
+  }
+  EXPECT_EQ(declared, (std::vector<std::pair<uint64_t, uint64_t>>{
+                          {64, KILN_BINDING_FLAG_READ}, {128, KILN_BINDING_FLAG_WRITTEN}}));
+  auto* grid = llvm::cast<llvm::Constant>(entry->getOperand(7));  // folds to a data array
+  std::vector<uint64_t> counts(3);
+  for (unsigned d = 0; d < 3; ++d)
+    counts[d] = llvm::cast<llvm::ConstantInt>(grid->getAggregateElement(d))->getZExtValue();
+  EXPECT_EQ(counts, (std::vector<uint64_t>{4, 2, 1}));
 
   // The query function refuses callers older than the version: `max_abi_version >= VERSION`.
   llvm::Function* query = module->getFunction(KILN_LIBRARY_QUERY_SYMBOL);

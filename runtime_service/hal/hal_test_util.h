@@ -24,6 +24,7 @@ inline constexpr uint32_t kAddF32 = 0;
 inline constexpr uint32_t kScaleF32 = 1;
 inline constexpr uint32_t kProbe = 2;
 inline constexpr uint32_t kFail = 3;
+inline constexpr uint32_t kCopy64 = 4;
 
 // The test library, loaded once through the system-library loader.
 inline const ExecutableLibrary& TestLibrary() {
@@ -32,7 +33,8 @@ inline const ExecutableLibrary& TestLibrary() {
     std::string image{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     kiln::module::v1::ExecutableDef def;
     def.set_name("lib");
-    for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) def.add_exports(name);
+    for (const char* name : {"add_f32", "scale_f32", "probe", "fail", "copy64"})
+      def.add_exports(name);
     auto loaded = LoadSystemLibrary({reinterpret_cast<const uint8_t*>(image.data()), image.size()},
                                     def, HostCpuFeatures());
     EXPECT_TRUE(loaded.ok()) << loaded.status();

@@ -1,6 +1,7 @@
 // The invocation API under both execution models: the same end-to-end programs (modules
 // wrapping loader/testdata/test_library.c) must give the same outputs inline and on the async
 // HAL. Also the model choice itself and arena reuse in steady state.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <fstream>
@@ -76,6 +77,27 @@ class InvokeModelTest : public testing::TestWithParam<ExecutionModelOverride> {
     return kiln::Load(builder, SharedDevice());
   }
 };
+
+// An export that trusts its declarations (binding lengths, grid), as compiled code does, runs on
+// exactly that grid; runtime_test's LoadRejectsTest has the programs Load refuses.
+TEST_P(InvokeModelTest, DeclaredExportRunsOnItsGrid) {
+  module::ModuleBuilder builder = NewBuilder();
+  mv1::FunctionDef* function = NewFunction(builder, "copy", 2);
+  AddArg(function->mutable_inputs(), "a", mv1::DATA_TYPE_F32, {32});
+  AddArg(function->mutable_outputs(), "result0", mv1::DATA_TYPE_F32, {32});
+  Program{function->mutable_program()}.BindInput(0, 0).BindOutput(1, 0).Dispatch(
+      kCopy64, {2, 1, 1}, {{0, 0, 64}, {1, 64, 64}});
+  auto loaded = Load(builder);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::vector<float> a = Iota(32, 0.5f, 1.0f);
+  const std::vector<int64_t> shape = {32};
+  TensorView inputs[] = {View("a", a, shape)};
+  std::vector<float> expected(32, 0.0f);
+  std::copy(a.begin(), a.begin() + 16, expected.begin() + 16);
+  auto outputs = (*loaded)->Invoke(*(*loaded)->FindFunction("copy"), inputs, options());
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  EXPECT_EQ(Values<float>((*outputs)[0].data), expected);
+}
 
 TEST_P(InvokeModelTest, AddEndToEndAndConcurrently) {
   module::ModuleBuilder builder = NewBuilder();

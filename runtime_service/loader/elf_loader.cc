@@ -748,6 +748,12 @@ absl::Status ElfImage::CheckLibrary(const kiln_library_t* library) const {
         return outside(absl::StrCat("exports[", i, "].name"), "readable");
       if (entry.fn != nullptr && !code_ok(reinterpret_cast<const void*>(entry.fn)))
         return outside(absl::StrCat("exports[", i, "].fn"), "executable");
+      if (entry.bindings != nullptr && entry.binding_count != 0) {
+        if (!aligned(entry.bindings, alignof(kiln_binding_t)))
+          return misaligned(absl::StrCat("exports[", i, "].bindings"), alignof(kiln_binding_t));
+        if (!readable(entry.bindings, uint64_t{entry.binding_count} * sizeof(kiln_binding_t)))
+          return outside(absl::StrCat("exports[", i, "].bindings"), "readable");
+      }
     }
   }
   if (library->imports != nullptr && library->import_count != 0) {

@@ -68,6 +68,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     KILN_FUZZ_CHECK(Inside(mapping, entry.name, std::strlen(entry.name) + 1));
     KILN_FUZZ_CHECK(entry.name == def.exports(static_cast<int>(i)));
     KILN_FUZZ_CHECK(Inside(mapping, reinterpret_cast<const void*>(entry.fn), 1));
+    if (entry.binding_count > 0) {
+      KILN_FUZZ_CHECK(
+          Inside(mapping, entry.bindings, uint64_t{entry.binding_count} * sizeof(kiln_binding_t)));
+    }
   }
   const std::span<const uint8_t> relro = (*library)->relro();
   KILN_FUZZ_CHECK(relro.empty() || Inside(mapping, relro.data(), relro.size()));

@@ -35,7 +35,8 @@ mv1::ExecutableDef TestDef() {
   mv1::ExecutableDef def;
   def.set_name("lib");
   def.set_format(mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF);
-  for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) def.add_exports(name);
+  for (const char* name : {"add_f32", "scale_f32", "probe", "fail", "copy64"})
+    def.add_exports(name);
   return def;
 }
 
@@ -140,7 +141,7 @@ TEST_F(ElfLoaderTest, LoadsAndDispatches) {
   const ExecutableLibrary& lib = **loaded;
   EXPECT_EQ(lib.library().abi_version, KILN_EXECUTABLE_ABI_VERSION);
   EXPECT_STREQ(lib.library().name, "kiln_test_elf");
-  ASSERT_EQ(lib.export_count(), 4u);
+  ASSERT_EQ(lib.export_count(), 5u);
   EXPECT_STREQ(lib.export_at(0).name, "add_f32");
   EXPECT_EQ(lib.export_at(0).binding_count, 3u);
   EXPECT_EQ(lib.export_at(0).workgroup_size[0], 64u);
@@ -485,7 +486,7 @@ TEST_F(ElfLoaderTest, RandomCorruptionNeverCrashes) {
     auto library = EmbeddedElfLibrary::Load(image, TestDef(), kAllFeatures);
     if (library.ok()) {
       ++loaded;
-      EXPECT_EQ((*library)->export_count(), 4u);
+      EXPECT_EQ((*library)->export_count(), 5u);
     }
   }
   // Many flips hit fields the loader does not need (e_shoff, notes, ...): some loads succeed.

@@ -8,6 +8,8 @@
 
 namespace kiln {
 
+constexpr uint32_t kKnownBindingFlags = KILN_BINDING_FLAG_WRITTEN | KILN_BINDING_FLAG_READ;
+
 absl::Status ExecutableLibrary::Validate(const kiln_library_t* library,
                                          const kiln::module::v1::ExecutableDef& def,
                                          uint64_t host_features) {
@@ -49,6 +51,19 @@ absl::Status ExecutableLibrary::Validate(const kiln_library_t* library,
     if (entry.fn == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat(prefix, " export '", entry.name, "' has no function"));
+    }
+    // The declarations the program checker holds every dispatch to (ABI v2).
+    if (entry.bindings == nullptr && entry.binding_count != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(prefix, " export '", entry.name,
+                                                     "' declares none of its ", entry.binding_count,
+                                                     " bindings"));
+    }
+    for (uint32_t b = 0; b < entry.binding_count; ++b) {
+      if ((entry.bindings[b].flags & ~kKnownBindingFlags) != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(prefix, " export '", entry.name,
+                                                       "' binding ", b, " has unknown flags 0x",
+                                                       absl::Hex(entry.bindings[b].flags)));
+      }
     }
   }
 

@@ -34,7 +34,8 @@ mv1::ExecutableDef TestDef() {
   mv1::ExecutableDef def;
   def.set_name("lib");
   def.set_format(mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY);
-  for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) def.add_exports(name);
+  for (const char* name : {"add_f32", "scale_f32", "probe", "fail", "copy64"})
+    def.add_exports(name);
   return def;
 }
 
@@ -47,7 +48,7 @@ TEST(ExecutableLibraryTest, LoadsTheTestLibrary) {
   const ExecutableLibrary& lib = **library;
   EXPECT_EQ(lib.library().abi_version, KILN_EXECUTABLE_ABI_VERSION);
   EXPECT_STREQ(lib.library().name, "kiln_test_library");
-  ASSERT_EQ(lib.export_count(), 4u);
+  ASSERT_EQ(lib.export_count(), 5u);
   EXPECT_STREQ(lib.export_at(0).name, "add_f32");
   EXPECT_EQ(lib.export_at(0).binding_count, 3u);
   EXPECT_EQ(lib.export_at(0).workgroup_size[0], 64u);
@@ -135,7 +136,7 @@ TEST(ExecutableLibraryTest, ExportNameMismatch) {
   library = LoadSystemLibrary(image, def, HostCpuFeatures());
   EXPECT_EQ(library.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(library.status().message()),
-              HasSubstr("has 4 exports but the module lists 5"));
+              HasSubstr("has 5 exports but the module lists 6"));
 }
 
 TEST(ExecutableLibraryTest, AbiVersionMismatch) {
@@ -144,15 +145,15 @@ TEST(ExecutableLibraryTest, AbiVersionMismatch) {
   EXPECT_EQ(library.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(library.status().message(),
             "executable 'lib' was built for executable ABI version 99; this runtime supports "
-            "version 1");
+            "version 2");
 }
 
 TEST(ExecutableLibraryTest, QueryRefusesOurAbiVersion) {
   auto library =
-      LoadSystemLibrary(ReadFile(KILN_TEST_LIBRARY_ABI2_NULL_PATH), TestDef(), HostCpuFeatures());
+      LoadSystemLibrary(ReadFile(KILN_TEST_LIBRARY_ABI3_NULL_PATH), TestDef(), HostCpuFeatures());
   EXPECT_EQ(library.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(library.status().message()),
-              HasSubstr("cannot serve executable ABI version 1"));
+              HasSubstr("cannot serve executable ABI version 2"));
 }
 
 TEST(ExecutableLibraryTest, MissingCpuFeatures) {

@@ -73,11 +73,17 @@ void FuzzStructCheck(fuzzing::FuzzInput& input) {
   library.required_cpu_features = input.Bool() ? 0 : input.Integer<uint64_t>();
   library.export_count = input.Integer<uint8_t>() % 8;
   std::vector<kiln_export_t> exports(library.export_count);
+  std::deque<std::vector<kiln_binding_t>> bindings;
   for (kiln_export_t& entry : exports) {
     entry.name = text(16);
     entry.fn = input.Bool() ? nullptr : &Dispatch;
     entry.binding_count = input.Integer<uint8_t>();
     entry.constant_count = input.Integer<uint8_t>();
+    if (!input.Bool()) {
+      std::vector<kiln_binding_t>& table = bindings.emplace_back(entry.binding_count);
+      for (kiln_binding_t& binding : table) binding.flags = input.Integer<uint8_t>() % 8;
+      entry.bindings = table.data();
+    }
   }
   library.exports = input.Bool() ? nullptr : exports.data();
   library.import_count = input.Bool() ? 0 : input.Integer<uint8_t>() % 4;
@@ -112,9 +118,13 @@ void FuzzStructCheck(fuzzing::FuzzInput& input) {
     if (library.export_count != static_cast<uint32_t>(def.exports_size()))
       fail(absl::StatusCode::kInvalidArgument);
     for (uint32_t i = 0; !expected && i < library.export_count; ++i) {
-      if (exports[i].name == nullptr || def.exports(static_cast<int>(i)) != exports[i].name ||
-          exports[i].fn == nullptr)
+      const kiln_export_t& entry = exports[i];
+      if (entry.name == nullptr || def.exports(static_cast<int>(i)) != entry.name ||
+          entry.fn == nullptr || (entry.bindings == nullptr && entry.binding_count != 0))
         fail(absl::StatusCode::kInvalidArgument);
+      for (uint32_t b = 0; entry.bindings != nullptr && b < entry.binding_count; ++b)
+        if (entry.bindings[b].flags & ~uint32_t{KILN_BINDING_FLAG_WRITTEN | KILN_BINDING_FLAG_READ})
+          fail(absl::StatusCode::kInvalidArgument);
     }
     if (library.import_count != 0) fail(absl::StatusCode::kFailedPrecondition);
   }

@@ -231,10 +231,10 @@ TEST(ModuleFileTest, MetadataDoesNotParse) {
 
 TEST(ModuleFileTest, AbiVersionMismatch) {
   std::string file = RewriteDef(BuildTestModule().file,
-                                [](mv1::ModuleDef& def) { def.set_executable_abi_version(2); });
+                                [](mv1::ModuleDef& def) { def.set_executable_abi_version(3); });
   absl::Status status = Check(file);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("executable ABI version 2"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("executable ABI version 3"));
 }
 
 TEST(ModuleFileTest, RewriteDefAloneKeepsTheFileValid) {

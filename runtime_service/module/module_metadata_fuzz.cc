@@ -10,14 +10,12 @@
 // skipped when their tensors would exceed kMaxInvokeBytes or a dispatch has more than
 // kMaxInvokeWorkgroups workgroups, to keep executions fast; Load still runs on those.
 //
-// Kernels compiled by kiln trust the metadata: they index their bindings by the shapes they were
-// compiled for and their workgroup ids, and may write any binding. The ABI (v1) does not declare
-// those sizes, the grid or which bindings are written, so no verifier can prove a dispatch of
-// compiled code safe from the metadata alone: re-pointing a binding at a smaller slot or at a
-// constant, shortening it, or growing the grid overflows the heap or faults. Until the ABI
-// declares them, modules built by kiln-compile are bases only with KILN_FUZZ_COMPILED_BASES=1
-// (which finds exactly those); by default the bases are the modules around the hand-written test
-// library, whose exports check their binding lengths and grid, and executable-free programs.
+// Kernels compiled by kiln trust the metadata no more than their export declares (executable ABI
+// v2): they index their bindings by the shapes they were compiled for and their workgroup ids, so
+// each export states the bytes it accesses per binding, which bindings it writes and its grid,
+// and Load holds every dispatch to that. Modules built by kiln-compile are bases like the ones
+// around the hand-written test library (whose exports bound themselves) and executable-free
+// programs: whatever edit of their metadata Load accepts must run cleanly.
 //
 // Input: one byte choosing the base module, then edits of (kind byte, operands...) until the
 // input ends (at most kMaxEdits).
@@ -424,8 +422,6 @@ extern "C" const char* __asan_default_options() {  // NOLINT(bugprone-reserved-i
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   using namespace kiln;
   fuzzing::QuietProtobufErrors();
-  const char* compiled_env = std::getenv("KILN_FUZZ_COMPILED_BASES");
-  const bool compiled = compiled_env != nullptr && std::string(compiled_env) == "1";
   std::vector<std::filesystem::path> paths;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(KILN_FUZZ_BASE_MODULES, error))
@@ -437,7 +433,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     auto file = module::ModuleFile::FromBytes(
         {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
     if (!file.ok()) continue;  // the corrupt seeds of module_file_fuzz
-    if (!(*file)->def().compiler_version().empty() && !compiled) continue;
     BaseModule base{(*file)->def(), {}};
     for (int i = 0; i < base.def.segments_size(); ++i) {
       const std::span<const uint8_t> segment = (*file)->segment(static_cast<uint32_t>(i));

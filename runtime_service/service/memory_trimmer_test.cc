@@ -12,17 +12,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "runtime_service/testing/sanitizers.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define KILN_GLIBC_MALLOC 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define KILN_GLIBC_MALLOC 0
-#endif
-#endif
-#ifndef KILN_GLIBC_MALLOC
-#define KILN_GLIBC_MALLOC 1
-#endif
+#define KILN_GLIBC_MALLOC (!KILN_SANITIZED)
 
 namespace kiln {
 namespace {

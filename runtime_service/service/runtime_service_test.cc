@@ -15,19 +15,11 @@
 #include "gtest/gtest.h"
 #include "runtime_service/base/sha256.h"
 #include "runtime_service/service/name_limit.h"
+#include "runtime_service/testing/sanitizers.h"
 #include "runtime_service/testing/test_modules.h"
 #include "server/metrics.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define KILN_ADDRESS_SPACE_LIMITABLE 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define KILN_ADDRESS_SPACE_LIMITABLE 0
-#endif
-#endif
-#ifndef KILN_ADDRESS_SPACE_LIMITABLE
-#define KILN_ADDRESS_SPACE_LIMITABLE 1
-#endif
+#define KILN_ADDRESS_SPACE_LIMITABLE (!KILN_SANITIZED)
 
 namespace kiln {
 namespace {

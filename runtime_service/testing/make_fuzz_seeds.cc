@@ -192,7 +192,8 @@ void ElfSeeds(const fs::path& dir, const fs::path& test_elf, const fs::path& mis
   mv1::ExecutableDef def;
   def.set_name("fuzz");
   def.set_format(mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF);
-  for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) def.add_exports(name);
+  for (const char* name : {"add_f32", "scale_f32", "probe", "fail", "copy64"})
+    def.add_exports(name);
   const std::string image = ReadFile(test_elf);
   WriteFile(dir / "test_elf.bin", ElfSeed(StructOffset(image, def), def, image));
   WriteFile(dir / "null_query.bin", ElfSeed(std::numeric_limits<uint32_t>::max(), def, image));
@@ -232,6 +233,8 @@ void SystemLibrarySeeds(const fs::path& dir, const fs::path& test_library) {
       w.Byte(0).String(name);  // name
       w.Byte(0);               // fn: set
       w.Byte(3).Byte(0);       // binding and constant counts
+      w.Byte(0);               // bindings: declared
+      w.Byte(KILN_BINDING_FLAG_READ).Byte(KILN_BINDING_FLAG_READ).Byte(KILN_BINDING_FLAG_WRITTEN);
     }
     w.Byte(0);          // exports: the table
     w.Byte(1);          // import_count: 0

@@ -27,6 +27,7 @@ constexpr uint32_t kAddF32 = 0;
 constexpr uint32_t kScaleF32 = 1;
 constexpr uint32_t kProbe = 2;
 constexpr uint32_t kFail = 3;
+constexpr uint32_t kCopy64 = 4;  // declares its binding lengths and grid, like compiled code
 
 std::string ReadFile(const char* path) {
   std::ifstream in(path, std::ios::binary);
@@ -136,7 +137,8 @@ module::ModuleBuilder NewBuilder(
   executable->set_name("lib");
   executable->set_format(format);
   executable->set_segment(builder.AddSegment("lib", Bytes(image)));
-  for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) executable->add_exports(name);
+  for (const char* name : {"add_f32", "scale_f32", "probe", "fail", "copy64"})
+    executable->add_exports(name);
   return builder;
 }
 

@@ -108,11 +108,37 @@ static int fail(const kiln_executable_env_t* env, const kiln_dispatch_state_t* d
 #endif
 }
 
+/* binding1[0, 64) = binding0[0, 64), as compiled code does it: trusting the declared lengths and
+ * grid (two workgroups of 32 bytes), never reading binding_lengths or workgroup_count. */
+static int copy64(const kiln_executable_env_t* env, const kiln_dispatch_state_t* dispatch,
+                  const kiln_workgroup_state_t* workgroup) {
+  (void)env;
+  const uint8_t* in = (const uint8_t*)dispatch->binding_ptrs[0];
+  uint8_t* out = (uint8_t*)dispatch->binding_ptrs[1];
+  for (size_t i = 0; i < 32; ++i) {
+    size_t at = (size_t)workgroup->workgroup_id[0] * 32 + i;
+    out[at] = in[at];
+  }
+  return 0;
+}
+
+/* The hand-written kernels bound themselves by binding_lengths and workgroup_count: length 0 and
+ * grid 0 (any). copy64 declares what it needs, like compiled code. */
+#define R KILN_BINDING_FLAG_READ
+#define W KILN_BINDING_FLAG_WRITTEN
+static const kiln_binding_t kAddBindings[] = {{0, R, 0}, {0, R, 0}, {0, W, 0}};
+static const kiln_binding_t kScaleBindings[] = {{0, R, 0}, {0, W, 0}};
+static const kiln_binding_t kProbeBindings[] = {{0, W, 0}};
+static const kiln_binding_t kCopy64Bindings[] = {{64, R, 0}, {64, W, 0}};
+#undef R
+#undef W
+
 static const kiln_export_t kExports[] = {
-    {"add_f32", add_f32, 3, 0, {64, 1, 1}, 0},
-    {"scale_f32", scale_f32, 2, 1, {1, 1, 1}, 0},
-    {"probe", probe, 1, 0, {8, 4, 2}, 0},
-    {"fail", fail, 0, 0, {1, 1, 1}, 0},
+    {"add_f32", add_f32, 3, 0, {64, 1, 1}, 0, kAddBindings, {0, 0, 0}, 0},
+    {"scale_f32", scale_f32, 2, 1, {1, 1, 1}, 0, kScaleBindings, {0, 0, 0}, 0},
+    {"probe", probe, 1, 0, {8, 4, 2}, 0, kProbeBindings, {0, 0, 0}, 0},
+    {"fail", fail, 0, 0, {1, 1, 1}, 0, NULL, {0, 0, 0}, 0},
+    {"copy64", copy64, 2, 0, {1, 1, 1}, 0, kCopy64Bindings, {2, 1, 1}, 0},
 };
 
 static const kiln_library_t kLibrary = {

@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
   executable->set_format(mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY);
   executable->set_segment(
       builder.AddSegment("lib", {reinterpret_cast<const uint8_t*>(image.data()), image.size()}));
-  for (const char* name : {"add_f32", "scale_f32", "probe", "fail"}) executable->add_exports(name);
+  for (const char* name : {"add_f32", "scale_f32", "probe", "fail", "copy64"})
+    executable->add_exports(name);
   constexpr uint64_t kBytes = 6 * sizeof(float);
 
   mv1::FunctionDef* add = builder.def().add_functions();
