@@ -1,5 +1,6 @@
 #include "compiler_service/compiler.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -17,6 +18,7 @@
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Support/raw_ostream.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -381,14 +383,15 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   timer.End("translate");
   if (auto s = check(); !s.ok()) return s;
 
-  auto machine = CreateTargetMachine(*target);
-  if (!machine) return ToStatus(machine.takeError(), absl::StatusCode::kInvalidArgument, "target");
-  auto object = EmitObject(*llvm_module, **machine);
-  if (!object) return ToStatus(object.takeError(), absl::StatusCode::kInternal, "codegen");
+  if (auto machine = CreateTargetMachine(*target); !machine)
+    return ToStatus(machine.takeError(), absl::StatusCode::kInvalidArgument, "target");
+  auto objects =
+      EmitObjects(*llvm_module, [&] { return CreateTargetMachine(*target); }, CompileThreads());
+  if (!objects) return ToStatus(objects.takeError(), absl::StatusCode::kInternal, "codegen");
   timer.End("codegen");
   if (auto s = check(); !s.ok()) return s;
 
-  auto library = LinkSharedLibrary(*object, embedded);
+  auto library = LinkSharedLibrary(*objects, embedded);
   if (!library)
     return ToStatus(library.takeError(),
                     embedded ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kInternal,
@@ -434,6 +437,12 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
 }
 
 }  // namespace
+
+// Code generation runs on as many threads as this process may use (its CPU affinity), at most
+// 8: past that the split parts get too small to pay for themselves.
+unsigned CompileThreads() {
+  return std::clamp(llvm::hardware_concurrency().compute_thread_count(), 1u, 8u);
+}
 
 absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOptions& options,
                                       const ContinueCheck& should_continue) {

@@ -68,6 +68,10 @@ using ContinueCheck = std::function<absl::Status()>;
 absl::StatusOr<CompileResult> Compile(std::string_view source, const CompileOptions& options,
                                       const ContinueCheck& should_continue = nullptr);
 
+// Threads one compile uses at most (code generation of a large module runs in parallel): CPU
+// time limits on a compile scale with it.
+unsigned CompileThreads();
+
 // The normalized option set and target as a stable string: part of artifact cache keys.
 absl::StatusOr<std::string> CanonicalOptionsKey(const CompileOptions& options);
 

@@ -44,35 +44,31 @@ class ScratchDir {
 
 }  // namespace
 
-llvm::Expected<std::string> LinkSharedLibrary(std::string_view object, bool freestanding) {
-  // lld reads its inputs from files, so the object goes through a private scratch directory.
+llvm::Expected<std::string> LinkSharedLibrary(std::span<const std::string> objects,
+                                              bool freestanding) {
+  // lld reads its inputs from files, so the objects go through a private scratch directory.
   // (Only the compiler writes temp files; the runtime loads from memory.)
   ScratchDir dir;
   if (llvm::Error error = dir.Create()) return error;
-  std::string object_path = dir.Join("module.o");
-  std::string library_path = dir.Join("module.so");
-  {
+  std::vector<std::string> object_paths;
+  object_paths.reserve(objects.size());
+  for (const std::string& object : objects) {
+    const std::string& path =
+        object_paths.emplace_back(dir.Join("module" + std::to_string(object_paths.size()) + ".o"));
     std::error_code ec;
-    llvm::raw_fd_ostream out(object_path, ec);
-    if (ec) return llvm::createStringError(ec, "cannot write %s", object_path.c_str());
+    llvm::raw_fd_ostream out(path, ec);
+    if (ec) return llvm::createStringError(ec, "cannot write %s", path.c_str());
     out << object;
   }
+  std::string library_path = dir.Join("module.so");
 
   std::string out_text, err_text;
   llvm::raw_string_ostream out_stream(out_text), err_stream(err_text);
-  std::vector<const char*> args = {"ld.lld",
-                                   "-shared",
-                                   "-z",
-                                   "now",
-                                   "-z",
-                                   "relro",
-                                   "-z",
-                                   "noexecstack",
-                                   "--build-id=none",
-                                   "-O1",
-                                   "-o",
-                                   library_path.c_str(),
-                                   object_path.c_str()};
+  std::vector<const char*> args = {"ld.lld", "-shared",     "-z",
+                                   "now",    "-z",          "relro",
+                                   "-z",     "noexecstack", "--build-id=none",
+                                   "-O1",    "-o",          library_path.c_str()};
+  for (const std::string& path : object_paths) args.push_back(path.c_str());
   if (freestanding) {
     for (const char* arg : {"-nostdlib", "--no-undefined", "--hash-style=both", "-z", "text"})
       args.push_back(arg);

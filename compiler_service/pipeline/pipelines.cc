@@ -73,7 +73,8 @@ std::string DispatchPipeline(const std::string& execution_model, const CodegenOp
          "kiln-distribute-workgroups{vector-bits=" +
          std::to_string(options.vector_bits) +
          "},"
-         "kiln-plan-memory";
+         "kiln-plan-memory,"
+         "kiln-deduplicate-dispatches";
 }
 
 std::string CodegenPipeline(const CodegenOptions& options) {

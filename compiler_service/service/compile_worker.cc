@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "compiler_service/compiler.h"
 #include "compiler_service/service/sandbox.h"
 #include "compiler_service/service/worker_channel.h"
 #include "compiler_service/service/worker_protocol.h"
@@ -114,7 +115,8 @@ int RunCompileWorker(const char* private_dir, uint64_t memory_limit_bytes) {
     if (!request.ParseFromString(*frame)) return kExitProtocolError;
     frame->clear();
     frame->shrink_to_fit();
-    LimitCpu(request.cpu_seconds());
+    // The allowance is wall-clock time; a compile's threads spend CPU time faster than that.
+    LimitCpu(request.cpu_seconds() * kiln::compiler::CompileThreads());
     kiln::compiler::CompileOptions options = ToOptions(request);
     absl::StatusOr<kiln::compiler::CompileResult> result =
         kiln::compiler::Compile(request.source(), options);

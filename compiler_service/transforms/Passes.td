@@ -170,6 +170,19 @@ def DistinctResults : Pass<"kiln-distinct-results", "mlir::ModuleOp"> {
 }
 
 
+def DeduplicateDispatches : Pass<"kiln-deduplicate-dispatches", "mlir::ModuleOp"> {
+  let summary = "Merges dispatch functions that are identical but for their names";
+  let description = [{
+    Runs once dispatches are formed, distributed and planned, before code generation. Models
+    repeat layers of one shape (mobilenet_v2: 184 dispatches, 115 distinct), and every copy
+    would be lowered and code-generated again. Two dispatches are identical when they print
+    the same (local value names, no locations) with their names left out: same signature,
+    attributes (workgroup count included) and body. Every call of a duplicate is pointed at
+    the first dispatch of its kind and the duplicate is erased; weights are bindings, so the
+    shared code serves each call with its own.
+  }];
+}
+
 def FormDispatches : Pass<"kiln-form-dispatches", "mlir::ModuleOp"> {
   let summary = "Outlines each root linalg op of a bufferized host function into a dispatch";
   let description = [{
