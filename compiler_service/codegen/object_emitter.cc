@@ -1,6 +1,7 @@
 #include "compiler_service/codegen/object_emitter.h"
 
 #include <algorithm>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -123,9 +124,16 @@ llvm::Expected<std::vector<std::string>> EmitObjects(llvm::Module& module,
   {
     std::vector<std::thread> workers;
     workers.reserve(bitcode.size());
-    for (size_t i = 0; i < bitcode.size(); ++i) {
-      workers.emplace_back(
-          [&, i] { objects[i] = OptimizeAndGeneratePart(bitcode[i], make_machine); });
+    size_t started = 0;
+    try {
+      for (; started < bitcode.size(); ++started) {
+        workers.emplace_back(
+            [&, i = started] { objects[i] = OptimizeAndGeneratePart(bitcode[i], make_machine); });
+      }
+    } catch (const std::system_error&) {
+      // No more threads to be had (a process or memory limit): this thread does the rest.
+      for (size_t i = started; i < bitcode.size(); ++i)
+        objects[i] = OptimizeAndGeneratePart(bitcode[i], make_machine);
     }
     for (std::thread& worker : workers) worker.join();
   }
