@@ -363,13 +363,8 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   if (!llvm_module) return diagnostics.InvalidInput("translation to LLVM IR failed");
   std::vector<ExportSpec> exports;
   exports.reserve(host_programs->exports.size());
-  for (const DispatchExport& dispatch : host_programs->exports) {
-    ExportSpec& spec = exports.emplace_back();
-    spec.name = spec.function = dispatch.name;
-    for (const DispatchExport::Binding& binding : dispatch.bindings)
-      spec.bindings.push_back({binding.length, binding.read, binding.written});
-    spec.workgroup_count = dispatch.workgroup_count;
-  }
+  for (const DispatchExport& dispatch : host_programs->exports)
+    exports.push_back({dispatch.name, dispatch.name, dispatch.bindings, dispatch.workgroup_count});
   if (llvm::Error error =
           EmitAbiWrapper(*llvm_module, "kiln_module", exports, target->required_cpu_features))
     return ToStatus(std::move(error), absl::StatusCode::kInternal, "ABI wrapper");

@@ -257,7 +257,7 @@ llvm::Expected<HostPrograms> BuildHostPrograms(mlir::ModuleOp module,
           auto& binding = *command.add_bindings();
           binding.set_slot(slot);
           binding.set_offset(0);
-          binding.set_length(ByteSize(llvm::cast<mlir::MemRefType>(operand.getType())));
+          binding.set_length(entry.bindings[i].length);  // the operand's type is the argument's
           bool writes = entry.bindings[i].written;
           if (stage_writes.count(slot) || (writes && stage_reads.count(slot))) needs_barrier = true;
           accesses.push_back({slot, writes});

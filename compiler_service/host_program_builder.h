@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler_service/codegen/abi_wrapper.h"
 #include "kiln/module/v1/module.pb.h"
 #include "llvm/Support/Error.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -21,13 +22,8 @@ struct ConstantData {
 
 // A dispatch function as its library export declares it (executable ABI v2, kiln_export_t).
 struct DispatchExport {
-  struct Binding {
-    uint64_t length = 0;   // the bytes of the buffer the code may access
-    bool read = false;     // the code loads from it (what it stored itself aside)
-    bool written = false;  // the code stores to it
-  };
   std::string name;
-  std::vector<Binding> bindings;  // one per buffer argument, in order
+  std::vector<BindingSpec> bindings;  // one per buffer argument, in order
   std::array<uint32_t, 3> workgroup_count = {1, 1, 1};
 };
 
