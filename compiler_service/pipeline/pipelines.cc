@@ -36,7 +36,11 @@ std::string InputPipeline() {
          // Before canonicalization, which folds the reshapes it adds into TOSA's own.
          "kiln-normalize-convolutions,"
          "canonicalize,cse,"
+         // On the folded constants (transposed filters and weights), before fusion could
+         // move a weight into a generic op.
+         "kiln-pad-constant-rows,"
          "linalg-fuse-elementwise-ops,"
+         "kiln-normalize-reductions,"
          "canonicalize,cse,"
          // After folding: an element read of a constant (tosa.pad's pad value) folds away.
          "kiln-verify-no-element-access";

@@ -70,3 +70,20 @@ func.func @vecmat(%a: memref<1x513xf32>, %b: memref<513x1024xf32>, %c: memref<1x
   call @vecmat__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<1x513xf32>, memref<513x1024xf32>, memref<1x1024xf32>, index) -> ()
   return
 }
+
+// Rows and columns both split into 8 aligned workgroups: the split that re-reads the smaller
+// operand wins. By rows every workgroup would read all of B (2 MB); by columns, all of A
+// (512 KB) and a 256 KB strip of B.
+// CHECK-LABEL: func.func private @deep__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 8, 1, 1>
+// CHECK: %[[OFF:.*]] = arith.muli %arg3, %c32
+// CHECK: linalg.matmul {{.*}} memref<2048x32xf32, strided<[256, 1], offset: ?>>
+func.func private @deep__dispatch_0(%a: memref<64x2048xf32>, %b: memref<2048x256xf32>, %c: memref<64x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.matmul ins(%a, %b : memref<64x2048xf32>, memref<2048x256xf32>) outs(%c : memref<64x256xf32>)
+  return
+}
+func.func @deep(%a: memref<64x2048xf32>, %b: memref<2048x256xf32>, %c: memref<64x256xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @deep__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<64x2048xf32>, memref<2048x256xf32>, memref<64x256xf32>, index) -> ()
+  return
+}

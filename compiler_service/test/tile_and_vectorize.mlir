@@ -192,6 +192,19 @@ func.func private @mm_blocked(%a: memref<8x300xf32>, %b: memref<300x1024xf32>, %
   return
 }
 
+// A deep reduction over two row tiles is blocked although B is small (256 KB): K = 1024 in
+// 256-step blocks outside the row and column tiles, so that each block's strip of B stays in L1
+// for both row tiles.
+// CHECK-LABEL: func.func private @mm_deep
+// CHECK: scf.for {{.*}} to %c1024 step %c256
+// CHECK: scf.for {{.*}} to %c16 step %c8
+// CHECK: scf.for {{.*}} to %c64 step %c32
+// CHECK: scf.for {{.*}} = %c0 to %c256 step %c1 iter_args({{.*}}) -> (vector<8x32xf32>)
+func.func private @mm_deep(%a: memref<16x1024xf32>, %b: memref<1024x64xf32>, %c: memref<16x64xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<16x1024xf32>, memref<1024x64xf32>) outs(%c : memref<16x64xf32>)
+  return
+}
+
 // B (1 MB) has rows 8 KB apart: each 256-column block of B is packed into 32-column panels in a
 // stack buffer allocated once at the entry (with stack probing), and the register tiles read
 // the panels.

@@ -62,6 +62,27 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
     return rows < RegisterTileRows(vectorBits);
   }
 
+  // The bytes every workgroup reads whole when a contraction is split along output dimension
+  // `r`: split along rows, each workgroup reads all of B; along columns, all of A. On a tie in
+  // workgroup count the split that re-reads the smaller operand wins: 64x2048x256 (the FFN
+  // of a transformer at sequence 64) went to 8 workgroups of 8 rows, each streaming all 2 MB
+  // of B, where 8 of 32 columns each read a quarter-megabyte strip of it. 0 for other ops.
+  static int64_t RereadBytes(mlir::linalg::LinalgOp root,
+                             const mlir::FailureOr<mlir::linalg::ContractionDimensions>& dims,
+                             unsigned r) {
+    if (mlir::failed(dims)) return 0;
+    auto loop = LoopDimForResultDim(root, r);
+    if (!loop) return 0;
+    auto bytes = [](mlir::Value v) -> int64_t {
+      auto type = llvm::dyn_cast<mlir::MemRefType>(v.getType());
+      if (!type || !type.hasStaticShape()) return 0;
+      return type.getNumElements() * ElementBytes(type);
+    };
+    if (llvm::is_contained(dims->m, *loop)) return bytes(root.getDpsInputOperand(1)->get());
+    if (llvm::is_contained(dims->n, *loop)) return bytes(root.getDpsInputOperand(0)->get());
+    return 0;
+  }
+
   void Distribute(mlir::func::FuncOp dispatch) {
     llvm::SmallVector<mlir::linalg::LinalgOp> ops;
     dispatch.walk([&](mlir::linalg::LinalgOp op) { ops.push_back(op); });
@@ -91,6 +112,7 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
     unsigned best_dim = 0;
     int64_t best_count = 1;
     bool best_aligned = false;
+    int64_t best_reread = 0;
     for (unsigned r = 0; r < out_type.getRank(); ++r) {
       bool all_parallel = llvm::all_of(
           ops, [&](mlir::linalg::LinalgOp op) { return LoopDimForResultDim(op, r).has_value(); });
@@ -122,11 +144,15 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
       int64_t aligned = LargestDivisorAtMost(extent, wanted, align);
       bool is_aligned = aligned > 1;
       int64_t count = is_aligned ? aligned : LargestDivisorAtMost(extent, wanted);
+      const int64_t reread = RereadBytes(root, contraction, r);
       if ((is_aligned && !best_aligned && count > 1) ||
-          (is_aligned == best_aligned && count > best_count)) {
+          (is_aligned == best_aligned && count > best_count) ||
+          (is_aligned == best_aligned && count == best_count && count > 1 &&
+           reread < best_reread)) {
         best_count = count;
         best_dim = r;
         best_aligned = is_aligned;
+        best_reread = reread;
       }
     }
     if (best_count < 2) return;

@@ -8,11 +8,15 @@ namespace kiln::compiler {
 
 namespace {
 
-// Float data (an integer product may carry a `cast` attribute the rewrite would drop).
-bool IdentityStatic(mlir::Value buffer) {
+// Float data (an integer product may carry a `cast` attribute the rewrite would drop), static,
+// and a view whose batch dimension collapses into its rows: contiguous, or strided like a
+// slice of a padded constant (kiln-pad-constant-rows).
+bool CollapsibleStatic(mlir::Value buffer,
+                       llvm::ArrayRef<mlir::ReassociationIndices> reassociation) {
   auto type = llvm::dyn_cast<mlir::MemRefType>(buffer.getType());
-  return type && type.hasStaticShape() && type.getLayout().isIdentity() &&
-         llvm::isa<mlir::FloatType>(type.getElementType());
+  return type && type.hasStaticShape() && llvm::isa<mlir::FloatType>(type.getElementType()) &&
+         (type.getLayout().isIdentity() ||
+          mlir::memref::CollapseShapeOp::isGuaranteedCollapsible(type, reassociation));
 }
 
 struct DropUnitBatchPass : public impl::DropUnitBatchBase<DropUnitBatchPass> {
@@ -29,7 +33,8 @@ struct DropUnitBatchPass : public impl::DropUnitBatchBase<DropUnitBatchPass> {
         continue;
       mlir::Value a = op.getDpsInputOperand(0)->get(), b = op.getDpsInputOperand(1)->get();
       mlir::Value c = op.getDpsInitOperand(0)->get();
-      if (!IdentityStatic(a) || !IdentityStatic(b) || !IdentityStatic(c) ||
+      if (!CollapsibleStatic(a, drop_batch) || !CollapsibleStatic(b, drop_batch) ||
+          !CollapsibleStatic(c, drop_batch) ||
           llvm::cast<mlir::MemRefType>(c.getType()).getDimSize(0) != 1)
         continue;
       // A fill of C right before the product fills the same view, so that the passes after

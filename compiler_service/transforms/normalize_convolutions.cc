@@ -38,55 +38,6 @@ mlir::DenseElementsAttr TransposeConstant(mlir::DenseElementsAttr value,
   return mlir::DenseElementsAttr::getFromRawBuffer(result_type, result);
 }
 
-constexpr int64_t kCacheLineBytes = 64;
-
-// `value` [..][F] with each innermost row padded with zeros to F + pad elements.
-mlir::DenseElementsAttr PadRows(mlir::DenseElementsAttr value, int64_t pad,
-                                mlir::RankedTensorType result_type) {
-  const size_t bytes = value.getElementType().getIntOrFloatBitWidth() / 8;
-  const int64_t row = value.getType().getShape().back();
-  llvm::ArrayRef<char> source = value.getRawData();
-  const int64_t rows = value.getNumElements() / row;
-  std::vector<char> result(static_cast<size_t>(rows * (row + pad)) * bytes, 0);
-  for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(&result[r * (row + pad) * bytes], &source[r * row * bytes], row * bytes);
-  return mlir::DenseElementsAttr::getFromRawBuffer(result_type, result);
-}
-
-// A big constant HWCF filter whose rows (F output channels) are a multiple of two cache lines
-// apart is stored with one more cache line per row, and the convolution reads it through a
-// slice. A register tile reads 2 vectors of one row per reduction step, so it walks the
-// filter with the row stride: at 2 KB (F = 512) every step lands in the same 32 of L2's 1024
-// sets, 64 KB of its 1 MB usable, and the 590 KB strip of a 3x3x512 tile was re-read from L3
-// for every output row: resnet18's 7x7x512 -> 512 conv ran at 105 GFLOP/s against oneDNN's 212
-// (which reorders weights into blocked panels for the same reason). An odd number of lines
-// per row spreads the strip over every set.
-// `min_bytes` (the pass option, 1 MiB by default: B's size from which a matmul is cache-blocked
-// in codegen/strategy.cc) keeps small filters, which stay in L2 whatever their stride, as they are.
-void PadFilterRows(mlir::RewriterBase& rewriter, mlir::linalg::LinalgOp conv,
-                   mlir::arith::ConstantOp filter, mlir::DenseElementsAttr weights,
-                   int64_t min_bytes) {
-  auto type = llvm::cast<mlir::RankedTensorType>(weights.getType());
-  const int64_t bytes = type.getElementTypeBitWidth() / 8;
-  const int64_t row_bytes = type.getShape().back() * bytes;
-  if (weights.isSplat() || type.getNumElements() * bytes < min_bytes ||
-      row_bytes % (2 * kCacheLineBytes) != 0 || kCacheLineBytes % bytes != 0)
-    return;
-  const int64_t pad = kCacheLineBytes / bytes;
-  llvm::SmallVector<int64_t> padded_shape(type.getShape());
-  padded_shape.back() += pad;
-  auto padded_type = mlir::RankedTensorType::get(padded_shape, type.getElementType());
-  rewriter.setInsertionPoint(conv);
-  auto padded = mlir::arith::ConstantOp::create(rewriter, filter.getLoc(),
-                                                PadRows(weights, pad, padded_type));
-  llvm::SmallVector<mlir::OpFoldResult> offsets(type.getRank(), rewriter.getIndexAttr(0));
-  llvm::SmallVector<mlir::OpFoldResult> sizes, strides(type.getRank(), rewriter.getIndexAttr(1));
-  for (int64_t d : type.getShape()) sizes.push_back(rewriter.getIndexAttr(d));
-  auto slice = mlir::tensor::ExtractSliceOp::create(rewriter, filter.getLoc(), type, padded,
-                                                    offsets, sizes, strides);
-  rewriter.modifyOpInPlace(conv, [&] { conv.getDpsInputOperand(1)->set(slice.getResult()); });
-}
-
 // A depthwise convolution with a channel multiplier of 1 (filter [kh][kw][c][1], output
 // [n][oh][ow][c][1]) as the plain depthwise form on collapsed views.
 void DropUnitMultiplier(mlir::RewriterBase& rewriter, mlir::linalg::DepthwiseConv2DNhwcHwcmOp op) {
@@ -147,8 +98,6 @@ struct NormalizeConvolutionsPass
           rewriter, transpose.getLoc(),
           TransposeConstant(weights, transpose.getPermutation(), type));
       rewriter.replaceOp(transpose, folded.getResult());
-      PadFilterRows(rewriter, conv, folded, llvm::cast<mlir::DenseElementsAttr>(folded.getValue()),
-                    padFilterMinBytes);
     }
   }
 };
