@@ -167,8 +167,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
         // fits L1, a 2048-deep strip does not), and the next tile reads it again from L2.
         // 64x2048x256: 0.46 -> 0.33 ms, 49x4608x512 2.8 -> 1.7, 196x2304x256 1.75 -> 1.15;
         // at 384x383x384 (one block and a ragged one) it cost 4%, hence two blocks.
-        const bool deep =
-            ranges[k] >= 2 * kc && ranges[contraction->m.back()] > rows;
+        const bool deep = ranges[k] >= 2 * kc && ranges[contraction->m.back()] > rows;
         if ((big_b && (columns > nc || ranges[k] > kc)) || deep) {
           strategy.cache_tile_sizes.assign(loops, 0);
           // nc columns per block, innermost column loop first (a panel loop gets nc / strip).

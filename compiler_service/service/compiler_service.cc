@@ -128,27 +128,41 @@ mv1::ExecutableFormat FormatOf(const mv1::ModuleDef& def) {
                                     : mv1::EXECUTABLE_FORMAT_UNSPECIFIED;
 }
 
-// The response for a stored artifact; nullopt on a miss. OpenModule verifies the entry; a
-// corrupt one is dropped (and logged) there, and the caller rebuilds it.
-std::optional<cv1::CompileResponse> CachedResponse(const ArtifactStore& store,
-                                                   const std::string& digest,
-                                                   Clock::time_point start) {
-  auto cached = store.OpenModule(digest);
-  if (!cached.ok()) return std::nullopt;
-  cv1::CompileResponse response;
-  response.set_digest(digest);
-  response.set_cache_hit(true);
-  response.set_module_size((*cached)->bytes().size());
-  response.set_executable_format(FormatOf((*cached)->def()));
-  Summarize((*cached)->def(), response);
-  cv1::PhaseTiming& timing = *response.add_timings();
+}  // namespace
+
+// The response for a stored artifact; nullopt on a miss. The summary of an artifact this
+// process has read is kept: while the store vouches that the file is unchanged (Probe), a hit
+// neither reads nor authenticates the module again (resnet18: 45 MB, about 60 ms of the 98 ms a
+// hit took). OpenModule verifies the entry otherwise; a corrupt one is dropped (and logged)
+// there, and the caller rebuilds it.
+std::optional<cv1::CompileResponse> CompilerServiceImpl::CachedResponse(const std::string& digest,
+                                                                        Clock::time_point start) {
+  std::optional<cv1::CompileResponse> response;
+  {
+    std::lock_guard<std::mutex> lock(summaries_mutex_);
+    if (auto it = summaries_.find(digest); it != summaries_.end()) response = it->second;
+  }
+  if (response && !store_.Probe(digest).ok()) response.reset();
+  if (!response) {
+    auto cached = store_.OpenModule(digest);
+    if (!cached.ok()) return std::nullopt;
+    response.emplace();
+    response->set_digest(digest);
+    response->set_cache_hit(true);
+    response->set_module_size((*cached)->bytes().size());
+    response->set_executable_format(FormatOf((*cached)->def()));
+    Summarize((*cached)->def(), *response);
+    std::lock_guard<std::mutex> lock(summaries_mutex_);
+    // Bounded: past the limit an arbitrary summary goes (it is read again on its next hit).
+    if (summaries_.size() >= kMaxSummaries) summaries_.erase(summaries_.begin());
+    summaries_[digest] = *response;
+  }
+  cv1::PhaseTiming& timing = *response->add_timings();
   timing.set_phase("cache");
   timing.set_milliseconds(MillisecondsSince(start));
   metrics::Kiln().cache_hit_seconds.Get().ObserveDuration(Clock::now() - start);
   return response;
 }
-
-}  // namespace
 
 // One compile in progress and the callers waiting for it.
 struct CompilerServiceImpl::InFlight {
@@ -198,7 +212,7 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileToStore(
 
   for (;;) {
     if (!request.options().do_not_cache()) {
-      if (auto cached = CachedResponse(store_, *digest, start)) return *std::move(cached);
+      if (auto cached = CachedResponse(*digest, start)) return *std::move(cached);
     }
     auto result = CompileMerged(*digest, request, options, should_continue);
     // The compile this request joined was abandoned by its callers, but this one still wants
@@ -254,7 +268,7 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileMerged(
   // (Contains first: it counts no miss.)
   std::optional<cv1::CompileResponse> stored;
   if (!request.options().do_not_cache() && store_.Contains(digest))
-    stored = CachedResponse(store_, digest, Clock::now());
+    stored = CachedResponse(digest, Clock::now());
   absl::StatusOr<cv1::CompileResponse> result =
       stored ? *std::move(stored)
              : RunCompiler(digest, request, options, [&flight] { return flight->AnyoneWaiting(); });

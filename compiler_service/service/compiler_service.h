@@ -4,10 +4,12 @@
 #define KILN_COMPILER_SERVICE_SERVICE_COMPILER_SERVICE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -65,8 +67,15 @@ class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Se
       const kiln::compiler::CompileOptions& options,
       const kiln::compiler::ContinueCheck& should_continue);
 
+  std::optional<kiln::compiler::v1::CompileResponse> CachedResponse(
+      const std::string& digest, std::chrono::steady_clock::time_point start);
+
+  static constexpr size_t kMaxSummaries = 4096;
   const ArtifactStore& store_;
   CompileWorkerPool* workers_;
+  std::mutex summaries_mutex_;
+  // Cache-hit responses (no timings) of artifacts read by this process, by digest.
+  std::map<std::string, kiln::compiler::v1::CompileResponse> summaries_;
   std::mutex in_flight_mutex_;
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by artifact digest
   std::atomic<uint64_t> compiles_{0};

@@ -21,8 +21,9 @@ mlir::arith::MulFOp MultiplyAccumulate(mlir::linalg::GenericOp op) {
   auto add = yield.getValues().front().getDefiningOp<mlir::arith::AddFOp>();
   if (!add) return {};
   mlir::Value out = body.getArgument(2);
-  mlir::Value product = add.getLhs() == out ? add.getRhs() : add.getRhs() == out ? add.getLhs()
-                                                                                   : nullptr;
+  mlir::Value product = add.getLhs() == out   ? add.getRhs()
+                        : add.getRhs() == out ? add.getLhs()
+                                              : nullptr;
   if (!product) return {};
   auto mul = product.getDefiningOp<mlir::arith::MulFOp>();
   if (!mul || mul->getBlock() != &body || !mul->hasOneUse() || !add->hasOneUse()) return {};
@@ -106,8 +107,7 @@ void HoistInputTransform(mlir::RewriterBase& rewriter, mlir::linalg::GenericOp o
     if (step->use_empty()) rewriter.eraseOp(step);
 }
 
-struct NormalizeReductionsPass
-    : public impl::NormalizeReductionsBase<NormalizeReductionsPass> {
+struct NormalizeReductionsPass : public impl::NormalizeReductionsBase<NormalizeReductionsPass> {
   using NormalizeReductionsBase::NormalizeReductionsBase;
 
   void runOnOperation() override {

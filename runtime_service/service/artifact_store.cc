@@ -150,6 +150,17 @@ void RemovePath(const std::string& path) {
   }
 }
 
+// The identity of a regular file at `path` (not followed if a symlink), or nullopt. The
+// change time is set by the kernel on every write, rename onto the path, or utimensat, and
+// cannot be set back by a user, so an equal identity means the file was not touched since.
+std::optional<FileIdentity> IdentityOf(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return FileIdentity{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                      static_cast<uint64_t>(st.st_size),
+                      static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+}
+
 }  // namespace
 
 std::string FileDigest(std::span<const uint8_t> bytes) { return DigestString(Sha256(bytes)); }
@@ -158,6 +169,9 @@ struct ArtifactStore::State {
   struct Entry {
     uint64_t size = 0;
     int64_t last_access_ns = 0;  // wall clock, persisted as the module file's mtime
+    // The module file as this process last wrote or authenticated it (Probe); unset for
+    // entries only indexed from the directory.
+    std::optional<FileIdentity> verified;
   };
 
   std::string root;
@@ -178,10 +192,11 @@ struct ArtifactStore::State {
     return absl::StrCat(modules_dir, "/", digest.substr(7), std::string(kSidecarSuffix));
   }
 
-  void SetEntryLocked(const std::string& digest, uint64_t size, int64_t last_access_ns) {
+  void SetEntryLocked(const std::string& digest, uint64_t size, int64_t last_access_ns,
+                      std::optional<FileIdentity> verified = std::nullopt) {
     auto [it, inserted] = index.try_emplace(digest);
     if (!inserted) bytes -= it->second.size;
-    it->second = {size, last_access_ns};
+    it->second = {size, last_access_ns, verified};
     bytes += size;
   }
 
@@ -319,8 +334,9 @@ absl::Status ArtifactStore::Put(std::string_view digest, std::string_view bytes)
       !status.ok())
     return status;
   if (auto status = WriteAtomically(*path, bytes); !status.ok()) return status;
+  std::optional<FileIdentity> identity = IdentityOf(*path);
   std::lock_guard<std::mutex> lock(state_->mutex);
-  state_->SetEntryLocked(key, bytes.size(), NowUnixNs());
+  state_->SetEntryLocked(key, bytes.size(), NowUnixNs(), identity);
   state_->EvictToFitLocked(key);
   return absl::OkStatus();
 }
@@ -399,10 +415,46 @@ absl::StatusOr<std::unique_ptr<module::ModuleFile>> ArtifactStore::OpenModule(
   int64_t now = NowUnixNs();
   struct timespec times[2] = {{0, UTIME_OMIT}, {now / 1000000000, now % 1000000000}};
   ::utimensat(AT_FDCWD, path->c_str(), times, AT_SYMLINK_NOFOLLOW);
+  // The identity after the touch (which changes the change time). A file swapped in between
+  // the read and here would be recorded as verified: Probe's answer is a summary, never what
+  // runs, and loading authenticates the bytes it reads again.
+  std::optional<FileIdentity> identity = IdentityOf(*path);
+  if (identity && identity->size != bytes.size()) identity.reset();
   std::lock_guard<std::mutex> lock(state_->mutex);
   ++state_->hits;
-  state_->SetEntryLocked(key, bytes.size(), now);
+  state_->SetEntryLocked(key, bytes.size(), now, identity);
   return file;
+}
+
+absl::Status ArtifactStore::Probe(std::string_view digest) const {
+  auto path = PathFor(digest);
+  if (!path.ok()) return path.status();
+  std::string key(digest);
+  std::optional<FileIdentity> expected;
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    auto it = state_->index.find(key);
+    if (it != state_->index.end()) expected = it->second.verified;
+  }
+  std::optional<FileIdentity> actual = IdentityOf(*path);
+  if (!expected || !actual || !(*expected == *actual))
+    return absl::NotFoundError(absl::StrCat("artifact ", key, " is not known unchanged"));
+  // A hit: the same LRU refresh as OpenModule's, and the identity after it.
+  int64_t now = NowUnixNs();
+  struct timespec times[2] = {{0, UTIME_OMIT}, {now / 1000000000, now % 1000000000}};
+  ::utimensat(AT_FDCWD, path->c_str(), times, AT_SYMLINK_NOFOLLOW);
+  std::optional<FileIdentity> touched = IdentityOf(*path);
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  auto it = state_->index.find(key);
+  if (it == state_->index.end())  // evicted meanwhile
+    return absl::NotFoundError(absl::StrCat("artifact ", key, " was evicted"));
+  ++state_->hits;
+  it->second.last_access_ns = now;
+  it->second.verified = touched && touched->ino == actual->ino && touched->dev == actual->dev &&
+                                touched->size == actual->size
+                            ? touched
+                            : std::nullopt;
+  return absl::OkStatus();
 }
 
 void ArtifactStore::Remove(std::string_view digest) const {

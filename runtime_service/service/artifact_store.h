@@ -41,6 +41,15 @@ struct ArtifactStoreOptions {
   std::string key_file;
 };
 
+// A regular file as lstat sees it: device, inode, size and change time (nanoseconds).
+struct FileIdentity {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t size = 0;
+  int64_t ctime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
 struct ArtifactInfo {
   std::string digest;
   uint64_t size_bytes = 0;
@@ -84,6 +93,14 @@ class ArtifactStore {
   // position). NOT_FOUND (a miss) when absent; a corrupt entry is dropped, logged, counted, and
   // its error returned (DATA_LOSS, or INVALID_ARGUMENT for a path that is not a regular file).
   absl::StatusOr<std::unique_ptr<module::ModuleFile>> OpenModule(std::string_view digest) const;
+  // A hit without reading the module: OK when this process wrote or authenticated the entry
+  // (Put, OpenModule) and its file is the same file, unchanged since (device, inode, size and
+  // change time, which only the kernel sets). Refreshes the LRU position like OpenModule.
+  // NOT_FOUND otherwise: the caller opens the module instead. For answers about an artifact
+  // (the Compile RPC's cache hit), not for running it: OpenModule authenticates what runs.
+  // (File times tick coarsely, a few ms: a change within the tick of the recorded one goes
+  // unseen here, and is caught when the module is opened.)
+  absl::Status Probe(std::string_view digest) const;
   // Drops an entry (e.g. one that failed validation) so it is rebuilt.
   void Remove(std::string_view digest) const;
 

@@ -91,6 +91,53 @@ TEST(ArtifactStoreTest, PutThenReadBackAndRemove) {
   fs::remove_all(root);
 }
 
+// Probe vouches for an entry this process wrote or authenticated while its file is unchanged,
+// and for nothing else: an entry only indexed from the directory, a rewritten file (same size,
+// same mtime), a removed one.
+TEST(ArtifactStoreTest, ProbeOnlyVouchesForUnchangedVerifiedEntries) {
+  std::string root = TempDir();
+  std::string digest = Key(0), other = Key(1);
+  std::string bytes = ModuleBytes(100);
+  {
+    auto store = ArtifactStore::Open(root);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(store->Probe(digest).code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(store->Probe("sha256:nope").code(), absl::StatusCode::kInvalidArgument);
+    ASSERT_TRUE(store->Put(digest, bytes).ok());
+    EXPECT_TRUE(store->Probe(digest).ok());
+    EXPECT_TRUE(store->Probe(digest).ok());  // its own LRU touch does not invalidate it
+    EXPECT_EQ(store->Stats().hits, 2u);
+  }
+  auto store = ArtifactStore::Open(root);  // a restart: indexed from the directory only
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(store->Probe(digest).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store->OpenModule(digest).ok());
+  EXPECT_TRUE(store->Probe(digest).ok());
+
+  // Rewritten in place with other bytes of the same size and its old mtime restored.
+  std::string path = *store->PathFor(digest);
+  struct stat before;
+  ASSERT_EQ(::stat(path.c_str(), &before), 0);
+  std::string changed = ModuleBytes(100, 9);
+  ASSERT_EQ(changed.size(), bytes.size());
+  // File times come from a coarse clock (a few ms): a change within the same tick as the
+  // recorded one keeps the change time (see ArtifactStore::Probe).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::in | std::ios::out);
+    out.write(changed.data(), static_cast<std::streamsize>(changed.size()));
+  }
+  struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  EXPECT_EQ(store->Probe(digest).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->OpenModule(digest).status().code(), absl::StatusCode::kDataLoss);
+
+  ASSERT_TRUE(store->Put(other, bytes).ok());
+  ASSERT_TRUE(fs::remove(*store->PathFor(other)));
+  EXPECT_EQ(store->Probe(other).code(), absl::StatusCode::kNotFound);
+  fs::remove_all(root);
+}
+
 TEST(ArtifactStoreTest, MalformedDigestIsInvalidArgument) {
   auto store = ArtifactStore::Open(TempDir());
   ASSERT_TRUE(store.ok());
