@@ -70,3 +70,26 @@ func.func @unit_reduction(%x: tensor<4x1x8x1xf32>, %init: tensor<4x1xf32>) -> te
   } -> tensor<4x1xf32>
   return %r : tensor<4x1xf32>
 }
+
+// -----
+
+// The transformed element is used twice (a sum of squares of scaled inputs): moving the scale
+// out would apply it twice, so the payload is left whole.
+#a = affine_map<(d0, d1) -> (d0, d1)>
+#c = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @squared_transform
+// CHECK: linalg.generic
+// CHECK: %[[S:.*]] = arith.mulf %in, %cst : f32
+// CHECK: arith.mulf %[[S]], %[[S]] : f32
+func.func @squared_transform(%a: tensor<4x8xf32>, %b: tensor<4x8xf32>, %init: tensor<4xf32>) -> tensor<4xf32> {
+  %scale = arith.constant 0.5 : f32
+  %r = linalg.generic {indexing_maps = [#a, #a, #c], iterator_types = ["parallel", "reduction"]}
+      ins(%a, %b : tensor<4x8xf32>, tensor<4x8xf32>) outs(%init : tensor<4xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %s = arith.mulf %x, %scale : f32
+    %p = arith.mulf %s, %s : f32
+    %sum = arith.addf %acc, %p : f32
+    linalg.yield %sum : f32
+  } -> tensor<4xf32>
+  return %r : tensor<4xf32>
+}

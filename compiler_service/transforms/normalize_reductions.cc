@@ -30,12 +30,13 @@ mlir::arith::MulFOp MultiplyAccumulate(mlir::linalg::GenericOp op) {
   return mul;
 }
 
-// The ops of the payload that compute `value` from input block argument `arg` and values from
-// outside the op only, in order; empty when `value` is `arg` itself or depends on anything
-// else (the other input, the accumulator, linalg.index, ops with regions or effects), or when
-// `arg` has other users.
+// The ops of the payload that compute `value` (an operand of `mul`) from input block argument
+// `arg` and values from outside the op only, in order. Empty when `value` is `arg` itself or
+// depends on anything else (the other input, the accumulator, linalg.index, ops with regions
+// or effects), or when `arg` or a step is used by anything but the chain and `mul`'s `value`
+// operand: after the move those users would read the transformed element as `arg`.
 llvm::SmallVector<mlir::Operation*> InputTransform(mlir::Value value, mlir::BlockArgument arg,
-                                                   mlir::Block& body) {
+                                                   mlir::arith::MulFOp mul, mlir::Block& body) {
   llvm::SmallVector<mlir::Operation*> chain;
   llvm::SmallVector<mlir::Value> work = {value};
   llvm::DenseSet<mlir::Operation*> seen;
@@ -56,10 +57,13 @@ llvm::SmallVector<mlir::Operation*> InputTransform(mlir::Value value, mlir::Bloc
     for (mlir::Value operand : def->getOperands()) work.push_back(operand);
   }
   if (chain.empty()) return {};
-  // Every user of `arg` and of the chain's results is in the chain or is the multiply.
+  // The multiply's other operand is neither `value` (x * x) nor computed by the chain.
+  mlir::Value other = mul.getLhs() == value ? mul.getRhs() : mul.getLhs();
+  if (other == value || (other.getDefiningOp() && seen.contains(other.getDefiningOp()))) return {};
   for (mlir::Operation* op : chain)
     for (mlir::Operation* user : op->getUsers())
-      if (!seen.contains(user) && !llvm::isa<mlir::arith::MulFOp>(user)) return {};
+      if (!seen.contains(user) && (user != mul.getOperation() || op->getResult(0) != value))
+        return {};
   for (mlir::Operation* user : arg.getUsers())
     if (!seen.contains(user)) return {};
   llvm::sort(chain, [](mlir::Operation* a, mlir::Operation* b) { return a->isBeforeInBlock(b); });
@@ -74,11 +78,11 @@ void HoistInputTransform(mlir::RewriterBase& rewriter, mlir::linalg::GenericOp o
   mlir::BlockArgument arg = body.getArgument(index);
   mlir::Value factor = mul.getLhs();
   bool lhs = true;
-  auto chain = InputTransform(factor, arg, body);
+  auto chain = InputTransform(factor, arg, mul, body);
   if (chain.empty()) {
     factor = mul.getRhs();
     lhs = false;
-    chain = InputTransform(factor, arg, body);
+    chain = InputTransform(factor, arg, mul, body);
   }
   if (chain.empty() || factor.getType() != arg.getType()) return;
   mlir::Value input = op.getDpsInputOperand(index)->get();
