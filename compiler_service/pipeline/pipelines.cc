@@ -42,6 +42,10 @@ std::string InputPipeline() {
          "linalg-fuse-elementwise-ops,"
          "kiln-normalize-reductions,"
          "canonicalize,cse,"
+         // On the fused producers: the last elementwise op before a pad writes its interior.
+         // After the last cse, which would merge the fills of equal padded shapes into one
+         // tensor that bufferization must then copy for each.
+         "kiln-prepare-destinations,"
          // After folding: an element read of a constant (tosa.pad's pad value) folds away.
          "kiln-verify-no-element-access";
 }
@@ -57,7 +61,9 @@ std::string BufferizePipeline(const CodegenOptions& options) {
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map},"
          "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"
-         "canonicalize,"
+         // cse first: a producer writing into the interior of a padded buffer leaves a copy
+         // of that view onto an equal view, which folds away once the views are one value.
+         "cse,canonicalize,"
          "kiln-drop-unit-batch,"
          // B panels as wide as the matmul register tile. AVX2's 6x16 tile reads a third more
          // of B per flop than AVX-512's 8x32 (a 64-byte line per 12 FMAs), and strided B

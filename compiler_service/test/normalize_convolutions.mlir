@@ -44,3 +44,21 @@ func.func @depthwise(%x: tensor<1x6x6x16xf32>, %w: tensor<3x3x16x1xf32>, %y: ten
       ins(%x, %w2 : tensor<1x6x6x16xf32>, tensor<3x3x16x2xf32>) outs(%y2 : tensor<1x4x4x16x2xf32>) -> tensor<1x4x4x16x2xf32>
   return %r, %r2 : tensor<1x4x4x16x1xf32>, tensor<1x4x4x16x2xf32>
 }
+
+// -----
+
+// The usual output of tosa.depthwise_conv2d, a filled 5-D tensor.empty: the 4-D form fills a
+// 4-D empty tensor, no collapsed view of a 5-D one is left for bufferization to copy.
+// CHECK-LABEL: func.func @depthwise_filled
+// CHECK: %[[E:.*]] = tensor.empty() : tensor<1x4x4x16xf32>
+// CHECK: %[[F:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[E]] : tensor<1x4x4x16xf32>)
+// CHECK: linalg.depthwise_conv_2d_nhwc_hwc {{.*}} outs(%[[F]] : tensor<1x4x4x16xf32>)
+// CHECK-NOT: tensor<1x4x4x16x1xf32> into
+func.func @depthwise_filled(%x: tensor<1x6x6x16xf32>, %w: tensor<3x3x16x1xf32>) -> tensor<1x4x4x16x1xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x4x4x16x1xf32>
+  %y = linalg.fill ins(%zero : f32) outs(%e : tensor<1x4x4x16x1xf32>) -> tensor<1x4x4x16x1xf32>
+  %r = linalg.depthwise_conv_2d_nhwc_hwcm {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<1x6x6x16xf32>, tensor<3x3x16x1xf32>) outs(%y : tensor<1x4x4x16x1xf32>) -> tensor<1x4x4x16x1xf32>
+  return %r : tensor<1x4x4x16x1xf32>
+}

@@ -119,6 +119,23 @@ def NormalizeReductions : Pass<"kiln-normalize-reductions", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
 
+def PrepareDestinations : Pass<"kiln-prepare-destinations", "mlir::ModuleOp"> {
+  let summary = "Gives every op a destination that bufferizes in place";
+  let description = [{
+    On tensors, last before bufferization (after the last cse, which undoes both):
+    - A `tensor.pad` of the result of an all-parallel linalg op with no other use (a
+      convolution's bias and activation feeding the next convolution's padding) becomes a
+      fill of the padded tensor and the producer writing its interior (upstream
+      `linalg::populateFuseTensorPadWithProducerLinalgOpPatterns`). Bufferized as it was, the
+      producer wrote a buffer of its own, and a copy moved it into the padded one.
+    - A `linalg.fill` of a `tensor.empty` that several ops take as their destination (cse
+      merges the zero-filled accumulators of equal shapes) is cloned for each: bufferized
+      shared, it was filled once and copied into each op's buffer.
+    mobilenet_v2: 34 dispatches and their passes over the activations gone.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
+}
+
 def PadConstantRows : Pass<"kiln-pad-constant-rows", "mlir::ModuleOp"> {
   let summary = "Stores big constant weights with rows that do not alias in the cache";
   let description = [{

@@ -2,7 +2,9 @@
 #include "compiler_service/transforms/passes.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace kiln::compiler {
 
@@ -73,6 +75,17 @@ struct NormalizeConvolutionsPass
     getOperation()->walk(
         [&](mlir::linalg::DepthwiseConv2DNhwcHwcmOp op) { depthwise.push_back(op); });
     for (mlir::linalg::DepthwiseConv2DNhwcHwcmOp op : depthwise) DropUnitMultiplier(rewriter, op);
+    // The collapsed view of the output is usually of a filled tensor.empty: fill an empty
+    // tensor of the collapsed shape instead. Left as fill(collapse(empty)), bufferization
+    // gave the 5-D tensor a buffer of its own and copied it into the 4-D one: two extra
+    // passes over every depthwise output (mobilenet_v2: 34 dispatches).
+    if (!depthwise.empty()) {
+      mlir::RewritePatternSet patterns(&getContext());
+      mlir::tensor::populateFoldTensorEmptyPatterns(patterns);
+      mlir::linalg::FillOp::getCanonicalizationPatterns(patterns, &getContext());
+      if (mlir::failed(mlir::applyPatternsGreedily(getOperation(), std::move(patterns))))
+        return signalPassFailure();
+    }
 
     llvm::SmallVector<mlir::linalg::Conv2DNhwcFhwcOp> convs;
     getOperation()->walk([&](mlir::linalg::Conv2DNhwcFhwcOp op) { convs.push_back(op); });
