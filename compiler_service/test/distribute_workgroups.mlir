@@ -87,3 +87,49 @@ func.func @deep(%a: memref<64x2048xf32>, %b: memref<2048x256xf32>, %c: memref<64
   call @deep__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<64x2048xf32>, memref<2048x256xf32>, memref<64x256xf32>, index) -> ()
   return
 }
+
+// A matmul with its bias before and a residual add into another buffer after: every op is
+// split along the same rows as the matmul (16 workgroups of 16 rows).
+// CHECK-LABEL: func.func private @fused__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 16, 1, 1>
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<16x256xf32
+// CHECK: linalg.matmul {{.*}} outs(%{{.*}} : memref<16x256xf32
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : memref<16x256xf32, {{.*}}>, memref<16x256xf32, {{.*}}>) outs(%{{.*}} : memref<16x256xf32
+#row = affine_map<(i, j) -> (j)>
+#id2 = affine_map<(i, j) -> (i, j)>
+func.func private @fused__dispatch_0(%bias: memref<256xf32>, %a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %r: memref<256x256xf32>, %y: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.generic {indexing_maps = [#row, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%bias : memref<256xf32>) outs(%c : memref<256x256xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    linalg.yield %in : f32
+  }
+  linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
+  linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%c, %r : memref<256x256xf32>, memref<256x256xf32>) outs(%y : memref<256x256xf32>) {
+  ^bb0(%in: f32, %res: f32, %o: f32):
+    %s = arith.addf %in, %res : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+// An op reading the matmul's output transposed would read other workgroups' rows: the
+// dispatch stays one workgroup.
+// CHECK-LABEL: func.func private @transposed__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 1, 1, 1>
+// CHECK: linalg.matmul {{.*}} outs(%{{.*}} : memref<256x256xf32>)
+#t2 = affine_map<(i, j) -> (j, i)>
+func.func private @transposed__dispatch_0(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %y: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
+  linalg.generic {indexing_maps = [#t2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%c : memref<256x256xf32>) outs(%y : memref<256x256xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    linalg.yield %in : f32
+  }
+  return
+}
+func.func @fused(%bias: memref<256xf32>, %a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %r: memref<256x256xf32>, %y: memref<256x256xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @fused__dispatch_0(%bias, %a, %b, %c, %r, %y, %c0) {kiln.dispatch} : (memref<256xf32>, memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
+  call @transposed__dispatch_0(%a, %b, %c, %y, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
+  return
+}

@@ -75,3 +75,71 @@ func.func @gather(%ids: memref<6xi32>, %out: memref<6x8xf32>) {
   }
   return
 }
+
+// -----
+
+// A convolution with its bias broadcast before and its activation and the copy into the next
+// convolution's padded buffer after: one dispatch. The op after that reads the activation
+// transposed (not the element it writes): a dispatch of its own.
+// CHECK-LABEL: func.func private @epilogue__dispatch_0
+// CHECK-SAME: (%[[B:.*]]: memref<8xf32>, %[[T:.*]]: memref<1x4x4x8xf32>, %[[X:.*]]: memref<1x6x6x4xf32>, %[[W:.*]]: memref<3x3x4x8xf32>, %[[P:.*]]: memref<1x6x6x8xf32>, %{{.*}}: index)
+// CHECK: %[[I:.*]] = memref.subview %[[P]][0, 1, 1, 0] [1, 4, 4, 8] [1, 1, 1, 1]
+// CHECK: linalg.generic {{.*}} ins(%[[B]] : memref<8xf32>) outs(%[[T]] : memref<1x4x4x8xf32>)
+// CHECK: linalg.conv_2d_nhwc_hwcf {{.*}} ins(%[[X]], %[[W]] : {{.*}}) outs(%[[T]] : memref<1x4x4x8xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[T]] : memref<1x4x4x8xf32>) outs(%[[T]] : memref<1x4x4x8xf32>)
+// CHECK: linalg.copy ins(%[[T]] : memref<1x4x4x8xf32>) outs(%[[I]]
+// CHECK-NEXT: return
+// CHECK-LABEL: func.func private @epilogue__dispatch_1
+// CHECK: linalg.transpose
+// CHECK-LABEL: func.func @epilogue
+// CHECK-COUNT-2: call @epilogue__dispatch_
+// CHECK-NOT: call
+#bias = affine_map<(n, h, w, c) -> (c)>
+#id = affine_map<(n, h, w, c) -> (n, h, w, c)>
+func.func @epilogue(%x: memref<1x6x6x4xf32>, %w: memref<3x3x4x8xf32>, %b: memref<8xf32>, %p: memref<1x6x6x8xf32>, %y: memref<1x4x4x8xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %t = memref.alloc() : memref<1x4x4x8xf32>
+  linalg.generic {indexing_maps = [#bias, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%b : memref<8xf32>) outs(%t : memref<1x4x4x8xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    linalg.yield %in : f32
+  }
+  linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : memref<1x6x6x4xf32>, memref<3x3x4x8xf32>) outs(%t : memref<1x4x4x8xf32>)
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%t : memref<1x4x4x8xf32>) outs(%t : memref<1x4x4x8xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %r = arith.maximumf %in, %zero : f32
+    linalg.yield %r : f32
+  }
+  %interior = memref.subview %p[0, 1, 1, 0] [1, 4, 4, 8] [1, 1, 1, 1] : memref<1x6x6x8xf32> to memref<1x4x4x8xf32, strided<[288, 48, 8, 1], offset: 56>>
+  memref.copy %t, %interior : memref<1x4x4x8xf32> to memref<1x4x4x8xf32, strided<[288, 48, 8, 1], offset: 56>>
+  linalg.transpose ins(%t : memref<1x4x4x8xf32>) outs(%y : memref<1x4x4x8xf32>) permutation = [0, 2, 1, 3]
+  return
+}
+
+// -----
+
+// An activation written into the buffer the convolution reads (bufferization reuses a dead
+// input's buffer) stays out: split into workgroups, it would overwrite rows that other
+// workgroups still read.
+// CHECK-LABEL: func.func private @reuse__dispatch_0
+// CHECK: linalg.conv_2d_nhwc_hwcf
+// CHECK-NEXT: return
+// CHECK-LABEL: func.func private @reuse__dispatch_1
+// CHECK: linalg.generic
+#id = affine_map<(n, h, w, c) -> (n, h, w, c)>
+func.func @reuse(%x: memref<1x6x6x8xf32>, %w: memref<3x3x8x8xf32>, %t: memref<1x4x4x8xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%t : memref<1x4x4x8xf32>)
+  linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : memref<1x6x6x8xf32>, memref<3x3x8x8xf32>) outs(%t : memref<1x4x4x8xf32>)
+  %view = memref.subview %x[0, 0, 0, 0] [1, 4, 4, 8] [1, 1, 1, 1] : memref<1x6x6x8xf32> to memref<1x4x4x8xf32, strided<[288, 48, 8, 1]>>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%t : memref<1x4x4x8xf32>) outs(%view : memref<1x4x4x8xf32, strided<[288, 48, 8, 1]>>) {
+  ^bb0(%in: f32, %o: f32):
+    %r = arith.maximumf %in, %zero : f32
+    linalg.yield %r : f32
+  }
+  return
+}

@@ -93,7 +93,9 @@ def NormalizeConvolutions : Pass<"kiln-normalize-convolutions", "mlir::ModuleOp"
       1x56x56x64 -> 64: 91 ms -> 2.1 ms.
     - `linalg.depthwise_conv_2d_nhwc_hwcm` with a channel multiplier of 1
       (tosa.depthwise_conv2d) becomes `linalg.depthwise_conv_2d_nhwc_hwc` on collapsed views
-      of the filter and output. 1x56x56x128: 1.7 ms -> 0.12 ms (with TOSA's bias add).
+      of the filter and output. 1x56x56x128: 1.7 ms -> 0.12 ms (with TOSA's bias add). A
+      filled `tensor.empty` output is then made at the 4-D shape (tensor.empty folded through
+      the reshape): a collapsed view of a 5-D one bufferized to a fill and a copy.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
                            "mlir::arith::ArithDialect"];
@@ -255,7 +257,14 @@ def FormDispatches : Pass<"kiln-form-dispatches", "mlir::ModuleOp"> {
     `@<host>__dispatch_<n>` function taking the root buffers it touches (function arguments,
     `memref.alloc` transients or `memref.get_global` constants) plus a trailing `index`
     workgroup id, with the view ops between root and use cloned inside. A `linalg.fill` that
-    initializes the output of the next op joins that op's dispatch. `memref.copy` becomes
+    initializes the output of the next op joins that op's dispatch, and so does an
+    all-parallel op that initializes a reduction's output (the broadcast bias of a
+    convolution). The elementwise ops that follow a reduction and read its output at the
+    element they write (activation, residual add, the copy into the next convolution's padded
+    buffer) join it too, as long as none writes a buffer the group reads or reads another
+    element of one it writes: kiln-distribute-workgroups then splits them all along the same
+    output dimension, and each workgroup finishes its slice while it is in cache.
+    mobilenet_v2: 184 dispatches -> 99, 6.4 -> 5.5 ms on one thread. `memref.copy` becomes
     `linalg.copy` first, so that all data movement is a dispatch. The host function keeps only
     buffers and `func.call`s marked `kiln.dispatch`: it is the host program.
   }];
@@ -290,9 +299,12 @@ def ChooseExecutionModel : Pass<"kiln-choose-execution-model", "mlir::ModuleOp">
 def DistributeWorkgroups : Pass<"kiln-distribute-workgroups", "mlir::ModuleOp"> {
   let summary = "Splits each dispatch of an async function into workgroups";
   let description = [{
-    For dispatches of async host functions, picks the output dimension with the most parallel
-    work whose extent the workgroup tile divides, and tiles every op of the dispatch along it
-    by the trailing workgroup-id argument. Records `kiln.workgroup_count` on the dispatch.
+    For dispatches of async host functions, picks the output dimension of the dispatch's
+    reduction (or its last op) with the most parallel work whose extent the workgroup tile
+    divides, and tiles every op of the dispatch along it by the trailing workgroup-id
+    argument, when that gives each workgroup a slice no other reads: every op writes that
+    output or an elementwise image of it, and reads what the dispatch writes only
+    elementwise. Records `kiln.workgroup_count` on the dispatch.
     Inline-dynamic functions get one workgroup per dispatch: tiles sized for one thread.
   }];
   let options = [

@@ -4,6 +4,7 @@
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/TilingInterface.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace kiln::compiler {
 
@@ -35,6 +36,41 @@ constexpr int64_t kMinRowSegmentBytes = 1024;
 
 int64_t ElementBytes(mlir::MemRefType type) {
   return std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+}
+
+// The buffer a memref value views, through view ops.
+mlir::Value RootOf(mlir::Value value) {
+  while (auto view = value.getDefiningOp<mlir::ViewLikeOpInterface>()) value = view.getViewSource();
+  return value;
+}
+
+bool AllParallel(mlir::linalg::LinalgOp op) {
+  return op.getNumParallelLoops() == op.getNumLoops();
+}
+
+// Whether splitting every op along the same dimension of its output gives each workgroup a
+// slice that no other workgroup's slice reads: every op writes `out` or an elementwise copy
+// of its shape (identity output map), and every read of a buffer the dispatch writes is
+// elementwise too (same shape, identity map, all-parallel op).
+bool SlicesAlign(llvm::ArrayRef<mlir::linalg::LinalgOp> ops, mlir::Value out) {
+  auto out_type = llvm::cast<mlir::MemRefType>(out.getType());
+  llvm::SmallPtrSet<mlir::Value, 4> written;
+  for (mlir::linalg::LinalgOp op : ops) {
+    if (op.getNumDpsInits() != 1) return false;
+    written.insert(RootOf(op.getDpsInitOperand(0)->get()));
+  }
+  auto elementwise = [&](mlir::linalg::LinalgOp op, mlir::OpOperand* operand) {
+    auto type = llvm::dyn_cast<mlir::MemRefType>(operand->get().getType());
+    return AllParallel(op) && op.getMatchingIndexingMap(operand).isIdentity() && type &&
+           type.getShape() == out_type.getShape();
+  };
+  for (mlir::linalg::LinalgOp op : ops) {
+    mlir::OpOperand* init = op.getDpsInitOperand(0);
+    if (init->get() != out && !elementwise(op, init)) return false;
+    for (mlir::OpOperand* input : op.getDpsInputOperands())
+      if (written.contains(RootOf(input->get())) && !elementwise(op, input)) return false;
+  }
+  return true;
 }
 
 struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<DistributeWorkgroupsPass> {
@@ -87,11 +123,17 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
     llvm::SmallVector<mlir::linalg::LinalgOp> ops;
     dispatch.walk([&](mlir::linalg::LinalgOp op) { ops.push_back(op); });
     if (ops.empty()) return;
+    // The split is chosen for the reduction (a contraction, a convolution); the elementwise
+    // ops kiln-form-dispatches put around it are split with it. Otherwise for the last op.
     mlir::linalg::LinalgOp root = ops.back();
+    for (mlir::linalg::LinalgOp op : ops)
+      if (op.getNumReductionLoops() > 0) {
+        root = op;
+        break;
+      }
     if (root.getNumDpsInits() != 1) return;
     mlir::Value out = root.getDpsInitOperand(0)->get();
-    for (mlir::linalg::LinalgOp op : ops)
-      if (op.getNumDpsInits() != 1 || op.getDpsInitOperand(0)->get() != out) return;
+    if (!SlicesAlign(ops, out)) return;
 
     int64_t points = 1;
     for (int64_t range : root.getStaticLoopRanges()) points *= range;

@@ -40,6 +40,94 @@ bool IsClonable(mlir::Operation* op) {
                         [](mlir::Type t) { return llvm::isa<mlir::MemRefType>(t); }));
 }
 
+// Only side-effect-free ops (views, constants) between `first` and `second` in their block.
+bool OnlyPureBetween(mlir::Operation* first, mlir::Operation* second) {
+  for (mlir::Operation* op = first->getNextNode(); op != second; op = op->getNextNode())
+    if (op == nullptr || !mlir::isMemoryEffectFree(op)) return false;
+  return true;
+}
+
+// The buffer a memref value views (through view ops), or the value itself.
+mlir::Value RootOf(mlir::Value value) {
+  while (mlir::Operation* def = value.getDefiningOp()) {
+    if (!IsViewOp(def)) break;
+    value = def->getOperand(0);
+  }
+  return value;
+}
+
+bool AllParallel(mlir::linalg::LinalgOp op) {
+  return op.getNumParallelLoops() == op.getNumLoops();
+}
+
+// `producer` writes exactly the buffer `op` then accumulates into: a fill before any op, or
+// an all-parallel op with an identity output map (a broadcast bias) before a reduction.
+bool InitializesOutputOf(mlir::Operation* producer, mlir::Operation* op) {
+  auto p = llvm::cast<mlir::linalg::LinalgOp>(producer);
+  auto next = llvm::cast<mlir::linalg::LinalgOp>(op);
+  if (p.getNumDpsInits() != 1 || !OnlyPureBetween(producer, op)) return false;
+  mlir::Value written = p.getDpsInitOperand(0)->get();
+  if (llvm::none_of(next.getDpsInitsMutable(),
+                    [&](mlir::OpOperand& init) { return init.get() == written; }))
+    return false;
+  if (llvm::isa<mlir::linalg::FillOp>(producer)) return true;
+  if (!AllParallel(p) || next.getNumReductionLoops() == 0 || next.getNumDpsInits() != 1 ||
+      !p.getMatchingIndexingMap(p.getDpsInitOperand(0)).isIdentity())
+    return false;
+  // It reads nothing of the output but its own element (so any slice of it can be made on
+  // its own).
+  const mlir::Value root = RootOf(written);
+  return llvm::all_of(p.getDpsInputOperands(), [&](mlir::OpOperand* input) {
+    return RootOf(input->get()) != root;
+  });
+}
+
+// `op` (the next linalg op after `previous`, the last of `group`) is elementwise over the
+// slice `current` that the group wrote: all-parallel, an identity map on an output of
+// `current`'s shape, reading `current` at the element it writes, and touching no other buffer
+// the group reads or writes in a way a workgroup's slice would not cover (kiln-distribute-
+// workgroups splits every op of a dispatch along the same output dimension).
+bool ConsumesSlice(mlir::Operation* previous, mlir::Operation* op, mlir::Value current,
+                   llvm::ArrayRef<mlir::Operation*> group) {
+  auto consumer = llvm::dyn_cast<mlir::linalg::LinalgOp>(op);
+  if (!consumer || !consumer.hasPureBufferSemantics() || consumer.getNumDpsInits() != 1 ||
+      !AllParallel(consumer) || !OnlyPureBetween(previous, op))
+    return false;
+  mlir::OpOperand* init = consumer.getDpsInitOperand(0);
+  if (!consumer.getMatchingIndexingMap(init).isIdentity()) return false;
+  auto current_type = llvm::dyn_cast<mlir::MemRefType>(current.getType());
+  auto init_type = llvm::dyn_cast<mlir::MemRefType>(init->get().getType());
+  if (!current_type || !init_type || !current_type.hasStaticShape() ||
+      current_type.getShape() != init_type.getShape())
+    return false;
+  // The buffers the group reads (other than through `current`) and writes.
+  llvm::SmallPtrSet<mlir::Value, 8> read_roots, written_roots;
+  for (mlir::Operation* member : group) {
+    auto linalg_op = llvm::cast<mlir::linalg::LinalgOp>(member);
+    for (mlir::OpOperand* input : linalg_op.getDpsInputOperands())
+      read_roots.insert(RootOf(input->get()));
+    for (mlir::OpOperand& output : linalg_op.getDpsInitsMutable())
+      written_roots.insert(RootOf(output.get()));
+  }
+  // Writing a buffer the group reads (bufferization reuses a dead input's buffer) would race
+  // with the other workgroups still reading it.
+  const mlir::Value out_root = RootOf(init->get());
+  if (read_roots.contains(out_root)) return false;
+  if (written_roots.contains(out_root) && init->get() != current) return false;
+  bool reads_current = false;
+  for (mlir::OpOperand* input : consumer.getDpsInputOperands()) {
+    mlir::Value value = input->get();
+    const bool identity = consumer.getMatchingIndexingMap(input).isIdentity();
+    if (value == current && identity) {
+      reads_current = true;
+      continue;
+    }
+    const mlir::Value root = RootOf(value);
+    if (written_roots.contains(root) || root == out_root) return false;
+  }
+  return reads_current;
+}
+
 class DispatchOutliner {
  public:
   DispatchOutliner(mlir::func::FuncOp host, mlir::SymbolTable& symbols)
@@ -52,19 +140,22 @@ class DispatchOutliner {
     for (mlir::Operation& op : host_.getBody().front())
       if (llvm::isa<mlir::linalg::LinalgOp>(op)) ops.push_back(&op);
     for (size_t i = 0; i < ops.size(); ++i) {
-      // A fill that initializes the next op's output is part of that op's dispatch.
-      if (auto fill = llvm::dyn_cast<mlir::linalg::FillOp>(ops[i]); fill && i + 1 < ops.size()) {
-        auto next = llvm::cast<mlir::linalg::LinalgOp>(ops[i + 1]);
-        mlir::Value filled = fill.getDpsInitOperand(0)->get();
-        if (ops[i]->getNextNode() == ops[i + 1] &&
-            llvm::any_of(next.getDpsInitsMutable(),
-                         [&](mlir::OpOperand& init) { return init.get() == filled; })) {
-          groups.push_back({ops[i], ops[i + 1]});
-          ++i;
-          continue;
-        }
+      llvm::SmallVector<mlir::Operation*, 2>& group = groups.emplace_back();
+      // A fill, or an elementwise op broadcasting a bias, that initializes the next op's
+      // output is part of that op's dispatch.
+      if (i + 1 < ops.size() && InitializesOutputOf(ops[i], ops[i + 1])) group.push_back(ops[i++]);
+      group.push_back(ops[i]);
+      // Elementwise consumers of a reduction's output (bias, activation, residual add, the
+      // copy into a padded buffer) run in its dispatch, on each workgroup's slice while it is
+      // still in cache, instead of in dispatches of their own that each pass over the whole
+      // tensor again.
+      auto anchor = llvm::cast<mlir::linalg::LinalgOp>(ops[i]);
+      if (anchor.getNumReductionLoops() == 0 || anchor.getNumDpsInits() != 1) continue;
+      mlir::Value current = anchor.getDpsInitOperand(0)->get();
+      while (i + 1 < ops.size() && ConsumesSlice(ops[i], ops[i + 1], current, group)) {
+        group.push_back(ops[++i]);
+        current = llvm::cast<mlir::linalg::LinalgOp>(ops[i]).getDpsInitOperand(0)->get();
       }
-      groups.push_back({ops[i]});
     }
     for (auto& group : groups)
       if (mlir::failed(Outline(group))) return mlir::failure();
