@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -18,6 +19,7 @@
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ThreadPool.h"
 #include "llvm/Support/Threading.h"
 #include "llvm/Support/raw_ostream.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -258,9 +260,15 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   RegisterCompilerPasses();
   mlir::DialectRegistry registry;
   RegisterCompilerDialects(registry);
-  // One context per compile keeps concurrent compiles independent; threading off so each
-  // compile does not spin up its own thread pool (requests already run in parallel).
+  // One context per compile keeps concurrent compiles independent. Its threads (as many as
+  // code generation uses, CompileThreads) run function passes over the dispatches in
+  // parallel; kilnd runs each compile in a worker process of its own.
+  std::optional<llvm::DefaultThreadPool> threads;  // outlives the context
   mlir::MLIRContext ctx(registry, mlir::MLIRContext::Threading::DISABLED);
+  if (const unsigned count = CompileThreads(); count > 1) {
+    threads.emplace(llvm::hardware_concurrency(count));
+    ctx.setThreadPool(*threads);
+  }
   DiagnosticCollector diagnostics(ctx);
 
   const bool onnx =
@@ -413,13 +421,10 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   for (const std::string& feature : target->EnabledFeatures())
     if (CpuFeatureBitFromLlvmName(feature) != 0) exe.add_required_cpu_features(feature);
   for (const DispatchExport& dispatch : host_programs->exports) exe.add_exports(dispatch.name);
-  for (const ConstantData& constant : host_programs->constants) {
+  for (ConstantData& constant : host_programs->constants) {
     mv1::ConstantDef& out = *def.add_constants();
     out.set_name(constant.name);
-    out.set_segment(module_builder.AddSegment(
-        constant.name,
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(constant.bytes.data()),
-                                 constant.bytes.size())));
+    out.set_segment(module_builder.AddOwnedSegment(constant.name, std::move(constant.bytes)));
   }
   for (mv1::FunctionDef& fn : *functions) *def.add_functions() = std::move(fn);
   auto bytes = module_builder.Serialize();

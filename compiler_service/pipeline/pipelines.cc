@@ -88,23 +88,27 @@ std::string DispatchPipeline(const std::string& execution_model, const CodegenOp
 }
 
 std::string CodegenPipeline(const CodegenOptions& options) {
-  return "kiln-tile-and-vectorize{vector-bits=" + std::to_string(options.vector_bits) +
+  // Function by function wherever the upstream pass allows it (the module passes are those
+  // that add symbols: memref's allocation functions, libm declarations, the func and cf
+  // conversions): the dispatches are independent, and the context's threads run them in
+  // parallel.
+  return "func.func(kiln-tile-and-vectorize{vector-bits=" + std::to_string(options.vector_bits) +
          "},"
          "canonicalize,cse,"
          "kiln-approximate-math,"
-         "func.func(lower-vector-mask,lower-vector-multi-reduction,"
-         "convert-vector-to-scf{full-unroll},convert-linalg-to-loops),"
+         "lower-vector-mask,lower-vector-multi-reduction,"
+         "convert-vector-to-scf{full-unroll},convert-linalg-to-loops,"
          "lower-affine,"
          "convert-scf-to-cf,"
          "convert-vector-to-llvm{vector-contract-lowering=outerproduct},"
-         "convert-math-to-llvm," +
-         std::string(options.allow_libm ? "convert-math-to-libm," : "") +
+         "convert-math-to-llvm,"
          "expand-strided-metadata,"
-         "lower-affine,"  // expand-strided-metadata computes offsets with affine.apply
+         "lower-affine),"  // expand-strided-metadata computes offsets with affine.apply
+         + std::string(options.allow_libm ? "convert-math-to-libm," : "") +
          "finalize-memref-to-llvm,"
-         "convert-arith-to-llvm,"
+         "func.func(convert-arith-to-llvm,"
          "convert-index-to-llvm,"
-         "convert-ub-to-llvm,"
+         "convert-ub-to-llvm),"
          "convert-cf-to-llvm,"
          "convert-func-to-llvm{use-bare-ptr-memref-call-conv},"
          "reconcile-unrealized-casts";

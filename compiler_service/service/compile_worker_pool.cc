@@ -12,9 +12,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "compiler_service/malloc_tunables.h"
 #include "compiler_service/service/compile_worker.h"
 #include "compiler_service/service/worker_channel.h"
 #include "compiler_service/service/worker_protocol.h"
@@ -145,8 +148,14 @@ absl::StatusOr<std::unique_ptr<CompileWorkerPool::Worker>> CompileWorkerPool::Sp
   posix_spawnattr_setpgroup(&attributes, 0);  // a terminal's ^C goes to kilnd, which drains
   posix_spawnattr_setflags(&attributes,
                            POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  // The worker's malloc runs with kiln's compile tunables (compiler_service/malloc_tunables.h).
+  std::vector<std::string> env = kiln::compiler::WithCompileMallocTunables(environ);
+  std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
+  for (std::string& variable : env) envp.push_back(variable.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &actions, &attributes, argv.data(), environ);
+  int rc = posix_spawn(&pid, argv[0], &actions, &attributes, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   close(child_fd);

@@ -1,13 +1,20 @@
 // kiln-compile: compiles an MLIR program or an ONNX model into a kiln module file, like
 // iree-compile.
+#include <unistd.h>
+
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <string>
+#include <system_error>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "compiler_service/compiler.h"
+#include "compiler_service/malloc_tunables.h"
 #include "runtime_service/runtime.h"
 #include "runtime_service/tensor/input_shape.h"
 
@@ -47,12 +54,42 @@ int main(int argc, char** argv) {
   }
   if (format == "auto" && std::filesystem::path(input).extension() == ".onnx") format = "onnx";
 
+  // A large input (a model's weights) compiles with kiln's malloc tunables, which glibc reads
+  // only at start: run again with them (compiler_service/malloc_tunables.h). Small programs
+  // are not worth the second start.
+  constexpr uintmax_t kReexecBytes = uintmax_t{4} << 20;
+  std::error_code size_error;
+  if (const uintmax_t size = std::filesystem::file_size(input, size_error);
+      !size_error && size >= kReexecBytes && !kiln::compiler::HasCompileMallocTunables()) {
+    std::vector<std::string> env = kiln::compiler::WithCompileMallocTunables(environ);
+    std::vector<char*> envp;
+    envp.reserve(env.size() + 1);
+    for (std::string& variable : env) envp.push_back(variable.data());
+    envp.push_back(nullptr);
+    execve("/proc/self/exe", argv, envp.data());  // returns only on failure: go on as we are
+  }
+
   std::ifstream in(input, std::ios::binary);
   if (!in) {
     std::cerr << "kiln-compile: cannot read " << input << "\n";
     return 1;
   }
-  std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // One read of the whole file (a model's weights are tens of MB); a pipe, which cannot seek,
+  // is read as a stream.
+  std::string source;
+  const std::streamoff size = in.seekg(0, std::ios::end).tellg();
+  if (size >= 0) {
+    source.resize(static_cast<size_t>(size));
+    in.seekg(0, std::ios::beg);
+    in.read(source.data(), static_cast<std::streamsize>(size));
+  } else {
+    in.clear();
+    source.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  if (in.bad() || (size >= 0 && in.gcount() != size)) {
+    std::cerr << "kiln-compile: cannot read " << input << "\n";
+    return 1;
+  }
 
   kiln::compiler::CompileOptions options;
   options.source_name = input;

@@ -326,7 +326,7 @@ def PlanMemory : Pass<"kiln-plan-memory", "mlir::ModuleOp"> {
   }];
 }
 
-def TileAndVectorize : Pass<"kiln-tile-and-vectorize", "mlir::ModuleOp"> {
+def TileAndVectorize : Pass<"kiln-tile-and-vectorize", "mlir::func::FuncOp"> {
   let summary = "Tiles and vectorizes every linalg op of every dispatch";
   let description = [{
     The per-op strategy (codegen/strategy.cc) gives register-level tile sizes; tiles the
@@ -342,7 +342,7 @@ def TileAndVectorize : Pass<"kiln-tile-and-vectorize", "mlir::ModuleOp"> {
   ];
 }
 
-def ApproximateMath : Pass<"kiln-approximate-math", "mlir::ModuleOp"> {
+def ApproximateMath : Pass<"kiln-approximate-math", "mlir::func::FuncOp"> {
   let summary = "Replaces transcendental math ops with polynomial approximations";
   let description = [{
     Embedded ELF executables are freestanding: no libm. tanh, exp, log, erf and friends become

@@ -44,9 +44,7 @@ mlir::Value RootOf(mlir::Value value) {
   return value;
 }
 
-bool AllParallel(mlir::linalg::LinalgOp op) {
-  return op.getNumParallelLoops() == op.getNumLoops();
-}
+bool AllParallel(mlir::linalg::LinalgOp op) { return op.getNumParallelLoops() == op.getNumLoops(); }
 
 // Whether splitting every op along the same dimension of its output gives each workgroup a
 // slice that no other workgroup's slice reads: every op writes `out` or an elementwise copy

@@ -56,9 +56,7 @@ mlir::Value RootOf(mlir::Value value) {
   return value;
 }
 
-bool AllParallel(mlir::linalg::LinalgOp op) {
-  return op.getNumParallelLoops() == op.getNumLoops();
-}
+bool AllParallel(mlir::linalg::LinalgOp op) { return op.getNumParallelLoops() == op.getNumLoops(); }
 
 // `producer` writes exactly the buffer `op` then accumulates into: a fill before any op, or
 // an all-parallel op with an identity output map (a broadcast bias) before a reduction.
@@ -77,9 +75,8 @@ bool InitializesOutputOf(mlir::Operation* producer, mlir::Operation* op) {
   // It reads nothing of the output but its own element (so any slice of it can be made on
   // its own).
   const mlir::Value root = RootOf(written);
-  return llvm::all_of(p.getDpsInputOperands(), [&](mlir::OpOperand* input) {
-    return RootOf(input->get()) != root;
-  });
+  return llvm::all_of(p.getDpsInputOperands(),
+                      [&](mlir::OpOperand* input) { return RootOf(input->get()) != root; });
 }
 
 // `op` (the next linalg op after `previous`, the last of `group`) is elementwise over the

@@ -77,6 +77,12 @@ uint32_t ModuleBuilder::AddSegment(std::string name, std::span<const uint8_t> da
   return static_cast<uint32_t>(def_.segments_size() - 1);
 }
 
+uint32_t ModuleBuilder::AddOwnedSegment(std::string name, std::string&& data, uint32_t alignment) {
+  const uint32_t index = AddSegment(std::move(name), std::span<const uint8_t>(), alignment);
+  segment_data_.back() = std::move(data);
+  return index;
+}
+
 absl::StatusOr<std::string> ModuleBuilder::Serialize() {
   if (static_cast<size_t>(def_.segments_size()) != segment_data_.size()) {
     return absl::FailedPreconditionError(
@@ -136,15 +142,19 @@ absl::StatusOr<std::string> ModuleBuilder::Serialize() {
   header.metadata_length = metadata_length;
   header.file_length = file_length;
 
-  std::string file(file_length, '\0');
-  std::memcpy(file.data(), &header, sizeof(header));
-  if (!def_.SerializeToArray(file.data() + kHeaderLength, static_cast<int>(metadata_length)))
+  // Appended in file order (segments are laid out in order), so that only the padding is
+  // zeroed: a model's weights are tens of MB.
+  std::string file;
+  file.reserve(file_length);
+  file.append(reinterpret_cast<const char*>(&header), sizeof(header));
+  file.resize(kHeaderLength, '\0');
+  if (!def_.AppendToString(&file) || file.size() != kHeaderLength + metadata_length)
     return absl::InternalError("failed to serialize the ModuleDef");
   for (int i = 0; i < def_.segments_size(); ++i) {
-    const std::string& data = segment_data_[i];
-    if (!data.empty())
-      std::memcpy(file.data() + def_.segments(i).offset(), data.data(), data.size());
+    file.resize(def_.segments(i).offset(), '\0');
+    file.append(segment_data_[i]);
   }
+  file.resize(file_length, '\0');
   return file;
 }
 

@@ -47,6 +47,9 @@ class ModuleBuilder {
   // Adds a segment and returns its index into def().segments(). The data is copied.
   uint32_t AddSegment(std::string name, std::span<const uint8_t> data,
                       uint32_t alignment = kSegmentAlignment);
+  // The same, taking the bytes over instead of copying them.
+  uint32_t AddOwnedSegment(std::string name, std::string&& data,
+                           uint32_t alignment = kSegmentAlignment);
   // Lays out and returns the complete file. Fills every SegmentDef's offset/length/sha256.
   absl::StatusOr<std::string> Serialize();
 

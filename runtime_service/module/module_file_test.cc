@@ -127,6 +127,31 @@ TEST(ModuleFileTest, RoundTrip) {
   EXPECT_EQ(header.metadata_offset, 64u);
 }
 
+TEST(ModuleFileTest, OwnedSegmentsLayOutLikeCopiedOnes) {
+  std::string weights = Pattern(5000, 4), code = Pattern(300, 5);
+  auto build = [&](bool owned) {
+    ModuleBuilder builder;
+    builder.def().set_name("owned");
+    if (owned) {
+      builder.AddOwnedSegment("weights", std::string(weights));
+      builder.AddOwnedSegment("code", std::string(code), 4096);
+    } else {
+      builder.AddSegment("weights", Bytes(weights));
+      builder.AddSegment("code", Bytes(code), 4096);
+    }
+    auto serialized = builder.Serialize();
+    EXPECT_TRUE(serialized.ok()) << serialized.status();
+    return serialized.ok() ? *serialized : std::string();
+  };
+  const std::string owned = build(true);
+  EXPECT_EQ(owned, build(false));
+  auto file = ModuleFile::FromBytes(Bytes(owned));
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto data = (*file)->segment(1);
+  EXPECT_EQ(std::string(data.begin(), data.end()), code);
+  EXPECT_EQ((*file)->def().segments(1).offset() % 4096, 0u);
+}
+
 TEST(ModuleFileTest, LayoutConvergesWithManySegments) {
   // Enough segments and bytes that offsets cross varint size boundaries while laying out.
   ModuleBuilder builder;
