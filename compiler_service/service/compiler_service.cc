@@ -23,7 +23,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::string_view kArtifactSchema = "kiln-artifact-v1";
+constexpr std::string_view kArtifactSchema = "kiln-artifact-v2";  // v2: tree-hashed source
 
 // The request's options, checked: INVALID_ARGUMENT for an unknown source format or malformed
 // input shapes (the compiler checks the rest: target, shapes with an MLIR source, the program).
@@ -108,9 +108,13 @@ absl::StatusOr<std::string> ArtifactDigest(std::string_view source,
                                            const kiln::compiler::CompileOptions& options) {
   auto options_key = kiln::compiler::CanonicalOptionsKey(options);
   if (!options_key.ok()) return options_key.status();
+  // The source through the tree hash, on the compiler's threads: a cache hit of a large model
+  // is mostly this hash (resnet18's 46 MB at 1.8 GB/s per core).
+  const Sha256Hash source_digest = Sha256Tree(source, kiln::compiler::CompileThreads());
   Sha256Hasher hasher;
   hasher.UpdateField(kArtifactSchema);
-  hasher.UpdateField(source);
+  hasher.UpdateField(std::string_view(reinterpret_cast<const char*>(source_digest.data()),
+                                      source_digest.size()));
   hasher.UpdateField(*options_key);
   hasher.UpdateField(kiln::compiler::CompilerBuildId());
   hasher.UpdateField(absl::StrCat("abi=", KILN_EXECUTABLE_ABI_VERSION));

@@ -83,7 +83,8 @@ class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Se
   std::atomic<uint64_t> failures_{0};
 };
 
-// The artifact digest: SHA-256 over a schema version, the source bytes, the normalized options
+// The artifact digest: SHA-256 over a schema version, the source bytes' tree hash
+// (Sha256Tree), the normalized options
 // (with the resolved target CPU and features), the compiler build and the executable ABI.
 absl::StatusOr<std::string> ArtifactDigest(std::string_view source,
                                            const kiln::compiler::CompileOptions& options);

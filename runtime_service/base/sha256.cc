@@ -2,7 +2,11 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 namespace kiln {
 
@@ -43,6 +47,34 @@ Sha256Hash Sha256Hasher::Finish() {
   unsigned int length = 0;
   EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), hash.data(), &length);
   return hash;
+}
+
+Sha256Hash Sha256Tree(std::string_view data, unsigned threads) {
+  const size_t chunks = (data.size() + kTreeChunkBytes - 1) / kTreeChunkBytes;
+  std::vector<Sha256Hash> digests(chunks);
+  auto hash_every = [&](size_t first, size_t step) {
+    for (size_t i = first; i < chunks; i += step)
+      digests[i] = Sha256(data.substr(i * kTreeChunkBytes, kTreeChunkBytes));
+  };
+  const size_t workers = std::clamp<size_t>(threads, 1, std::max<size_t>(chunks, 1));
+  std::vector<std::thread> helpers;
+  helpers.reserve(workers - 1);
+  size_t started = 1;
+  try {
+    for (; started < workers; ++started) helpers.emplace_back(hash_every, started, workers);
+  } catch (const std::system_error&) {
+    // No more threads to be had: this thread hashes the chunks of the helpers never started.
+    for (size_t k = started; k < workers; ++k) hash_every(k, workers);
+  }
+  hash_every(0, workers);
+  for (std::thread& helper : helpers) helper.join();
+
+  Sha256Hasher hasher;
+  const uint64_t length = data.size();
+  hasher.Update(std::string_view(reinterpret_cast<const char*>(&length), sizeof(length)));
+  for (const Sha256Hash& digest : digests)
+    hasher.Update(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  return hasher.Finish();
 }
 
 std::string HexEncode(std::span<const uint8_t> bytes) {
