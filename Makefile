@@ -31,6 +31,11 @@ bench: build
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --json $(BUILD_DIR)/bench-1thread.json
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes 256x256x256,512x512x512,1024x1024x1024,2048x2048x2048,197x768x768,1x513x1000,49x576x64,1x4096x1024 --json $(BUILD_DIR)/bench-2threads.json
 	if grep -q avx512f /proc/cpuinfo; then /usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --isa avx2 --json $(BUILD_DIR)/bench-avx2.json; fi
+	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --shapes $(RAGGED_SHAPES) --convs "" --json $(BUILD_DIR)/bench-ragged.json
+
+# Shapes off the tuned grid (issue 17): N, M and K that are not multiples of a register tile,
+# primes and near-powers of two included.
+RAGGED_SHAPES ?= 384x384x383,256x256x255,512x512x500,64x4096x1000,384x384x385,384x383x384,1000x1000x999,100x300x257,33x1000x77,7x2048x1001,1500x129x65,127x127x127
 
 # The ONNX zoo (benchmarks/onnx_zoo.py: resnet18, mobilenet_v2, a TransformerEncoder, an MLP)
 # against PyTorch's jit path, batch 1, 1 and 2 threads, min and median of 60 runs, plus cold
