@@ -113,8 +113,8 @@ absl::StatusOr<std::string> ArtifactDigest(std::string_view source,
   const Sha256Hash source_digest = Sha256Tree(source, kiln::compiler::CompileThreads());
   Sha256Hasher hasher;
   hasher.UpdateField(kArtifactSchema);
-  hasher.UpdateField(std::string_view(reinterpret_cast<const char*>(source_digest.data()),
-                                      source_digest.size()));
+  hasher.UpdateField(
+      std::string_view(reinterpret_cast<const char*>(source_digest.data()), source_digest.size()));
   hasher.UpdateField(*options_key);
   hasher.UpdateField(kiln::compiler::CompilerBuildId());
   hasher.UpdateField(absl::StrCat("abi=", KILN_EXECUTABLE_ABI_VERSION));

@@ -133,3 +133,18 @@ func.func @fused(%bias: memref<256xf32>, %a: memref<256x256xf32>, %b: memref<256
   call @transposed__dispatch_0(%a, %b, %c, %y, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
   return
 }
+
+// Neither 33 rows nor 77 columns split into whole register tiles: the rows split into 3
+// workgroups of 11 (a full 8-row tile each), not 11 of 3 rows that are all remainder.
+// CHECK-LABEL: func.func private @ragged__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 3, 1, 1>
+// CHECK: linalg.matmul {{.*}} outs(%{{.*}} : memref<11x77xf32
+func.func private @ragged__dispatch_0(%a: memref<33x1000xf32>, %b: memref<1000x77xf32>, %c: memref<33x77xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.matmul ins(%a, %b : memref<33x1000xf32>, memref<1000x77xf32>) outs(%c : memref<33x77xf32>)
+  return
+}
+func.func @ragged(%a: memref<33x1000xf32>, %b: memref<1000x77xf32>, %c: memref<33x77xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @ragged__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<33x1000xf32>, memref<1000x77xf32>, memref<33x77xf32>, index) -> ()
+  return
+}

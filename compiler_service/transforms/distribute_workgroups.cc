@@ -162,9 +162,14 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
       // workgroup scalar-width code.
       const int64_t lanes = std::max<int64_t>(1, vectorBits / 32);
       int64_t align = r + 1 == out_type.getRank() ? lanes : 1;
+      // Where no split is aligned, workgroup tiles still get at least this much: a product's
+      // rows a register tile's, the innermost dimension a vector. 33x1000x77 went to 11
+      // workgroups of 3 rows (each row tile all remainder, 60 GFLOP/s on one thread).
+      int64_t min_tile = align;
       if (mlir::succeeded(contraction)) {
         unsigned loop = *LoopDimForResultDim(root, r);
-        if (llvm::is_contained(contraction->m, loop)) align = RegisterTileRows(vectorBits);
+        if (llvm::is_contained(contraction->m, loop))
+          align = min_tile = RegisterTileRows(vectorBits);
         // The innermost column loop; an outer one (packed panels) splits by whole panels.
         if (llvm::is_contained(contraction->n, loop))
           align = loop == contraction->n.back() ? RegisterTileColumns(vectorBits) : 1;
@@ -183,7 +188,8 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
       int64_t extent = out_type.getDimSize(r);
       int64_t aligned = LargestDivisorAtMost(extent, wanted, align);
       bool is_aligned = aligned > 1;
-      int64_t count = is_aligned ? aligned : LargestDivisorAtMost(extent, wanted);
+      int64_t count =
+          is_aligned ? aligned : LargestDivisorAtMost(extent, std::min(wanted, extent / min_tile));
       const int64_t reread = RereadBytes(root, contraction, r);
       if ((is_aligned && !best_aligned && count > 1) ||
           (is_aligned == best_aligned && count > best_count) ||
