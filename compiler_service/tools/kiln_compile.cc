@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -59,9 +60,13 @@ int main(int argc, char** argv) {
   // are not worth the second start.
   constexpr uintmax_t kReexecBytes = uintmax_t{4} << 20;
   std::error_code size_error;
+  // KILN_COMPILE_REEXECUTED guards against a loop: some glibc versions rewrite GLIBC_TUNABLES
+  // in the environment as they parse it.
   if (const uintmax_t size = std::filesystem::file_size(input, size_error);
-      !size_error && size >= kReexecBytes && !kiln::compiler::HasCompileMallocTunables()) {
+      !size_error && size >= kReexecBytes && !kiln::compiler::HasCompileMallocTunables() &&
+      std::getenv("KILN_COMPILE_REEXECUTED") == nullptr) {
     std::vector<std::string> env = kiln::compiler::WithCompileMallocTunables(environ);
+    env.emplace_back("KILN_COMPILE_REEXECUTED=1");
     std::vector<char*> envp;
     envp.reserve(env.size() + 1);
     for (std::string& variable : env) envp.push_back(variable.data());
