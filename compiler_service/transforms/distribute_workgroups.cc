@@ -1,10 +1,10 @@
 // kiln-distribute-workgroups: see Passes.td.
 #include "compiler_service/codegen/decompose_windowed.h"
 #include "compiler_service/codegen/strategy.h"
+#include "compiler_service/transforms/op_queries.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/TilingInterface.h"
-#include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace kiln::compiler {
 
@@ -38,14 +38,6 @@ int64_t ElementBytes(mlir::MemRefType type) {
   return std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
 }
 
-// The buffer a memref value views, through view ops.
-mlir::Value RootOf(mlir::Value value) {
-  while (auto view = value.getDefiningOp<mlir::ViewLikeOpInterface>()) value = view.getViewSource();
-  return value;
-}
-
-bool AllParallel(mlir::linalg::LinalgOp op) { return op.getNumParallelLoops() == op.getNumLoops(); }
-
 // Whether splitting every op along the same dimension of its output gives each workgroup a
 // slice that no other workgroup's slice reads: every op writes `out` or an elementwise copy
 // of its shape (identity output map), and every read of a buffer the dispatch writes is
@@ -55,7 +47,7 @@ bool SlicesAlign(llvm::ArrayRef<mlir::linalg::LinalgOp> ops, mlir::Value out) {
   llvm::SmallPtrSet<mlir::Value, 4> written;
   for (mlir::linalg::LinalgOp op : ops) {
     if (op.getNumDpsInits() != 1) return false;
-    written.insert(RootOf(op.getDpsInitOperand(0)->get()));
+    written.insert(ViewedBuffer(op.getDpsInitOperand(0)->get()));
   }
   auto elementwise = [&](mlir::linalg::LinalgOp op, mlir::OpOperand* operand) {
     auto type = llvm::dyn_cast<mlir::MemRefType>(operand->get().getType());
@@ -66,7 +58,7 @@ bool SlicesAlign(llvm::ArrayRef<mlir::linalg::LinalgOp> ops, mlir::Value out) {
     mlir::OpOperand* init = op.getDpsInitOperand(0);
     if (init->get() != out && !elementwise(op, init)) return false;
     for (mlir::OpOperand* input : op.getDpsInputOperands())
-      if (written.contains(RootOf(input->get())) && !elementwise(op, input)) return false;
+      if (written.contains(ViewedBuffer(input->get())) && !elementwise(op, input)) return false;
   }
   return true;
 }

@@ -1,4 +1,5 @@
 // kiln-form-dispatches: see Passes.td.
+#include "compiler_service/transforms/op_queries.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
@@ -47,17 +48,6 @@ bool OnlyPureBetween(mlir::Operation* first, mlir::Operation* second) {
   return true;
 }
 
-// The buffer a memref value views (through view ops), or the value itself.
-mlir::Value RootOf(mlir::Value value) {
-  while (mlir::Operation* def = value.getDefiningOp()) {
-    if (!IsViewOp(def)) break;
-    value = def->getOperand(0);
-  }
-  return value;
-}
-
-bool AllParallel(mlir::linalg::LinalgOp op) { return op.getNumParallelLoops() == op.getNumLoops(); }
-
 // `producer` writes exactly the buffer `op` then accumulates into: a fill before any op, or
 // an all-parallel op with an identity output map (a broadcast bias) before a reduction.
 bool InitializesOutputOf(mlir::Operation* producer, mlir::Operation* op) {
@@ -74,9 +64,9 @@ bool InitializesOutputOf(mlir::Operation* producer, mlir::Operation* op) {
     return false;
   // It reads nothing of the output but its own element (so any slice of it can be made on
   // its own).
-  const mlir::Value root = RootOf(written);
+  const mlir::Value root = ViewedBuffer(written);
   return llvm::all_of(p.getDpsInputOperands(),
-                      [&](mlir::OpOperand* input) { return RootOf(input->get()) != root; });
+                      [&](mlir::OpOperand* input) { return ViewedBuffer(input->get()) != root; });
 }
 
 // `op` (the next linalg op after `previous`, the last of `group`) is elementwise over the
@@ -102,13 +92,13 @@ bool ConsumesSlice(mlir::Operation* previous, mlir::Operation* op, mlir::Value c
   for (mlir::Operation* member : group) {
     auto linalg_op = llvm::cast<mlir::linalg::LinalgOp>(member);
     for (mlir::OpOperand* input : linalg_op.getDpsInputOperands())
-      read_roots.insert(RootOf(input->get()));
+      read_roots.insert(ViewedBuffer(input->get()));
     for (mlir::OpOperand& output : linalg_op.getDpsInitsMutable())
-      written_roots.insert(RootOf(output.get()));
+      written_roots.insert(ViewedBuffer(output.get()));
   }
   // Writing a buffer the group reads (bufferization reuses a dead input's buffer) would race
   // with the other workgroups still reading it.
-  const mlir::Value out_root = RootOf(init->get());
+  const mlir::Value out_root = ViewedBuffer(init->get());
   if (read_roots.contains(out_root)) return false;
   if (written_roots.contains(out_root) && init->get() != current) return false;
   bool reads_current = false;
@@ -119,7 +109,7 @@ bool ConsumesSlice(mlir::Operation* previous, mlir::Operation* op, mlir::Value c
       reads_current = true;
       continue;
     }
-    const mlir::Value root = RootOf(value);
+    const mlir::Value root = ViewedBuffer(value);
     if (written_roots.contains(root) || root == out_root) return false;
   }
   return reads_current;
