@@ -86,9 +86,10 @@ def torch_samples(torch, jit_model, x, threads, runs):
 
 
 def cache_hit_times(build, modules):
-    """{model: (server seconds, round-trip seconds)} of a Compile RPC that hits the cache (best
-    of 5) on a private kilnd: the server's own phase timings, and the Python client's round
-    trip, which adds serializing and sending the model (about 7 ms per MB here)."""
+    """{model: (server seconds, round-trip seconds)} of a Compile that hits the cache (best of
+    5) on a private kilnd: the server's own phase timings, and the Python client's round trip.
+    The client names the model by its tree hash (source_digest) instead of sending it, so the
+    round trip is the client's hash of the file plus one small RPC."""
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration_tests"))
     sys.path.insert(0, os.path.join(build, "client_cli", "python"))
     from kiln_harness import Kilnd

@@ -245,6 +245,50 @@ func.func @main(%a: tensor<4xi32> {kiln.name = "a"}, %b: tensor<4xi32> {kiln.nam
                               self.compile, self.mlp, target_features=["+evil"])
         self.assert_serving()
 
+    def test_source_digest_is_answered_from_the_cache_only(self):
+        """A client names a large source by its tree hash (CompileRequest.source_digest): a hit
+        without the upload, NOT_FOUND before the first compile, and nothing is ever stored
+        under a digest a client claims."""
+        import kiln_client
+        # The MLP with a 2 MiB comment: over the client's probe threshold, the same program.
+        source = self.mlp + b"\n// " + b"k" * (2 << 20) + b"\n"
+        digest = kiln_client.source_digest(source)
+
+        def probe(source_digest=digest, source=b"", **options):
+            return self.client.compiler.Compile(compiler_pb2.CompileRequest(
+                source=source, source_digest=source_digest, source_name="big.mlir",
+                options=compiler_pb2.CompileOptions(**options)), timeout=60)
+
+        self.assert_rpc_error(grpc.StatusCode.NOT_FOUND,
+                              f"no artifact compiled from source {digest} with these options: "
+                              "send the source to compile it", probe)
+        first = self.client.compile(source, source_name="big.mlir")  # probes, then sends it
+        self.assertFalse(first.cache_hit)
+        hit = probe()
+        self.assertTrue(hit.cache_hit)
+        self.assertEqual(hit.digest, first.digest)
+        self.assertEqual([t.phase for t in hit.timings], ["cache"])
+        self.assertEqual([f.name for f in hit.functions], ["main"])
+        self.assertTrue(self.client.compile(source).cache_hit)  # the client's own probe hits
+        # Other options are another artifact; a one-byte change is another source.
+        self.assert_rpc_error(grpc.StatusCode.NOT_FOUND, "no artifact compiled from source",
+                              probe, execution_model=2)
+        self.assert_rpc_error(grpc.StatusCode.NOT_FOUND, "no artifact compiled from source",
+                              probe, kiln_client.source_digest(source[:-2] + b"j\n"))
+        # Malformed requests.
+        self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT,
+                              "the request sets both source and source_digest: send one of them",
+                              probe, source=source)
+        self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT,
+                              "answered from the artifact cache only; do_not_cache needs the "
+                              "source", probe, do_not_cache=True)
+        for bad in ("sha256:" + "A" * 64, "sha256:abc", "md5:" + "0" * 64, "\x00" * 4000):
+            details = self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT,
+                                            "is not \"sha256:\" and 64 lowercase hex digits",
+                                            probe, bad)
+            self.assertLess(len(details), 400)  # a 4 KB digest is not echoed back
+        self.assert_serving()
+
 
 class CompileLifetimes(RpcAssertions, unittest.TestCase):
     """Separate daemons: SIGTERM during a compile, and a model repository with a model that

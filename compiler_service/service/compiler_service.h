@@ -16,6 +16,7 @@
 #include "compiler_service/compiler.h"
 #include "compiler_service/service/compile_worker_pool.h"
 #include "kiln/compiler/v1/compiler.grpc.pb.h"
+#include "runtime_service/base/sha256.h"
 #include "runtime_service/service/artifact_store.h"
 
 namespace kiln {
@@ -69,6 +70,9 @@ class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Se
 
   std::optional<kiln::compiler::v1::CompileResponse> CachedResponse(
       const std::string& digest, std::chrono::steady_clock::time_point start);
+  absl::StatusOr<kiln::compiler::v1::CompileResponse> CachedBySourceDigest(
+      const kiln::compiler::v1::CompileRequest& request,
+      const kiln::compiler::CompileOptions& options, std::chrono::steady_clock::time_point start);
 
   static constexpr size_t kMaxSummaries = 4096;
   const ArtifactStore& store_;
@@ -88,6 +92,9 @@ class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Se
 // (with the resolved target CPU and features), the compiler build and the executable ABI.
 absl::StatusOr<std::string> ArtifactDigest(std::string_view source,
                                            const kiln::compiler::CompileOptions& options);
+// The same from the source's tree hash (what a client sends as source_digest).
+absl::StatusOr<std::string> ArtifactDigestOfSource(const Sha256Hash& source_digest,
+                                                   const kiln::compiler::CompileOptions& options);
 
 }  // namespace kiln
 

@@ -99,4 +99,14 @@ bool IsValidDigestString(std::string_view digest) {
   return true;
 }
 
+std::optional<Sha256Hash> ParseDigestString(std::string_view digest) {
+  if (!IsValidDigestString(digest)) return std::nullopt;
+  const std::string_view hex = digest.substr(digest.size() - 64);
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  Sha256Hash hash;
+  for (size_t i = 0; i < hash.size(); ++i)
+    hash[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  return hash;
+}
+
 }  // namespace kiln

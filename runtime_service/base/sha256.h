@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -43,6 +44,8 @@ std::string HexEncode(std::span<const uint8_t> bytes);
 std::string DigestString(const Sha256Hash& hash);
 // True for a well-formed "sha256:<64 lowercase hex>" string.
 bool IsValidDigestString(std::string_view digest);
+// The hash a well-formed digest string spells; nullopt for any other string.
+std::optional<Sha256Hash> ParseDigestString(std::string_view digest);
 
 }  // namespace kiln
 
