@@ -286,8 +286,8 @@ int RunCompile(const GlobalOptions& options, const CompileOptions& compile) {
   if (request.source().size() >= kProbeMinBytes && !compile.no_cache) {
     cv1::CompileRequest probe = request;
     probe.clear_source();
-    probe.set_source_digest(DigestString(Sha256Tree(
-        request.source(), std::max(1u, std::thread::hardware_concurrency()))));
+    probe.set_source_digest(DigestString(
+        Sha256Tree(request.source(), std::max(1u, std::thread::hardware_concurrency()))));
     grpc::ClientContext context;
     connection.Prepare(&context);
     status = stub->Compile(&context, probe, &response);
