@@ -54,10 +54,10 @@ TEST(Sha256Test, ParseDigestStringRoundTripsAndRejectsOtherSpellings) {
   const Sha256Hash hash = Sha256(std::string_view("abc"));
   EXPECT_EQ(ParseDigestString(DigestString(hash)), hash);
   const std::string good = DigestString(hash);
-  for (const std::string& bad :
-       std::initializer_list<std::string>{std::string(""), good.substr(0, good.size() - 1), good + "0", "sha512" + good.substr(6),
-        std::string("sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"),
-        good.substr(0, 20) + "g" + good.substr(21)})
+  for (const std::string& bad : std::initializer_list<std::string>{
+           std::string(""), good.substr(0, good.size() - 1), good + "0", "sha512" + good.substr(6),
+           std::string("sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"),
+           good.substr(0, 20) + "g" + good.substr(21)})
     EXPECT_EQ(ParseDigestString(bad), std::nullopt) << bad;
 }
 
