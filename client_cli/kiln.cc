@@ -233,16 +233,23 @@ grpc::Status WithProgress(const std::string& what, const std::function<grpc::Sta
 int RunCompile(const GlobalOptions& options, const CompileOptions& compile) {
   auto shapes = ParseInputShapes(compile.input_shapes);
   if (!shapes.ok()) return LocalError(std::string(shapes.status().message()));
+  // The source stays out of the request until it has to be sent (see the probe below): a
+  // copy of a 46 MB model costs tens of milliseconds here.
   cv1::CompileRequest request;
+  std::string source;
   if (compile.file == "-") {
-    request.set_source(std::string(std::istreambuf_iterator<char>(std::cin), {}));
+    source.assign(std::istreambuf_iterator<char>(std::cin), {});
     request.set_source_name("<stdin>");
   } else {
-    std::ifstream in(compile.file, std::ios::binary);
+    std::ifstream in(compile.file, std::ios::binary | std::ios::ate);
     if (!in)
       return LocalError(absl::StrCat("cannot read ", compile.file, ": ", std::strerror(errno)));
-    request.set_source(std::string(std::istreambuf_iterator<char>(in), {}));
-    if (in.bad()) return LocalError(absl::StrCat("cannot read ", compile.file));
+    // One read into one allocation, not a character iterator (a third of a second at 46 MB).
+    const std::streamoff size = in.tellg();
+    if (size > 0) source.resize(static_cast<size_t>(size));
+    in.seekg(0);
+    if (!in.read(source.data(), static_cast<std::streamsize>(source.size())) || in.peek() != EOF)
+      return LocalError(absl::StrCat("cannot read ", compile.file, " (it changed while read?)"));
     request.set_source_name(std::filesystem::path(compile.file).filename().string());
   }
   if (!compile.name.empty()) request.set_source_name(compile.name);
@@ -283,17 +290,17 @@ int RunCompile(const GlobalOptions& options, const CompileOptions& compile) {
   // 46 MB) and the server hashes nothing. NOT_FOUND means not compiled yet; any other refusal
   // (a kilnd that predates source_digest sees an empty source) is answered by sending it.
   bool answered = false;
-  if (request.source().size() >= kProbeMinBytes && !compile.no_cache) {
+  if (source.size() >= kProbeMinBytes && !compile.no_cache) {
     cv1::CompileRequest probe = request;
-    probe.clear_source();
-    probe.set_source_digest(DigestString(
-        Sha256Tree(request.source(), std::max(1u, std::thread::hardware_concurrency()))));
+    probe.set_source_digest(
+        DigestString(Sha256Tree(source, std::max(1u, std::thread::hardware_concurrency()))));
     grpc::ClientContext context;
     connection.Prepare(&context);
     status = stub->Compile(&context, probe, &response);
     answered = status.ok();
   }
   if (!answered) {
+    request.set_source(std::move(source));
     grpc::ClientContext context;
     connection.Prepare(&context);
     status = WithProgress(absl::StrCat("compiling ", request.source_name()),

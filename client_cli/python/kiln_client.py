@@ -162,21 +162,20 @@ class KilnClient:
                 source = f.read()
         shapes = [compiler_pb2.InputShape(name=name, dims=dims)
                   for name, dims in (input_shapes or {}).items()]
-        request = compiler_pb2.CompileRequest(
-            source=source, source_name=source_name or "<python>",
+        fields = dict(
+            source_name=source_name or "<python>",
             source_format=_SOURCE_FORMATS.get(source_format, source_format),
             options=compiler_pb2.CompileOptions(
                 execution_model=_EXECUTION_MODELS[execution_model], do_not_cache=do_not_cache,
                 input_shapes=shapes))
         if len(source) >= PROBE_MIN_BYTES and not do_not_cache:
-            probe = compiler_pb2.CompileRequest()
-            probe.CopyFrom(request)
-            probe.ClearField("source")
-            probe.source_digest = source_digest(source)
+            # Built without the source: a message holding 46 MB costs 0.3 s to make here.
+            probe = compiler_pb2.CompileRequest(source_digest=source_digest(source), **fields)
             try:
                 return self.compiler.Compile(probe, timeout=self.timeout)
             except grpc.RpcError:
                 pass  # NOT_FOUND: not compiled yet; anything else: the full request says why
+        request = compiler_pb2.CompileRequest(source=source, **fields)
         return self.compiler.Compile(request, timeout=self.timeout)
 
     def load(self, digest, name):
