@@ -14,7 +14,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "server/auth.h"
-#include "server/metrics.h"
+#include "server/metrics_server.h"
 #include "server/tls.h"
 
 namespace kiln {

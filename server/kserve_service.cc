@@ -215,7 +215,6 @@ grpc::Status KServeService::ModelInfer(grpc::ServerContext* context,
   std::shared_ptr<Stats> stats;
   absl::Status status = CatchOutOfMemory([&] { return Infer(context, *request, *response, stats); },
                                          "handling a ModelInfer request");
-  runtime_.RecordModelRpc("ModelInfer", request->model_name(), status);
   runtime_.RequestFinished(request->ByteSizeLong());
   if (stats) {
     const uint64_t ns = Nanos(Clock::now() - start);

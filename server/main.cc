@@ -8,8 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "compiler_service/service/compile_worker.h"
@@ -18,8 +20,9 @@
 #include "runtime_service/service/runtime_service.h"
 #include "server/access.h"
 #include "server/kserve_service.h"
-#include "server/metrics.h"
+#include "server/metrics_server.h"
 #include "server/model_repository.h"
+#include "server/rpc_metrics.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -171,7 +174,9 @@ int main(int argc, char** argv) {
         "--compile-workers 0: compiling inside kilnd, where a program that crashes the "
         "compiler takes the daemon down");
   }
-  kiln::CompilerServiceImpl compiler(*store, compile_workers.get());
+  // Every service records into this one registry, which /metrics serves.
+  kiln::metrics::KilnMetrics kiln_metrics;
+  kiln::CompilerServiceImpl compiler(*store, compile_workers.get(), &kiln_metrics);
   kiln::hal::DeviceOptions device_options;
   device_options.worker_count = static_cast<uint32_t>(executor_threads);
   device_options.pin_workers = pin_threads;
@@ -183,13 +188,14 @@ int main(int argc, char** argv) {
   kiln::RuntimeServiceImpl runtime(*store, *device,
                                    {.workers = workers,
                                     .max_queued_requests = max_queue,
-                                    .max_response_bytes = max_message_bytes});
+                                    .max_response_bytes = max_message_bytes,
+                                    .metrics = &kiln_metrics});
   kiln::ModelRepository repository(model_dir, compiler, runtime);
   kiln::KServeService kserve(runtime, repository, KILN_VERSION);
 
   // Metrics: what the services record, plus sizes read at scrape time.
   namespace km = kiln::metrics;
-  km::Registry& registry = km::Kiln().registry;
+  km::Registry& registry = kiln_metrics.registry;
   const kiln::ArtifactStore& cache = *store;
   auto stat = [&cache](uint64_t kiln::ArtifactStoreStats::* field) {
     return [&cache, field] { return static_cast<double>(cache.Stats().*field); };
@@ -276,6 +282,14 @@ int main(int argc, char** argv) {
   }
   if (max_connection_idle_seconds > 0)
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ms(max_connection_idle_seconds));
+  // RPCs are counted in one place: an interceptor, not each handler.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(kiln::MakeRpcMetricsInterceptor(
+      kiln_metrics,
+      [&runtime](std::string_view rpc, const std::string& model, const absl::Status& status) {
+        runtime.RecordModelRpc(rpc, model, status);
+      }));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(&compiler);
   builder.RegisterService(&runtime);
   builder.RegisterService(&kserve);

@@ -13,7 +13,6 @@
 #include "runtime_service/module/module_file.h"
 #include "runtime_service/service/grpc_status.h"
 #include "runtime_service/tensor/input_shape.h"
-#include "server/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln {
@@ -170,7 +169,7 @@ std::optional<cv1::CompileResponse> CompilerServiceImpl::CachedResponse(const st
   cv1::PhaseTiming& timing = *response->add_timings();
   timing.set_phase("cache");
   timing.set_milliseconds(MillisecondsSince(start));
-  metrics::Kiln().cache_hit_seconds.Get().ObserveDuration(Clock::now() - start);
+  metrics_.cache_hit_seconds.Get().ObserveDuration(Clock::now() - start);
   return response;
 }
 
@@ -279,7 +278,7 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::CompileMerged(
 
   if (!leader) {
     merged_.fetch_add(1);
-    metrics::Kiln().merged_compiles.Get().Increment();
+    metrics_.merged_compiles.Get().Increment();
     std::unique_lock<std::mutex> lock(flight->mutex);
     while (!flight->done) {
       // Wakes up now and then to notice this caller's own deadline or cancellation.
@@ -330,7 +329,7 @@ absl::StatusOr<cv1::CompileResponse> CompilerServiceImpl::RunCompiler(
     const kiln::compiler::ContinueCheck& should_continue) {
   auto start = Clock::now();
   compiles_.fetch_add(1);
-  metrics::KilnMetrics& m = metrics::Kiln();
+  metrics::KilnMetrics& m = metrics_;
   m.compiles.Get().Increment();
   // In a sandboxed worker process unless kilnd runs with --compile-workers 0.
   auto result = workers_ != nullptr
@@ -375,7 +374,6 @@ grpc::Status CompilerServiceImpl::Compile(grpc::ServerContext* context,
     return absl::OkStatus();
   };
   auto result = CompileToStore(*request, should_continue);
-  metrics::RecordRpc("Compile", "", result.status());
   if (!result.ok()) {
     spdlog::info("compile of '{}' failed: {}", request->source_name(), result.status().ToString());
     return ToGrpcStatus(result.status());
@@ -388,7 +386,6 @@ grpc::Status CompilerServiceImpl::GetArtifact(grpc::ServerContext* context,
                                               const cv1::GetArtifactRequest* request,
                                               grpc::ServerWriter<cv1::ArtifactChunk>* writer) {
   auto file = store_.OpenModule(request->digest());
-  metrics::RecordRpc("GetArtifact", "", file.status());
   if (!file.ok()) return ToGrpcStatus(file.status());
   // Verified by OpenModule; streamed from the mapping, so the bytes are the cache file's.
   std::span<const uint8_t> bytes = (*file)->bytes();
@@ -414,7 +411,6 @@ grpc::Status CompilerServiceImpl::GetArtifact(grpc::ServerContext* context,
 
 grpc::Status CompilerServiceImpl::CacheStats(grpc::ServerContext*, const cv1::CacheStatsRequest*,
                                              cv1::CacheStatsResponse* response) {
-  metrics::RecordRpc("CacheStats", "", absl::OkStatus());
   ArtifactStoreStats stats = store_.Stats();
   response->set_entries(stats.entries);
   response->set_bytes(stats.bytes);
@@ -434,7 +430,6 @@ grpc::Status CompilerServiceImpl::CacheStats(grpc::ServerContext*, const cv1::Ca
 grpc::Status CompilerServiceImpl::ListArtifacts(grpc::ServerContext*,
                                                 const cv1::ListArtifactsRequest*,
                                                 cv1::ListArtifactsResponse* response) {
-  metrics::RecordRpc("ListArtifacts", "", absl::OkStatus());
   for (const ArtifactInfo& info : store_.List()) {
     cv1::ArtifactInfo& out = *response->add_artifacts();
     out.set_digest(info.digest);
@@ -454,7 +449,6 @@ grpc::Status CompilerServiceImpl::EvictArtifacts(grpc::ServerContext*,
   } else if (!request->all() && request->digests_size() == 0) {
     status = absl::InvalidArgumentError("no digests given (set all to evict everything unused)");
   }
-  metrics::RecordRpc("EvictArtifacts", "", status);
   if (!status.ok()) return ToGrpcStatus(status);
   EvictionResult result =
       store_.Evict(std::vector<std::string>(request->digests().begin(), request->digests().end()),

@@ -16,6 +16,7 @@
 #include "compiler_service/compiler.h"
 #include "compiler_service/service/compile_worker_pool.h"
 #include "kiln/compiler/v1/compiler.grpc.pb.h"
+#include "metrics/kiln_metrics.h"
 #include "runtime_service/base/sha256.h"
 #include "runtime_service/service/artifact_store.h"
 
@@ -25,8 +26,13 @@ class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Se
  public:
   // `workers`: where compiles run (not owned; it outlives the service). Null: in this process,
   // which a program that crashes the compiler takes down with it (tests and kiln-compile only).
-  explicit CompilerServiceImpl(const ArtifactStore& store, CompileWorkerPool* workers = nullptr)
-      : store_(store), workers_(workers) {}
+  // `metrics`: kilnd's registry (not owned); null: one of the service's own (tests).
+  explicit CompilerServiceImpl(const ArtifactStore& store, CompileWorkerPool* workers = nullptr,
+                               metrics::KilnMetrics* metrics = nullptr)
+      : own_metrics_(metrics ? nullptr : std::make_unique<metrics::KilnMetrics>()),
+        metrics_(metrics ? *metrics : *own_metrics_),
+        store_(store),
+        workers_(workers) {}
 
   // Compiles (or finds in the store) and returns what Compile answers. Used by the RPC and
   // by kilnd's start-up model loading. Concurrent calls for the same artifact digest share one
@@ -75,6 +81,8 @@ class CompilerServiceImpl final : public kiln::compiler::v1::CompilerService::Se
       const kiln::compiler::CompileOptions& options, std::chrono::steady_clock::time_point start);
 
   static constexpr size_t kMaxSummaries = 4096;
+  std::unique_ptr<metrics::KilnMetrics> own_metrics_;  // when none was passed in
+  metrics::KilnMetrics& metrics_;
   const ArtifactStore& store_;
   CompileWorkerPool* workers_;
   std::mutex summaries_mutex_;

@@ -10,7 +10,6 @@
 #include "runtime_service/service/grpc_status.h"
 #include "runtime_service/service/name_limit.h"
 #include "runtime_service/service/out_of_memory.h"
-#include "server/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln {
@@ -38,7 +37,9 @@ uint64_t OutputBytes(const mv1::FunctionDef& function, std::span<const int> indi
 RuntimeServiceImpl::RuntimeServiceImpl(const ArtifactStore& store,
                                        std::shared_ptr<hal::Device> device,
                                        RuntimeServiceOptions options)
-    : store_(store),
+    : own_metrics_(options.metrics ? nullptr : std::make_unique<metrics::KilnMetrics>()),
+      metrics_(options.metrics ? *options.metrics : *own_metrics_),
+      store_(store),
       device_(std::move(device)),
       workers_(options.workers, options.max_queued_requests),
       workers_max_queued_(options.max_queued_requests),
@@ -134,7 +135,7 @@ absl::Status RuntimeServiceImpl::Unload(const std::string& name) {
     modules_.erase(it);
     // Under the lock: a request recording for this name now finds it unloaded (RecordModelRpc)
     // and cannot bring a series back.
-    metrics::RemoveModelSeries(name);
+    metrics_.RemoveModelSeries(name);
   }
   spdlog::info("unloaded module '{}'", name);
   return absl::OkStatus();
@@ -164,7 +165,7 @@ std::vector<ModuleHandle> RuntimeServiceImpl::Modules() const {
 void RuntimeServiceImpl::RecordModelRpc(std::string_view rpc, const std::string& name,
                                         const absl::Status& status) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  metrics::RecordRpc(rpc, modules_.count(name) ? std::string_view(name) : metrics::kUnknownModel,
+  metrics_.RecordRpc(rpc, modules_.count(name) ? std::string_view(name) : metrics::kUnknownModel,
                      status);
 }
 
@@ -173,7 +174,7 @@ void RuntimeServiceImpl::ObserveInvocation(const std::string& name,
                                            std::chrono::nanoseconds compute_time) const {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!modules_.count(name)) return;
-  metrics::KilnMetrics& m = metrics::Kiln();
+  metrics::KilnMetrics& m = metrics_;
   m.queue_seconds.With({name}).ObserveDuration(queue_time);
   m.compute_seconds.With({name}).ObserveDuration(compute_time);
 }
@@ -181,8 +182,7 @@ void RuntimeServiceImpl::ObserveInvocation(const std::string& name,
 void RuntimeServiceImpl::ObserveRequest(const std::string& name,
                                         std::chrono::nanoseconds request_time) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (modules_.count(name))
-    metrics::Kiln().request_seconds.With({name}).ObserveDuration(request_time);
+  if (modules_.count(name)) metrics_.request_seconds.With({name}).ObserveDuration(request_time);
 }
 
 absl::Status RuntimeServiceImpl::CheckOutputBytes(const ModuleHandle& entry,
@@ -201,7 +201,6 @@ grpc::Status RuntimeServiceImpl::LoadModule(grpc::ServerContext*,
   auto start = Clock::now();
   auto info = CatchOutOfMemory([&] { return LoadFromStore(request->digest(), request->name()); },
                                "loading a module");
-  RecordModelRpc("LoadModule", request->name(), info.status());
   if (!info.ok()) return ToGrpcStatus(info.status());
   *response->mutable_module() = std::move(*info);
   response->set_load_milliseconds(
@@ -214,7 +213,6 @@ grpc::Status RuntimeServiceImpl::UnloadModule(grpc::ServerContext*,
                                               rv1::UnloadModuleResponse*) {
   absl::Status status = CheckNameLength("the module name", request->name());
   if (status.ok()) status = Unload(request->name());
-  RecordModelRpc("UnloadModule", request->name(), status);
   return ToGrpcStatus(status);
 }
 
@@ -331,7 +329,6 @@ grpc::Status RuntimeServiceImpl::Invoke(grpc::ServerContext* context,
   const auto start = Clock::now();
   auto result =
       CatchOutOfMemory([&] { return RunInvoke(context, *request); }, "handling an Invoke request");
-  RecordModelRpc("Invoke", request->module(), result.status());
   if (result.ok()) ObserveRequest(request->module(), Clock::now() - start);
   RequestFinished(request->ByteSizeLong());
   if (!result.ok()) return ToGrpcStatus(result.status());

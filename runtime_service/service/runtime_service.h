@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "kiln/runtime/v1/runtime.grpc.pb.h"
+#include "metrics/kiln_metrics.h"
 #include "runtime_service/hal/device.h"
 #include "runtime_service/runtime.h"
 #include "runtime_service/service/artifact_store.h"
@@ -29,6 +30,9 @@ struct RuntimeServiceOptions {
   // The largest response (--max-message-bytes): a function whose outputs are larger is refused
   // before it runs. 0: no limit.
   uint64_t max_response_bytes = 0;
+  // Where the service records its metrics (kilnd's registry; not owned, it outlives the
+  // service). Null: a registry of the service's own (tests).
+  metrics::KilnMetrics* metrics = nullptr;
 };
 
 // How one module is served (the model repository's config.json sets these).
@@ -107,7 +111,7 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
                                 uint64_t bytes) const;
   // Counts an RPC about the module or model `name` in the metrics: labelled with the name while
   // a module of that name is loaded, else with metrics::kUnknownModel, so names clients make
-  // up never become series.
+  // up never become series. Called by kilnd's RPC interceptor (server/rpc_metrics.h).
   void RecordModelRpc(std::string_view rpc, const std::string& name,
                       const absl::Status& status) const;
   // An inference request of `bytes` has been handled: large ones have their memory trimmed.
@@ -134,6 +138,8 @@ class RuntimeServiceImpl final : public kiln::runtime::v1::RuntimeService::Servi
                          std::chrono::nanoseconds compute_time) const;
   void ObserveRequest(const std::string& name, std::chrono::nanoseconds request_time) const;
 
+  std::unique_ptr<metrics::KilnMetrics> own_metrics_;  // when none was passed in
+  metrics::KilnMetrics& metrics_;
   const ArtifactStore& store_;
   std::shared_ptr<hal::Device> device_;
   WorkerPool workers_;

@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "metrics/kiln_metrics.h"
 #include "runtime_service/base/sha256.h"
 #include "runtime_service/service/name_limit.h"
 #include "runtime_service/testing/sanitizers.h"
 #include "runtime_service/testing/test_modules.h"
-#include "server/metrics.h"
 
 #define KILN_ADDRESS_SPACE_LIMITABLE (!KILN_SANITIZED)
 
@@ -140,43 +140,52 @@ TEST_F(RuntimeServiceTest, NamesLongerThanTheLimitAreInvalidArgument) {
   EXPECT_EQ(Invocations(service, "fill"), 0u);
 }
 
-// The count of `series` (its whole text up to the value) in kiln's metrics; 0 when absent.
-double Metric(const std::string& series) {
-  const std::string text = metrics::Kiln().registry.Render();
+// The count of `series` (its whole text up to the value) in `metrics`; 0 when absent.
+double Metric(const metrics::KilnMetrics& metrics, const std::string& series) {
+  const std::string text = metrics.registry.Render();
   const std::string prefix = series + " ";
   size_t at = text.find("\n" + prefix);
   if (at == std::string::npos) return 0;
   return std::stod(text.substr(at + 1 + prefix.size()));
 }
 
-bool MentionsModel(const std::string& name) {
-  return metrics::Kiln().registry.Render().find("model=\"" + name + "\"") != std::string::npos;
+bool MentionsModel(const metrics::KilnMetrics& metrics, const std::string& name) {
+  return metrics.registry.Render().find("model=\"" + name + "\"") != std::string::npos;
 }
 
+// RPC counts come from kilnd's interceptor (server/rpc_metrics_test.cc drives it through a
+// real server); the service decides their model label and records invocation latencies.
 TEST_F(RuntimeServiceTest, MetricLabelsNameLoadedModulesOnly) {
-  RuntimeServiceImpl service(*store_, nullptr, {.workers = 1});
+  metrics::KilnMetrics metrics;
+  RuntimeServiceImpl service(*store_, nullptr, {.workers = 1, .metrics = &metrics});
   const std::string unknown = "kiln_requests_total{rpc=\"Invoke\",model=\"<unknown>\"}";
-  const double unknown_before = Metric(unknown);
-  for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(Invoke(service, "made-up-" + std::to_string(i)).error_code(),
-              grpc::StatusCode::NOT_FOUND);
-  EXPECT_EQ(Metric(unknown), unknown_before + 3);
-  EXPECT_FALSE(MentionsModel("made-up-0"));
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "made-up-" + std::to_string(i);
+    EXPECT_EQ(Invoke(service, name).error_code(), grpc::StatusCode::NOT_FOUND);
+    service.RecordModelRpc("Invoke", name, absl::NotFoundError("no such module"));
+  }
+  EXPECT_EQ(Metric(metrics, unknown), 3);
+  EXPECT_EQ(Metric(metrics,
+                   "kiln_request_failures_total{rpc=\"Invoke\",model=\"<unknown>\","
+                   "code=\"NOT_FOUND\"}"),
+            3);
+  EXPECT_FALSE(MentionsModel(metrics, "made-up-0"));
 
   Load(service, "labelled", 4);
   ASSERT_TRUE(Invoke(service, "labelled").ok());
   ASSERT_TRUE(Invoke(service, "labelled").ok());
-  EXPECT_EQ(Metric("kiln_requests_total{rpc=\"Invoke\",model=\"labelled\"}"), 2);
-  EXPECT_EQ(Metric("kiln_requests_total{rpc=\"LoadModule\",model=\"labelled\"}"), 1);
-  EXPECT_EQ(Metric("kiln_invoke_compute_seconds_count{model=\"labelled\"}"), 2);
-  EXPECT_EQ(Metric("kiln_invoke_request_seconds_count{model=\"labelled\"}"), 2);
+  service.RecordModelRpc("Invoke", "labelled", absl::OkStatus());
+  EXPECT_EQ(Metric(metrics, "kiln_requests_total{rpc=\"Invoke\",model=\"labelled\"}"), 1);
+  EXPECT_EQ(Metric(metrics, "kiln_invoke_compute_seconds_count{model=\"labelled\"}"), 2);
+  EXPECT_EQ(Metric(metrics, "kiln_invoke_request_seconds_count{model=\"labelled\"}"), 2);
 
   // Unloading drops the model's series; later requests for the name count as unknown.
   ASSERT_TRUE(service.Unload("labelled").ok());
-  EXPECT_FALSE(MentionsModel("labelled"));
+  EXPECT_FALSE(MentionsModel(metrics, "labelled"));
   EXPECT_EQ(Invoke(service, "labelled").error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_FALSE(MentionsModel("labelled"));
-  EXPECT_EQ(Metric(unknown), unknown_before + 4);
+  service.RecordModelRpc("Invoke", "labelled", absl::NotFoundError("no such module"));
+  EXPECT_FALSE(MentionsModel(metrics, "labelled"));
+  EXPECT_EQ(Metric(metrics, unknown), 4);
 }
 
 // The address space this process has mapped now.

@@ -1,12 +1,10 @@
-// A small Prometheus metrics registry (counters, gauges, histograms with labels) rendered in the
-// text exposition format, and the HTTP endpoint kilnd serves it on (--metrics-listen).
+// A small Prometheus metrics registry: counters, gauges and histograms with labels, rendered
+// in the text exposition format.
 //
 // Recording is lock-free (atomics); only looking up a labelled child takes a shared lock, and a
-// family caps its children. Model labels name loaded models only (kUnknownModel stands for every
-// other name a client sends), and an unloaded model's series are removed, so what clients send
-// cannot grow the registry.
-#ifndef KILN_SERVER_METRICS_H_
-#define KILN_SERVER_METRICS_H_
+// family caps its children.
+#ifndef KILN_METRICS_REGISTRY_H_
+#define KILN_METRICS_REGISTRY_H_
 
 #include <atomic>
 #include <chrono>
@@ -16,14 +14,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
 
 namespace kiln::metrics {
 
@@ -180,68 +174,6 @@ class Registry {
   std::vector<std::unique_ptr<FamilyBase>> families_;
 };
 
-// kiln's metrics, registered in one process-wide registry.
-struct KilnMetrics {
-  Registry registry;
-  // RPCs by name and model ("" for compiler RPCs), and failures with their status code.
-  Family<Counter>& requests;
-  Family<Counter>& failures;
-  // Invoke latency by model: waiting for a worker, running, and the whole request.
-  Family<Histogram>& queue_seconds;
-  Family<Histogram>& compute_seconds;
-  Family<Histogram>& request_seconds;
-  // Compiler runs (cache misses that compiled), requests merged into a running identical
-  // compile, failed compiler runs, and the latency of compiler runs.
-  Family<Counter>& compiles;
-  Family<Counter>& merged_compiles;
-  Family<Counter>& compile_failures;
-  Family<Histogram>& compile_seconds;
-  // Compile RPC latency on a cache hit.
-  Family<Histogram>& cache_hit_seconds;
-
-  KilnMetrics();
-};
-KilnMetrics& Kiln();
-
-// The model label of RPCs about a name that is not a loaded model's.
-inline constexpr char kUnknownModel[] = "<unknown>";
-
-// Counts one RPC (and its failure, by status code name) in Kiln(). `model`: a loaded model's
-// name, kUnknownModel, or "" for RPCs about no model.
-void RecordRpc(std::string_view rpc, std::string_view model, const absl::Status& status);
-// Removes an unloaded model's series from Kiln().
-void RemoveModelSeries(std::string_view model);
-
-// TLS and access control of the metrics endpoint (kilnd's --tls-* flags and token file).
-struct MetricsServerOptions {
-  // PEM files; an empty tls_cert serves plain HTTP. With tls_client_ca, clients must present a
-  // certificate it signed (mutual TLS).
-  std::string tls_cert;
-  std::string tls_key;
-  std::string tls_client_ca;
-  // Set: a request is answered only if this accepts its Authorization header (nullopt: none);
-  // otherwise HTTP 401 (UNAUTHENTICATED) or 403 with the status message.
-  std::function<absl::Status(std::optional<std::string_view> authorization)> authorize;
-};
-
-// Serves GET /metrics with a registry's text on a background thread.
-class MetricsServer {
- public:
-  // `listen` is "host:port" (port 0 picks a free one).
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      const std::string& listen, const Registry& registry,
-      const MetricsServerOptions& options = {});
-  ~MetricsServer();  // Stop()
-  void Stop();
-  int port() const { return port_; }
-
- private:
-  MetricsServer() = default;
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-  int port_ = 0;
-};
-
 }  // namespace kiln::metrics
 
-#endif  // KILN_SERVER_METRICS_H_
+#endif  // KILN_METRICS_REGISTRY_H_
