@@ -565,21 +565,6 @@ class ProgramRecorder {
 
 }  // namespace
 
-std::string SignatureString(const mv1::FunctionDef& function) {
-  std::string text = absl::StrCat(function.name(), "(");
-  for (int i = 0; i < function.inputs_size(); ++i) {
-    const auto& input = function.inputs(i);
-    absl::StrAppend(&text, i ? ", " : "", input.name(), ": ", TypeString(input.type()));
-  }
-  absl::StrAppend(&text, ") -> (");
-  for (int i = 0; i < function.outputs_size(); ++i) {
-    const auto& output = function.outputs(i);
-    absl::StrAppend(&text, i ? ", " : "", output.name(), ": ", TypeString(output.type()));
-  }
-  absl::StrAppend(&text, ")");
-  return text;
-}
-
 absl::StatusOr<std::vector<TensorView>> MatchInputs(const mv1::FunctionDef& function,
                                                     std::span<const TensorView> tensors) {
   const size_t count = static_cast<size_t>(function.inputs_size());

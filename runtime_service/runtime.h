@@ -16,12 +16,10 @@
 #include "runtime_service/hal/device.h"
 #include "runtime_service/loader/executable_library.h"
 #include "runtime_service/module/module_file.h"
+#include "runtime_service/module/signature.h"
 #include "runtime_service/tensor/tensor.h"
 
 namespace kiln {
-
-// "main(x: f32[1x64]) -> (result0: f32[1x10])"
-std::string SignatureString(const kiln::module::v1::FunctionDef& function);
 
 // Orders caller tensors to the function's inputs: a named tensor goes to the input of that name,
 // unnamed ones fill the remaining inputs in order. Checks count, dtype, shape and byte length;

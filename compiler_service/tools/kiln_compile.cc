@@ -16,7 +16,7 @@
 #include "CLI/CLI.hpp"
 #include "compiler_service/compiler.h"
 #include "compiler_service/malloc_tunables.h"
-#include "runtime_service/runtime.h"
+#include "runtime_service/module/signature.h"
 #include "runtime_service/tensor/input_shape.h"
 
 namespace mv1 = kiln::module::v1;
