@@ -15,6 +15,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "runtime_service/base/status_macros.h"
 #include "runtime_service/loader/cpu_features.h"
+#include "runtime_service/loader/executable_loader.h"
 
 namespace kiln {
 
@@ -636,26 +637,15 @@ absl::StatusOr<std::shared_ptr<LoadedModule>> LoadedModule::Load(
 
   const uint64_t host_features = HostCpuFeatures();
   for (const mv1::ExecutableDef& executable : def.executables()) {
-    switch (executable.format()) {
-      case mv1::EXECUTABLE_FORMAT_SYSTEM_LIBRARY: {
-        KILN_ASSIGN_OR_RETURN(auto library,
-                              LoadSystemLibrary(loaded->file_->segment(executable.segment()),
-                                                executable, host_features));
-        loaded->executables_.push_back(std::move(library));
-        break;
-      }
-      case mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF: {
-        KILN_ASSIGN_OR_RETURN(
-            auto library, LoadEmbeddedElf(loaded->file_->segment(executable.segment()), executable,
-                                          host_features));
-        loaded->executables_.push_back(std::move(library));
-        break;
-      }
-      default:
-        return absl::InvalidArgumentError(absl::StrCat("executable '", executable.name(),
-                                                       "' has unsupported format ",
-                                                       static_cast<int>(executable.format())));
-    }
+    const ExecutableLoader* loader = ExecutableLoaderRegistry::Default().Find(executable.format());
+    if (loader == nullptr)
+      return absl::InvalidArgumentError(
+          absl::StrCat("executable '", executable.name(), "' has unsupported format ",
+                       static_cast<int>(executable.format()), " (this build loads ",
+                       ExecutableLoaderRegistry::Default().Names(), ")"));
+    KILN_ASSIGN_OR_RETURN(auto library, loader->Load(loaded->file_->segment(executable.segment()),
+                                                     executable, host_features));
+    loaded->executables_.push_back(std::move(library));
   }
 
   // Load's checks are the single gate: only checked programs are recorded or run.
