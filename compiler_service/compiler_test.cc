@@ -8,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runtime_service/runtime.h"
+#include "runtime_service/loaded_module.h"
 
 namespace kiln::compiler {
 namespace {

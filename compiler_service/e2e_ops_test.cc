@@ -16,7 +16,7 @@
 #include "compiler_service/compiler.h"
 #include "gtest/gtest.h"
 #include "runtime_service/hal/device.h"
-#include "runtime_service/runtime.h"
+#include "runtime_service/loaded_module.h"
 
 namespace kiln::compiler {
 namespace {

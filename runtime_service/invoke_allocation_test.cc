@@ -19,7 +19,7 @@
 
 #include "gtest/gtest.h"
 #include "runtime_service/hal/device.h"
-#include "runtime_service/runtime.h"
+#include "runtime_service/loaded_module.h"
 #include "runtime_service/testing/sanitizers.h"
 #include "runtime_service/testing/test_modules.h"
 

@@ -8,7 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "runtime_service/runtime.h"
+#include "runtime_service/input_matching.h"
+#include "runtime_service/loaded_module.h"
 
 namespace kiln {
 

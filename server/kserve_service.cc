@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime_service/base/status_macros.h"
-#include "runtime_service/runtime.h"
+#include "runtime_service/loaded_module.h"
 #include "runtime_service/service/grpc_status.h"
 #include "runtime_service/service/name_limit.h"
 #include "runtime_service/service/out_of_memory.h"

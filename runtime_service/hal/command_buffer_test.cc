@@ -87,54 +87,5 @@ TEST(CommandBufferTest, BindingTableMustCoverEveryRange) {
   EXPECT_THAT(std::string(commands.CheckBindings(null_entry).message()), HasSubstr("(null)"));
 }
 
-// Recorded once, replayed with different binding tables: c = a + b; barrier; d = 2 * c; and a
-// copy and fill in the first stage.
-TEST(CommandBufferTest, RecordOnceReplayManyTimes) {
-  auto device = Device::Create({.worker_count = 3});
-  ASSERT_TRUE(device.ok()) << device.status();
-  constexpr size_t kN = 1000;
-  auto commands = std::make_shared<CommandBuffer>(6);
-  ASSERT_TRUE(commands
-                  ->Dispatch(LibraryDispatch(kAddF32, {7, 1, 1},
-                                             {{0, 0, kN * 4}, {1, 0, kN * 4}, {2, 0, kN * 4}}))
-                  .ok());
-  ASSERT_TRUE(commands->Copy({0, 0, 64}, {4, 0, 64}).ok());
-  const uint16_t pattern = 0xbeef;
-  ASSERT_TRUE(commands->Fill({5, 2, 6}, Pattern(&pattern, 2)).ok());
-  ASSERT_TRUE(commands->Barrier().ok());
-  ASSERT_TRUE(commands
-                  ->Dispatch(LibraryDispatch(kScaleF32, {1, 1, 1}, {{2, 0, kN * 4}, {3, 0, kN * 4}},
-                                             {FloatBits(2.0f)}))
-                  .ok());
-  commands->Finalize();
-
-  for (int replay = 0; replay < 20; ++replay) {
-    std::vector<float> a = Iota(kN, static_cast<float>(replay), 1.0f);
-    std::vector<float> b = Iota(kN, -3.0f, 0.5f);
-    std::vector<float> c(kN), d(kN), copy(16);
-    std::vector<uint16_t> filled(5, 0);
-    BufferView table[] = {ViewOf(a), ViewOf(b), ViewOf(c), ViewOf(d), ViewOf(copy), ViewOf(filled)};
-    auto done = std::make_shared<Semaphore>();
-    ASSERT_TRUE((*device)->queue().Submit({}, commands, table, {done, 1}).ok());
-    ASSERT_TRUE((*device)->Wait(*done, 1).ok());
-    for (size_t i = 0; i < kN; ++i) {
-      ASSERT_EQ(c[i], a[i] + b[i]) << i;
-      ASSERT_EQ(d[i], 2.0f * (a[i] + b[i])) << i;
-    }
-    EXPECT_EQ(std::vector<float>(a.begin(), a.begin() + 16), copy);
-    EXPECT_EQ(filled, (std::vector<uint16_t>{0, 0xbeef, 0xbeef, 0xbeef, 0}));
-  }
-}
-
-TEST(CommandBufferTest, EmptyCommandBufferSignalsAtOnce) {
-  auto device = Device::Create({.worker_count = 1});
-  ASSERT_TRUE(device.ok());
-  auto commands = std::make_shared<CommandBuffer>(0);
-  commands->Finalize();
-  auto done = std::make_shared<Semaphore>();
-  ASSERT_TRUE((*device)->queue().Submit({}, commands, {}, {done, 7}).ok());
-  EXPECT_TRUE(done->Wait(7).ok());
-}
-
 }  // namespace
 }  // namespace kiln::hal

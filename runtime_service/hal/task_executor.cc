@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "runtime_service/hal/command_semantics.h"
 
 namespace kiln::hal {
 
@@ -117,48 +118,11 @@ struct TaskExecutor::Execution {
 
 namespace {
 
-// Made once (Create), so that reporting a lack of memory needs none: copying a status only
-// takes a reference.
-const absl::Status& OutOfMemory() {
-  static const absl::Status* const status = new absl::Status(absl::ResourceExhaustedError(
-      "out of memory in the task executor; the submission was not run to completion"));
-  return *status;
-}
-
 #if defined(__x86_64__) || defined(__i386__)
 #define KILN_CPU_RELAX() __builtin_ia32_pause()
 #else
 #define KILN_CPU_RELAX() ((void)0)
 #endif
-
-absl::Status RunDispatch(const DispatchCommand& dispatch, const kiln_dispatch_state_t& state,
-                         uint64_t index, uint32_t worker_id) {
-  kiln_workgroup_state_t workgroup{};
-  const uint32_t count_x = state.workgroup_count[0], count_y = state.workgroup_count[1];
-  workgroup.workgroup_id[0] = static_cast<uint32_t>(index % count_x);
-  workgroup.workgroup_id[1] = static_cast<uint32_t>(index / count_x % count_y);
-  workgroup.workgroup_id[2] = static_cast<uint32_t>(index / count_x / count_y);
-  workgroup.worker_id = worker_id;
-  const int code = dispatch.fn(dispatch.env, &state, &workgroup);
-  if (code == 0) return absl::OkStatus();
-  try {
-    return absl::InternalError(absl::StrCat(
-        dispatch.label, " failed with code ", code, " in workgroup (", workgroup.workgroup_id[0],
-        ", ", workgroup.workgroup_id[1], ", ", workgroup.workgroup_id[2], ")"));
-  } catch (const std::bad_alloc&) {  // the message; on a worker thread, which must not throw
-    return OutOfMemory();
-  }
-}
-
-void RunFill(const FillCommand& fill, uint8_t* target) {
-  if (fill.target.length == 0) return;
-  if (fill.pattern_size == 1) {
-    std::memset(target, static_cast<int>(fill.pattern & 0xff), fill.target.length);
-    return;
-  }
-  for (uint64_t at = 0; at < fill.target.length; at += fill.pattern_size)
-    std::memcpy(target + at, &fill.pattern, fill.pattern_size);
-}
 
 }  // namespace
 
@@ -171,13 +135,13 @@ void TaskExecutor::Execution::Complete() {
   try {
     if (status.ok()) status = signal.semaphore->Signal(signal.value);
   } catch (const std::bad_alloc&) {  // listing the semaphore's due callbacks
-    status = OutOfMemory();
+    status = ExecutorOutOfMemory();
   }
   if (!status.ok()) signal.semaphore->Fail(std::move(status));
 }
 
 absl::StatusOr<std::unique_ptr<TaskExecutor>> TaskExecutor::Create(const Options& options) {
-  OutOfMemory();  // made now, while memory is plentiful
+  ExecutorOutOfMemory();  // made now, while memory is plentiful
   uint32_t count = options.worker_count;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   if (count > 1024) {
@@ -289,7 +253,7 @@ void TaskExecutor::Execute(std::shared_ptr<const CommandBuffer> commands,
   Execution* execution =
       AcquireExecution(buffer.commands().size(), buffer.dispatch_binding_count());
   if (execution == nullptr) {
-    signal.semaphore->Fail(OutOfMemory());
+    signal.semaphore->Fail(ExecutorOutOfMemory());
     return;
   }
   execution->Reset(buffer.commands().size());
@@ -339,7 +303,7 @@ void TaskExecutor::Execute(std::shared_ptr<const CommandBuffer> commands,
     task.Split(worker_count() + 1);
   }
   if (!StartStage(execution)) {
-    execution->Fail(OutOfMemory());
+    execution->Fail(ExecutorOutOfMemory());
     execution->Complete();
   }
   Unref(execution);
@@ -400,9 +364,9 @@ void TaskExecutor::RunTask(const Ready& ready, uint32_t worker_id) {
       absl::Status status;
       if (!execution.failed.load(std::memory_order_relaxed)) {
         if (const auto* dispatch = std::get_if<DispatchCommand>(task.command)) {
-          status = RunDispatch(*dispatch, task.state, index, worker_id);
+          status = RunWorkgroup(*dispatch, task.state, index, worker_id);
         } else if (const auto* copy = std::get_if<CopyCommand>(task.command)) {
-          if (copy->source.length > 0) std::memmove(task.target, task.source, copy->source.length);
+          RunCopy(*copy, task.source, task.target);
         } else {
           RunFill(std::get<FillCommand>(*task.command), task.target);
         }
@@ -447,7 +411,7 @@ void TaskExecutor::FinishTask(Execution* execution) {
   const size_t stage_count = execution->commands->stages().size();
   if (!execution->failed.load(std::memory_order_relaxed) && ++execution->stage < stage_count) {
     if (StartStage(execution)) return;
-    execution->Fail(OutOfMemory());
+    execution->Fail(ExecutorOutOfMemory());
   }
   execution->Complete();
   WakeHelpers();  // a helper may be waiting for exactly this completion

@@ -64,7 +64,7 @@ namespace kiln::hal {
 namespace {
 
 constexpr char kOutOfMemory[] =
-    "out of memory in the task executor; the submission was not run to completion";
+    "out of memory in the HAL executor; the command buffer was not run to completion";
 
 class TaskExecutorOomTest : public ::testing::Test {
  protected:

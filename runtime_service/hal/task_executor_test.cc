@@ -73,12 +73,6 @@ int SlowIncrement(const kiln_executable_env_t*, const kiln_dispatch_state_t*,
   return 0;
 }
 
-// Fails unless the previous stage's 64 increments all happened before it started.
-int CheckCounter(const kiln_executable_env_t*, const kiln_dispatch_state_t* dispatch,
-                 const kiln_workgroup_state_t*) {
-  return g_counter.load() == dispatch->constants[0] ? 0 : 5;
-}
-
 template <uint32_t kFailing>
 int FailAt(const kiln_executable_env_t*, const kiln_dispatch_state_t*,
            const kiln_workgroup_state_t* workgroup) {
@@ -132,27 +126,6 @@ TEST(TaskExecutorTest, WorkerCount) {
             (*executor)->worker_count() + TaskExecutor::kMaxHelpers);
   EXPECT_EQ(TaskExecutor::Create({.worker_count = 5000}).status().code(),
             absl::StatusCode::kInvalidArgument);
-}
-
-TEST(TaskExecutorTest, EveryWorkgroupRunsExactlyOnce) {
-  auto device = NewDevice(4);
-  constexpr uint32_t kGroups = 5 * 4 * 3;
-  auto commands = std::make_shared<CommandBuffer>(2);
-  ASSERT_TRUE(commands
-                  ->Dispatch(FunctionDispatch(
-                      CountVisits, {5, 4, 3},
-                      {{0, 0, kGroups * sizeof(uint32_t)}, {1, 0, kGroups * sizeof(uint32_t)}}))
-                  .ok());
-  Finalized(commands);
-  for (int run = 0; run < 20; ++run) {
-    std::vector<uint32_t> visits(kGroups, 0), workers(kGroups, 0);
-    BufferView table[] = {ViewOf(visits), ViewOf(workers)};
-    auto done = std::make_shared<Semaphore>();
-    ASSERT_TRUE(device->queue().Submit({}, commands, table, {done, 1}).ok());
-    ASSERT_TRUE(device->Wait(*done, 1).ok());
-    EXPECT_EQ(visits, std::vector<uint32_t>(kGroups, 1));
-    for (uint32_t worker : workers) EXPECT_LT(worker, device->executor().worker_id_limit());
-  }
 }
 
 TEST(TaskExecutorTest, WorkersShareTheWorkgroupsOfADispatch) {
@@ -230,28 +203,6 @@ TEST(TaskExecutorTest, DispatchesOfAStageRunConcurrently) {
   auto done = std::make_shared<Semaphore>();
   ASSERT_TRUE(device->queue().Submit({}, commands, {}, {done, 1}).ok());
   EXPECT_TRUE(done->Wait(1).ok());
-}
-
-TEST(TaskExecutorTest, BarrierOrdersStages) {
-  auto device = NewDevice(4);
-  auto commands = std::make_shared<CommandBuffer>(0);
-  ASSERT_TRUE(commands->Dispatch(FunctionDispatch(SlowIncrement, {16, 2, 2})).ok());
-  ASSERT_TRUE(commands->Dispatch(FunctionDispatch(SlowIncrement, {1, 1, 1})).ok());
-  ASSERT_TRUE(commands->Barrier().ok());
-  ASSERT_TRUE(commands->Dispatch(FunctionDispatch(CheckCounter, {8, 1, 1}, {}, {65})).ok());
-  ASSERT_TRUE(commands->Barrier().ok());
-  ASSERT_TRUE(commands->Dispatch(FunctionDispatch(SlowIncrement, {3, 1, 1})).ok());
-  ASSERT_TRUE(commands->Barrier().ok());
-  ASSERT_TRUE(commands->Dispatch(FunctionDispatch(CheckCounter, {8, 1, 1}, {}, {68})).ok());
-  Finalized(commands);
-  ASSERT_EQ(commands->stages().size(), 4u);
-  for (int run = 0; run < 5; ++run) {
-    g_counter = 0;
-    auto done = std::make_shared<Semaphore>();
-    ASSERT_TRUE(device->queue().Submit({}, commands, {}, {done, 1}).ok());
-    absl::Status status = device->Wait(*done, 1);
-    ASSERT_TRUE(status.ok()) << status;
-  }
 }
 
 TEST(TaskExecutorTest, FailingDispatchFailsTheSubmissionAndTheCaller) {

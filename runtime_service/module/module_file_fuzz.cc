@@ -25,8 +25,8 @@
 #include "absl/status/statusor.h"
 #include "runtime_service/base/sha256.h"
 #include "runtime_service/hal/device.h"
+#include "runtime_service/loaded_module.h"
 #include "runtime_service/module/module_file.h"
-#include "runtime_service/runtime.h"
 #include "runtime_service/testing/fuzzing.h"
 #include "runtime_service/testing/fuzzing_protobuf.h"
 

@@ -37,8 +37,8 @@
 
 #include "absl/status/statusor.h"
 #include "runtime_service/hal/device.h"
+#include "runtime_service/loaded_module.h"
 #include "runtime_service/module/module_file.h"
-#include "runtime_service/runtime.h"
 #include "runtime_service/tensor/tensor.h"
 #include "runtime_service/testing/fuzzing.h"
 #include "runtime_service/testing/fuzzing_protobuf.h"

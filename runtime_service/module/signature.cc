@@ -22,4 +22,13 @@ std::string SignatureString(const mv1::FunctionDef& function) {
   return text;
 }
 
+std::span<const int64_t> SignatureShape(const mv1::TensorType& type) {
+  return {type.shape().data(), static_cast<size_t>(type.shape().size())};
+}
+
+uint64_t SignatureByteLength(const mv1::TensorType& type) {
+  auto length = ByteLength(type.dtype(), SignatureShape(type));
+  return length.ok() ? static_cast<uint64_t>(*length) : 0;
+}
+
 }  // namespace kiln

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime_service/input_matching.h"
 #include "runtime_service/module/module_file.h"
 #include "runtime_service/tensor/tensor_spec.h"
 

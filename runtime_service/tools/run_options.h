@@ -11,7 +11,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "runtime_service/hal/device.h"
-#include "runtime_service/runtime.h"
+#include "runtime_service/loaded_module.h"
 #include "runtime_service/tensor/tensor.h"
 
 namespace kiln::tools {

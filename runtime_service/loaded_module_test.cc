@@ -1,4 +1,4 @@
-#include "runtime_service/runtime.h"
+#include "runtime_service/loaded_module.h"
 
 #include <unistd.h>
 
@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime_service/input_matching.h"
 #include "runtime_service/testing/sanitizers.h"
 #include "runtime_service/testing/test_modules.h"
 
@@ -56,7 +57,7 @@ TensorView View(std::string_view name, const std::vector<float>& data,
   return TensorView{name, mv1::DATA_TYPE_F32, shape, Bytes(data)};
 }
 
-TEST(RuntimeTest, AddEndToEnd) {
+TEST(LoadedModuleTest, AddEndToEnd) {
   module::ModuleBuilder builder = NewBuilder();
   AddFunction(builder).BindInput(0, 0).BindInput(1, 1).BindOutput(2, 0).Dispatch(
       kAddF32, {4, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
@@ -100,7 +101,7 @@ TEST(RuntimeTest, AddEndToEnd) {
   for (int t = 0; t < 4; ++t) EXPECT_TRUE(same[t]) << t;
 }
 
-TEST(RuntimeTest, TransientCopyFillAndPushConstants) {
+TEST(LoadedModuleTest, TransientCopyFillAndPushConstants) {
   module::ModuleBuilder builder = NewBuilder();
   mv1::FunctionDef* function = builder.def().add_functions();
   function->set_name("main");
@@ -146,7 +147,7 @@ TEST(RuntimeTest, TransientCopyFillAndPushConstants) {
   EXPECT_EQ((*outputs)[3].dtype, mv1::DATA_TYPE_U8);
 }
 
-TEST(RuntimeTest, FailingExportIsInternal) {
+TEST(LoadedModuleTest, FailingExportIsInternal) {
   module::ModuleBuilder builder = NewBuilder();
   AddFunction(builder).BindOutput(2, 0).Fill({2, 0, 4000}, "x").Dispatch(kFail, {2, 1, 1}, {});
   auto loaded = Load(builder);
@@ -160,7 +161,7 @@ TEST(RuntimeTest, FailingExportIsInternal) {
             "workgroup (0, 0, 0)");
 }
 
-TEST(RuntimeTest, InvokeChecksItsArguments) {
+TEST(LoadedModuleTest, InvokeChecksItsArguments) {
   module::ModuleBuilder builder = NewBuilder();
   AddFunction(builder).BindInput(0, 0).BindInput(1, 1).BindOutput(2, 0).Dispatch(
       kAddF32, {1, 1, 1}, {{0, 0, 4000}, {1, 0, 4000}, {2, 0, 4000}});
@@ -181,7 +182,7 @@ TEST(RuntimeTest, InvokeChecksItsArguments) {
   EXPECT_TRUE((*loaded)->Invoke(function, tensors).ok());
 }
 
-TEST(RuntimeTest, EmbeddedElfGoesThroughKilnsOwnLoader) {
+TEST(LoadedModuleTest, EmbeddedElfGoesThroughKilnsOwnLoader) {
   // The test library is an ordinary .so (libc, initializers): the embedded-ELF loader must
   // refuse it rather than hand it to the dynamic linker.
   module::ModuleBuilder builder = NewBuilder(mv1::EXECUTABLE_FORMAT_EMBEDDED_ELF);
@@ -190,7 +191,7 @@ TEST(RuntimeTest, EmbeddedElfGoesThroughKilnsOwnLoader) {
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("embedded executables"));
 }
 
-TEST(RuntimeTest, LoadReportsExecutableErrors) {
+TEST(LoadedModuleTest, LoadReportsExecutableErrors) {
   module::ModuleBuilder builder = NewBuilder();
   builder.def().mutable_executables(0)->set_exports(0, "sub_f32");
   auto loaded = Load(builder);
@@ -346,7 +347,7 @@ INSTANTIATE_TEST_SUITE_P(AllCases, LoadRejectsTest,
                          testing::Range(0, static_cast<int>(BadPrograms().size())));
 
 // Errors about the program as a whole, found after its last command.
-TEST(RuntimeTest, LoadRejectsOutputsTheProgramNeverProduces) {
+TEST(LoadedModuleTest, LoadRejectsOutputsTheProgramNeverProduces) {
   const std::vector<std::pair<std::function<void(Program&)>, std::string>> cases = {
       {[](Program& p) { p.BindInput(0, 0).BindInput(1, 1); },
        "function 'add': output 0 ('result0') is never bound"},
@@ -370,7 +371,7 @@ TEST(RuntimeTest, LoadRejectsOutputsTheProgramNeverProduces) {
 
 // Signature shapes whose byte size does not fit kMaxTensorBytes, or with negative dimensions,
 // are refused by the reader, before any program is looked at.
-TEST(RuntimeTest, LoadRejectsShapesBeyondTheLimit) {
+TEST(LoadedModuleTest, LoadRejectsShapesBeyondTheLimit) {
   const std::vector<std::pair<std::vector<int64_t>, std::string>> cases = {
       {{int64_t{1} << 31, int64_t{1} << 31, 4}, "tensor shape is too large"},
       {{int64_t{1} << 61}, "tensor shape is too large"},  // 2^63 bytes of f32
@@ -391,7 +392,7 @@ TEST(RuntimeTest, LoadRejectsShapesBeyondTheLimit) {
 
 // An output of 2^40 elements is within the format's limit: loading it is fine, and invoking it
 // is RESOURCE_EXHAUSTED, never an abort (issue 15: SIGABRT from std::bad_alloc).
-TEST(RuntimeTest, HugeOutputIsResourceExhaustedNotACrash) {
+TEST(LoadedModuleTest, HugeOutputIsResourceExhaustedNotACrash) {
   // ASan's operator new reports a failed throwing allocation as fatal instead of throwing.
   if (KILN_SANITIZED) GTEST_SKIP() << "sanitizer builds replace the allocator";
   module::ModuleBuilder builder = NewBuilder();
@@ -409,7 +410,7 @@ TEST(RuntimeTest, HugeOutputIsResourceExhaustedNotACrash) {
             "4398046511104 bytes)");
 }
 
-TEST(RuntimeTest, LoadRejectsHugeSlotCount) {
+TEST(LoadedModuleTest, LoadRejectsHugeSlotCount) {
   module::ModuleBuilder builder = NewBuilder();
   AddFunction(builder, 0xffffffffu);
   auto loaded = Load(builder);
@@ -419,107 +420,10 @@ TEST(RuntimeTest, LoadRejectsHugeSlotCount) {
 
 // ---- Signatures and input matching (no executables needed) ----
 
-mv1::FunctionDef MainFunction() {
-  mv1::FunctionDef function;
-  function.set_name("main");
-  AddArg(function.mutable_inputs(), "x", mv1::DATA_TYPE_F32, {1, 64});
-  AddArg(function.mutable_outputs(), "result0", mv1::DATA_TYPE_F32, {1, 10});
-  return function;
-}
-
-constexpr char kMainSignature[] = "main(x: f32[1x64]) -> (result0: f32[1x10])";
-
-TEST(SignatureTest, SignatureString) {
-  EXPECT_EQ(SignatureString(MainFunction()), kMainSignature);
-  mv1::FunctionDef function;
-  function.set_name("f");
-  AddArg(function.mutable_inputs(), "a", mv1::DATA_TYPE_I32, {});
-  AddArg(function.mutable_inputs(), "b", mv1::DATA_TYPE_BF16, {2, 3, 4});
-  EXPECT_EQ(SignatureString(function), "f(a: i32[], b: bf16[2x3x4]) -> ()");
-}
-
-TEST(MatchInputsTest, Positional) {
-  mv1::FunctionDef function = MainFunction();
-  std::vector<float> x(64);
-  const std::vector<int64_t> shape = {1, 64};
-  TensorView tensors[] = {View("", x, shape)};
-  auto inputs = MatchInputs(function, tensors);
-  ASSERT_TRUE(inputs.ok()) << inputs.status();
-  ASSERT_EQ(inputs->size(), 1u);
-  EXPECT_EQ((*inputs)[0].name, "x");
-  EXPECT_EQ((*inputs)[0].data.data(), Bytes(x).data());
-}
-
-TEST(MatchInputsTest, ByNameAndMixed) {
-  mv1::FunctionDef function;
-  function.set_name("f");
-  AddArg(function.mutable_inputs(), "a", mv1::DATA_TYPE_F32, {2});
-  AddArg(function.mutable_inputs(), "b", mv1::DATA_TYPE_F32, {3});
-  AddArg(function.mutable_inputs(), "c", mv1::DATA_TYPE_F32, {4});
-  std::vector<float> a(2), b(3), c(4);
-  const std::vector<int64_t> sa = {2}, sb = {3}, sc = {4};
-  TensorView named[] = {View("c", c, sc), View("a", a, sa), View("b", b, sb)};
-  auto inputs = MatchInputs(function, named);
-  ASSERT_TRUE(inputs.ok()) << inputs.status();
-  EXPECT_EQ((*inputs)[0].data.data(), Bytes(a).data());
-  EXPECT_EQ((*inputs)[1].data.data(), Bytes(b).data());
-  EXPECT_EQ((*inputs)[2].data.data(), Bytes(c).data());
-
-  // A named tensor claims its input; unnamed ones fill the rest in order.
-  TensorView mixed[] = {View("", a, sa), View("b", b, sb), View("", c, sc)};
-  inputs = MatchInputs(function, mixed);
-  ASSERT_TRUE(inputs.ok()) << inputs.status();
-  EXPECT_EQ((*inputs)[0].data.data(), Bytes(a).data());
-  EXPECT_EQ((*inputs)[1].data.data(), Bytes(b).data());
-  EXPECT_EQ((*inputs)[2].data.data(), Bytes(c).data());
-  EXPECT_EQ((*inputs)[2].name, "c");
-
-  TensorView twice[] = {View("a", a, sa), View("a", a, sa), View("", c, sc)};
-  auto status = MatchInputs(function, twice).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("input 'a' is given more than once"));
-}
-
-TEST(MatchInputsTest, Errors) {
-  mv1::FunctionDef function = MainFunction();
-  std::vector<float> x(64), short_x(63);
-  std::vector<int32_t> xi(64);
-  const std::vector<int64_t> shape = {1, 64}, wrong_shape = {64};
-  const std::string signature = absl::StrCat("; signature: ", kMainSignature);
-
-  TensorView two[] = {View("", x, shape), View("", x, shape)};
-  auto status = MatchInputs(function, two).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(status.message(), "function 'main' expects 1 input, got 2" + signature);
-
-  EXPECT_EQ(MatchInputs(function, {}).status().message(),
-            "function 'main' expects 1 input, got 0" + signature);
-
-  TensorView dtype[] = {TensorView{"", mv1::DATA_TYPE_I32, shape, Bytes(xi)}};
-  status = MatchInputs(function, dtype).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(status.message(), "input 'x': expected f32[1x64], got i32[1x64]" + signature);
-
-  TensorView shape_mismatch[] = {View("x", x, wrong_shape)};
-  EXPECT_EQ(MatchInputs(function, shape_mismatch).status().message(),
-            "input 'x': expected f32[1x64], got f32[64]" + signature);
-
-  TensorView unknown[] = {View("y", x, shape)};
-  status = MatchInputs(function, unknown).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(status.message(), "unknown input 'y'" + signature);
-
-  std::string bytes(255, '\0');
-  TensorView short_bytes[] = {TensorView{"x", mv1::DATA_TYPE_F32, shape, Bytes(bytes)}};
-  status = MatchInputs(function, short_bytes).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(status.message(), "input 'x': expected 256 bytes for f32[1x64], got 255");
-}
-
 // A loaded module is immune to later changes of its file: the weights and the executable were
 // copied out of it when it was opened (module_file.h), so overwriting the file in place cannot
 // change an answer and truncating it cannot fault (SIGBUS) the next Invoke.
-TEST(RuntimeTest, LoadedModuleIgnoresChangesToItsFile) {
+TEST(LoadedModuleTest, LoadedModuleIgnoresChangesToItsFile) {
   module::ModuleBuilder builder = NewBuilder();
   mv1::FunctionDef* function = builder.def().add_functions();
   function->set_name("add_weights");
@@ -535,7 +439,7 @@ TEST(RuntimeTest, LoadedModuleIgnoresChangesToItsFile) {
   auto bytes = builder.Serialize();
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   const std::string path =
-      ::testing::TempDir() + "/runtime_test_immune_" + std::to_string(::getpid()) + ".kmod";
+      ::testing::TempDir() + "/loaded_module_test_immune_" + std::to_string(::getpid()) + ".kmod";
   std::ofstream(path, std::ios::binary | std::ios::trunc) << *bytes;
   auto file = module::ModuleFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status();

@@ -1,7 +1,8 @@
-// The runtime's invocation API, used by kiln-run, kiln-benchmark and the services alike:
-// load a module, look up a function and its signature, invoke it.
-#ifndef KILN_RUNTIME_SERVICE_RUNTIME_H_
-#define KILN_RUNTIME_SERVICE_RUNTIME_H_
+// The runtime's invocation API, used by kiln-run, kiln-benchmark and the services alike: load a
+// module (its executables through the loader registry, every host program verified and recorded
+// into a command buffer), look up a function and its signature, invoke it.
+#ifndef KILN_RUNTIME_SERVICE_LOADED_MODULE_H_
+#define KILN_RUNTIME_SERVICE_LOADED_MODULE_H_
 
 #include <memory>
 #include <span>
@@ -21,17 +22,14 @@
 
 namespace kiln {
 
-// Orders caller tensors to the function's inputs: a named tensor goes to the input of that name,
-// unnamed ones fill the remaining inputs in order. Checks count, dtype, shape and byte length;
-// errors are INVALID_ARGUMENT and state the expected signature.
-absl::StatusOr<std::vector<TensorView>> MatchInputs(const kiln::module::v1::FunctionDef& function,
-                                                    std::span<const TensorView> tensors);
+struct RecordedProgram;  // program/program_recorder.h
 
-// Which execution model an invocation uses (DESIGN.md: async HAL vs inline-dynamic).
+// Which execution model an invocation uses (DESIGN.md: async HAL vs inline-dynamic). Both run
+// the function's one recorded command buffer; they differ in who runs it.
 enum class ExecutionModelOverride {
   kDefault,  // the FunctionDef's own execution_model (unspecified counts as inline)
-  kAsync,    // the recorded command buffer, submitted to the device's queue
-  kInline,   // the host program, walked on the calling thread
+  kAsync,    // submitted to the device's queue: the task executor's workers and the caller
+  kInline,   // the inline executor, on the calling thread alone
 };
 
 // Wall time per dispatch command of inline invocations, accumulated over calls (kiln-run
@@ -57,8 +55,8 @@ struct InvokeOptions {
 // Thread-safe: any number of concurrent Invoke calls.
 class LoadedModule {
  public:
-  // With a device, every function's host program is also recorded into a command buffer
-  // (once, here) so that it can run on the async HAL. Without one, only the inline model runs.
+  // Every function's host program is verified and recorded into a command buffer, once, here.
+  // With a device, functions can run on its task executor (async); without one, only inline.
   static absl::StatusOr<std::shared_ptr<LoadedModule>> Load(
       std::unique_ptr<module::ModuleFile> file, std::shared_ptr<hal::Device> device = nullptr);
 
@@ -87,8 +85,8 @@ class LoadedModule {
 
   // nullptr when loaded without one.
   const std::shared_ptr<hal::Device>& device() const { return device_; }
-  // The command buffer recorded for `function` (one of this module's), or nullptr when the
-  // module was loaded without a device. For diagnostics, tests and benchmarks.
+  // The command buffer recorded for `function`, or nullptr when it is not this module's. For
+  // diagnostics, tests and benchmarks.
   const hal::CommandBuffer* command_buffer(const kiln::module::v1::FunctionDef& function) const;
   // The model Invoke would use for `function` under `options` (before any device check).
   static bool UsesAsync(const kiln::module::v1::FunctionDef& function,
@@ -96,27 +94,22 @@ class LoadedModule {
 
   ~LoadedModule();
 
-  // Internal (defined in runtime.cc): a function's command buffer and where its bindings come
-  // from.
-  struct RecordedFunction;
-
  private:
   LoadedModule() = default;
   // Index of `function` in def().functions(), or -1 when it is not this module's.
   int FunctionIndex(const kiln::module::v1::FunctionDef& function) const;
   absl::Status CheckInputs(const kiln::module::v1::FunctionDef& function,
                            std::span<const TensorView> inputs) const;
-  absl::Status InvokeInline(const kiln::module::v1::FunctionDef& function,
-                            std::span<const TensorView> inputs,
-                            std::span<const std::span<uint8_t>> outputs,
+  // The function's transient arena (empty when it needs none); RESOURCE_EXHAUSTED naming it.
+  absl::StatusOr<hal::Arena> AcquireArena(const kiln::module::v1::FunctionDef& function) const;
+  absl::Status InvokeInline(int function_index, std::span<const hal::BufferView> table,
                             DispatchProfile* profile) const;
-  absl::Status InvokeAsync(int function_index, std::span<const TensorView> inputs,
-                           std::span<const std::span<uint8_t>> outputs) const;
+  absl::Status InvokeAsync(int function_index, std::span<const hal::BufferView> table) const;
 
   std::unique_ptr<module::ModuleFile> file_;
   std::vector<std::unique_ptr<ExecutableLibrary>> executables_;
   std::shared_ptr<hal::Device> device_;
-  std::vector<std::unique_ptr<RecordedFunction>> recorded_;  // per function; none without a device
+  std::vector<std::unique_ptr<RecordedProgram>> recorded_;  // per function
   // Transient arenas: the device's pool, or the module's own without a device.
   std::unique_ptr<hal::ArenaPool> own_arena_pool_;
   hal::ArenaPool* arena_pool_ = nullptr;
@@ -124,4 +117,4 @@ class LoadedModule {
 
 }  // namespace kiln
 
-#endif  // KILN_RUNTIME_SERVICE_RUNTIME_H_
+#endif  // KILN_RUNTIME_SERVICE_LOADED_MODULE_H_
