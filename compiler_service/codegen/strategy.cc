@@ -1,5 +1,6 @@
 #include "compiler_service/codegen/strategy.h"
 
+#include "compiler_service/codegen/byte_size.h"
 #include "compiler_service/codegen/decompose_windowed.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 
@@ -30,11 +31,7 @@ constexpr int64_t kPackRowStrideBytes = 8192;
 constexpr int64_t kPrefetchMinBytes = 1 << 20;
 
 // Bytes of a statically shaped buffer, or 0.
-int64_t OperandBytes(mlir::Value buffer) {
-  auto type = llvm::dyn_cast<mlir::ShapedType>(buffer.getType());
-  if (!type || !type.hasStaticShape()) return 0;
-  return type.getNumElements() * static_cast<int64_t>(type.getElementTypeBitWidth() / 8);
-}
+int64_t OperandBytes(mlir::Value buffer) { return StaticBytes(buffer.getType()); }
 
 // Bytes between B's rows, or 0 when not static.
 int64_t RowStrideBytes(mlir::Value buffer) {
@@ -45,22 +42,15 @@ int64_t RowStrideBytes(mlir::Value buffer) {
   if (mlir::failed(type.getStridesAndOffset(strides, offset)) ||
       mlir::ShapedType::isDynamic(strides[0]))
     return 0;
-  return strides[0] * static_cast<int64_t>(type.getElementTypeBitWidth() / 8);
+  return strides[0] * ElementBytes(type.getElementType());
 }
 
 }  // namespace
 
-// Rows x 2 accumulators, the two B vectors and a broadcast must fit the register file.
-// AVX-512 has 32 registers (8 x 2 + 3 = 19); AVX2 has 16, where 8 rows spilled (256^3 at 35%
-// of peak) and 6 fit (15).
-int64_t RegisterTileRows(int64_t vector_bits) { return vector_bits >= 512 ? 8 : 6; }
-
-int64_t RegisterTileColumns(int64_t vector_bits) {
-  return 2 * std::max<int64_t>(1, vector_bits / 32);
-}
-
-TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
+TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, const TargetInfo& target) {
+  const int64_t vector_bits = target.vector_bits;
   TileStrategy strategy;
+  strategy.product = ClassifyProduct(op, target);
   llvm::SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   unsigned loops = ranges.size();
   if (loops == 0 || llvm::any_of(ranges, mlir::ShapedType::isDynamic)) {
@@ -70,7 +60,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
   // 2-D convolutions and pooling: one output row and one window row per tile, decomposed
   // into the 1-D form the vectorizer handles (codegen/decompose_windowed.cc).
   if (IsWindowed2D(op)) {
-    int64_t lanes = std::max<int64_t>(1, vector_bits / 32);
+    int64_t lanes = target.Lanes(32);
     strategy.name = "windowed 2-D (decomposed to 1-D)";
     strategy.vectorize = true;
     strategy.decompose_windowed = true;
@@ -82,7 +72,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
       // and 32 input channels per tile, as before, made the vectorizer read 10x32 inputs and
       // 3x32x16 filters into registers and transpose them: 33% of peak, against 98% now
       // (1x56x56x64 -> 64, issue 6 note).
-      strategy.tile_sizes = {1, 1, RegisterTileRows(vector_bits), 2 * lanes, 1, 1, 1};
+      strategy.tile_sizes = {1, 1, target.RegisterTileRows(), 2 * lanes, 1, 1, 1};
     } else if (llvm::isa<mlir::linalg::Conv2DNchwFchwOp>(op.getOperation())) {
       // (n, f, oh, ow, c, kh, kw)
       strategy.tile_sizes = {1, 4, 1, lanes, ranges[4] > 64 ? 32 : 0, 1, 0};
@@ -122,17 +112,17 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
   for (mlir::OpOperand& operand : op->getOpOperands())
     if (auto type = llvm::dyn_cast<mlir::ShapedType>(operand.get().getType()))
       element_bits = std::max<int64_t>(8, type.getElementTypeBitWidth());
-  int64_t lanes = std::max<int64_t>(1, vector_bits / element_bits);
+  int64_t lanes = target.Lanes(element_bits);
 
   strategy.vectorize = true;
   strategy.tile_sizes.assign(loops, 1);
   auto contraction = mlir::linalg::inferContractionDims(op);
-  if (mlir::linalg::isaContractionOpInterface(op) && mlir::succeeded(contraction)) {
+  if (strategy.product != ProductClass::kNone) {
     // Register blocking: a rows x (2 vectors) accumulator tile stays in registers while the
     // reduction loop streams one k at a time (outer products).
     strategy.name = "contraction";
     strategy.named_contraction = true;
-    if (!contraction->n.empty()) {
+    if (strategy.product != ProductClass::kMatrixVector) {
       strategy.tile_sizes[contraction->n.back()] = 2 * lanes;
       // A last column tile of more than one vector but not a whole number of them (N = 24 or
       // 56 on AVX-512) would be an odd-sized vector that LLVM legalizes lane by lane
@@ -141,17 +131,17 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
       const int64_t last_tile = ranges[contraction->n.back()] % (2 * lanes);
       if (last_tile > lanes && last_tile % lanes != 0)
         strategy.tile_sizes[contraction->n.back()] = lanes;
-      const int64_t rows = RegisterTileRows(vector_bits);
+      const int64_t rows = target.RegisterTileRows();
       if (!contraction->m.empty()) strategy.tile_sizes[contraction->m.back()] = rows;
       // Fewer rows than a register tile (vector x matrix): stream B row by row with the
       // reduction loop outside the column loop, so B is read contiguously once and the short
       // C rows stay in L1, instead of walking B down 32-column strips.
-      bool few_rows = !contraction->m.empty() && ranges[contraction->m.back()] < rows;
+      const bool few_rows = strategy.product == ProductClass::kFewRows;
       // Cache blocking for big operands: a kc x nc block of B stays in L2 while every row
       // block of A streams past it, and each 8 x kc sliver of A stays in L1 across the block's
       // register tiles. Without it, B (4 MB at 1024^2) is re-read from L3 for every 8 rows.
       // Loop order: nc, kc outside, then the register tiles (m, n, k) inside the block.
-      if (!contraction->m.empty() && !few_rows && contraction->k.size() == 1) {
+      if (!few_rows && contraction->k.size() == 1) {
         const unsigned k = contraction->k.back();
         const bool packed = contraction->n.size() > 1;  // panel loop, column loop
         const int64_t nc = packed ? kPackedBlockN : kCacheBlockN;
@@ -195,7 +185,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
           }
         }
       }
-      if ((contraction->m.empty() || few_rows) && !contraction->k.empty()) {
+      if (few_rows && !contraction->k.empty()) {
         for (unsigned i = 0; i < loops; ++i)
           if (llvm::is_contained(contraction->k, i))
             continue;
@@ -232,6 +222,42 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits) {
       strategy.tile_sizes[i] = 0;  // whole extent in one tile
       strategy.vector_sizes[i] = ranges[i];
     }
+  return strategy;
+}
+
+LoweringConfigAttr ToConfig(mlir::MLIRContext* context, const TileStrategy& strategy) {
+  // A strategy that does not vectorize records no tiles (FromConfig reads vectorize back from
+  // their presence).
+  const bool tiled = strategy.vectorize;
+  return LoweringConfigAttr::get(
+      context, strategy.name, ProductClassName(strategy.product), strategy.cache_tile_sizes,
+      strategy.cache_interchange,
+      strategy.pack_b_strip > 0
+          ? llvm::SmallVector<int64_t>{strategy.pack_b_strip, strategy.pack_b_rows}
+          : llvm::SmallVector<int64_t>{},
+      tiled ? llvm::ArrayRef<int64_t>(strategy.tile_sizes) : llvm::ArrayRef<int64_t>(),
+      tiled ? llvm::ArrayRef<int64_t>(strategy.interchange) : llvm::ArrayRef<int64_t>(),
+      tiled ? llvm::ArrayRef<int64_t>(strategy.vector_sizes) : llvm::ArrayRef<int64_t>(),
+      strategy.prefetch_b_rows, strategy.named_contraction, strategy.decompose_windowed);
+}
+
+TileStrategy FromConfig(LoweringConfigAttr config) {
+  TileStrategy strategy;
+  strategy.name = config.getStrategy().str();
+  strategy.product = ParseProductClass(config.getProduct()).value_or(ProductClass::kNone);
+  strategy.vectorize = !config.getTiles().empty();
+  strategy.tile_sizes.assign(config.getTiles().begin(), config.getTiles().end());
+  strategy.vector_sizes.assign(config.getVectorSizes().begin(), config.getVectorSizes().end());
+  strategy.interchange.assign(config.getOrder().begin(), config.getOrder().end());
+  strategy.cache_tile_sizes.assign(config.getCacheTiles().begin(), config.getCacheTiles().end());
+  strategy.cache_interchange.assign(config.getCacheOrder().begin(), config.getCacheOrder().end());
+  if (config.getPackB().size() == 2) {
+    strategy.pack_b_strip = config.getPackB()[0];
+    strategy.pack_b_rows = config.getPackB()[1];
+  }
+  strategy.prefetch_b_rows = config.getPrefetchBRows();
+  strategy.named_contraction = config.getNamedContraction();
+  strategy.decompose_windowed = config.getDecomposeWindowed();
   return strategy;
 }
 

@@ -1,18 +1,24 @@
 // The per-op codegen strategy: one readable table of how each kind of linalg op is tiled and
-// vectorized. The codegen-performance work tunes it here.
+// vectorized. The codegen-performance work tunes it here. kiln-select-lowering-strategy is its
+// only caller: it records the choice as #kiln.lowering_config (ToConfig), and every later pass
+// reads that (FromConfig) rather than choosing again.
 #ifndef KILN_COMPILER_SERVICE_CODEGEN_STRATEGY_H_
 #define KILN_COMPILER_SERVICE_CODEGEN_STRATEGY_H_
 
 #include <cstdint>
 #include <string>
 
+#include "compiler_service/codegen/product_class.h"
+#include "compiler_service/codegen/target_info.h"
+#include "compiler_service/dialect/kiln_dialect.h"
 #include "llvm/ADT/SmallVector.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 
 namespace kiln::compiler {
 
 struct TileStrategy {
-  std::string name;                         // for debugging output
+  std::string name;  // for debugging output and tests
+  ProductClass product = ProductClass::kNone;
   bool vectorize = false;                   // false: leave the op to scalar loops
   llvm::SmallVector<int64_t> tile_sizes;    // per loop; 0 = not tiled
   llvm::SmallVector<int64_t> vector_sizes;  // per loop; >= the tile (masked when larger)
@@ -36,13 +42,12 @@ struct TileStrategy {
   int64_t prefetch_b_rows = 0;
 };
 
-// `vector_bits`: the target's native vector width (256 AVX2, 512 AVX-512).
-TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, int64_t vector_bits);
+TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, const TargetInfo& target);
 
-// Columns of an f32 matmul register tile (two vectors): the panel width B is packed to.
-int64_t RegisterTileColumns(int64_t vector_bits);
-// Rows of an f32 matmul (and NHWC conv) register tile two vectors wide.
-int64_t RegisterTileRows(int64_t vector_bits);
+// The strategy as the IR records it, and back. A strategy that vectorizes has tiles; one that
+// does not has none.
+LoweringConfigAttr ToConfig(mlir::MLIRContext* context, const TileStrategy& strategy);
+TileStrategy FromConfig(LoweringConfigAttr config);
 
 }  // namespace kiln::compiler
 

@@ -2,7 +2,8 @@
 
 #include <mutex>
 
-#include "compiler_service/codegen/strategy.h"
+#include "compiler_service/codegen/target_info.h"
+#include "compiler_service/dialect/kiln_dialect.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -15,6 +16,7 @@ namespace kiln::compiler {
 void RegisterCompilerDialects(mlir::DialectRegistry& registry) {
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  registry.insert<KilnDialect>();  // #kiln.lowering_config in kiln-opt's input and output
   mlir::registerAllToLLVMIRTranslations(registry);
 }
 
@@ -23,7 +25,21 @@ void RegisterCompilerPasses() {
   std::call_once(once, [] {
     mlir::registerAllPasses();
     registerKilnPasses();
+    mlir::PassPipelineRegistration<VectorLoweringOptions>(
+        "kiln-lower-to-vectors",
+        "Selects each op's lowering config, blocks for cache, then tiles and vectorizes",
+        BuildVectorLoweringPipeline);
   });
+}
+
+void BuildVectorLoweringPipeline(mlir::OpPassManager& pm, const VectorLoweringOptions& options) {
+  SelectLoweringStrategyOptions select;
+  select.vectorBits = options.vectorBits;
+  pm.addPass(createSelectLoweringStrategy(select));
+  pm.addPass(createBlockForCache());
+  // Again, for the blocks: they have other shapes than the ops they came from.
+  pm.addPass(createSelectLoweringStrategy(select));
+  pm.addPass(createTileAndVectorize());
 }
 
 std::string InputPipeline() {
@@ -51,9 +67,9 @@ std::string InputPipeline() {
 }
 
 std::string BufferizePipeline(const CodegenOptions& options) {
+  const TargetInfo target{.vector_bits = options.vector_bits};
   // The products that codegen/strategy.cc streams row by row (fewer rows than a register tile).
-  return "kiln-split-vector-matrix-reduction{max-rows=" +
-         std::to_string(RegisterTileRows(options.vector_bits) - 1) +
+  return "kiln-split-vector-matrix-reduction{vector-bits=" + std::to_string(target.vector_bits) +
          "},"
          "kiln-strip-attributes,"
          // buffer-results-to-out-params crashes on an allocation returned twice.
@@ -71,7 +87,7 @@ std::string BufferizePipeline(const CodegenOptions& options) {
          // 3.03 -> 2.66 ms, 197x768x768 3.00 -> 2.43 ms, 384x383x384 4%; 256^3 no change),
          // where on AVX-512 it gained nothing below 2 MB (issue 6 notes).
          "kiln-pack-matmul-operands{strip=" +
-         std::to_string(RegisterTileColumns(options.vector_bits)) +
+         std::to_string(target.RegisterTileColumns()) +
          (options.vector_bits >= 512 ? "" : " min-bytes=524288 min-rows=128") + "}";
 }
 
@@ -92,7 +108,7 @@ std::string CodegenPipeline(const CodegenOptions& options) {
   // that add symbols: memref's allocation functions, libm declarations, the func and cf
   // conversions): the dispatches are independent, and the context's threads run them in
   // parallel.
-  return "func.func(kiln-tile-and-vectorize{vector-bits=" + std::to_string(options.vector_bits) +
+  return "func.func(kiln-lower-to-vectors{vector-bits=" + std::to_string(options.vector_bits) +
          "},"
          "canonicalize,cse,"
          "kiln-approximate-math,"

@@ -9,6 +9,7 @@
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
 
 namespace kiln::compiler {
 
@@ -36,8 +37,20 @@ std::string BufferizePipeline(const CodegenOptions& options);
 std::string DispatchPipeline(const std::string& execution_model, const CodegenOptions& options);
 
 // Dispatch functions → tiled, vectorized code in the LLVM dialect with bare-pointer buffer
-// arguments: `void f(ptr binding0, ..., i64 workgroup_id_x)`.
+// arguments: `void f(ptr binding0, ..., i64 workgroup_id_x)`. Starts with
+// kiln-lower-to-vectors below.
 std::string CodegenPipeline(const CodegenOptions& options);
+
+// kiln-lower-to-vectors, registered (kiln-opt, lit, and CodegenPipeline by name) and built
+// from the generated pass constructors: each dispatch's ops get their #kiln.lowering_config,
+// are cache-blocked, get configs again for the blocks, then are tiled and vectorized by them.
+// On func.func.
+struct VectorLoweringOptions : mlir::PassPipelineOptions<VectorLoweringOptions> {
+  Option<int64_t> vectorBits{*this, "vector-bits",
+                             llvm::cl::desc("the target's vector width (256 AVX2, 512 AVX-512)"),
+                             llvm::cl::init(512)};
+};
+void BuildVectorLoweringPipeline(mlir::OpPassManager& pm, const VectorLoweringOptions& options);
 
 // Fills `pm` from a textual pipeline over builtin.module.
 mlir::LogicalResult BuildPipeline(const std::string& pipeline, mlir::PassManager& pm);

@@ -148,3 +148,29 @@ func.func @ragged(%a: memref<33x1000xf32>, %b: memref<1000x77xf32>, %c: memref<3
   call @ragged__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<33x1000xf32>, memref<1000x77xf32>, memref<33x77xf32>, index) -> ()
   return
 }
+
+// A product whose rows are two dims, 4 x 2: its register tile spans only the innermost (2
+// rows), so codegen streams B row by row (few rows, codegen/product_class.h), and distribution
+// must class it the same way: column slices of at least 1 KB, 4 workgroups of 256, not 16 of
+// 64 as for a product of 8 rows.
+// CHECK-LABEL: func.func private @rows4x2__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 4, 1, 1>
+// CHECK: memref.subview %arg2[0, 0, %{{.*}}] [4, 2, 256] [1, 1, 1]
+#a3 = affine_map<(i, j, n, k) -> (i, j, k)>
+#b3 = affine_map<(i, j, n, k) -> (k, n)>
+#c3 = affine_map<(i, j, n, k) -> (i, j, n)>
+func.func private @rows4x2__dispatch_0(%a: memref<4x2x512xf32>, %b: memref<512x1024xf32>, %c: memref<4x2x1024xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.generic {indexing_maps = [#a3, #b3, #c3], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<4x2x512xf32>, memref<512x1024xf32>) outs(%c : memref<4x2x1024xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+func.func @rows4x2(%a: memref<4x2x512xf32>, %b: memref<512x1024xf32>, %c: memref<4x2x1024xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @rows4x2__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<4x2x512xf32>, memref<512x1024xf32>, memref<4x2x1024xf32>, index) -> ()
+  return
+}

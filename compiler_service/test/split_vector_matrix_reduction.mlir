@@ -1,4 +1,5 @@
 // RUN: kiln-opt %s --kiln-split-vector-matrix-reduction --split-input-file | FileCheck %s
+// RUN: kiln-opt %s --kiln-split-vector-matrix-reduction=vector-bits=256 --split-input-file | FileCheck %s --check-prefix=AVX2
 
 // A vector times 16 MB: 16 parts of 128 whole rows of B each, partial sums over an outer part
 // dimension (a linalg.contract), then the parts added into the output, its fill next to them.
@@ -56,4 +57,18 @@ func.func @left_alone(%a: tensor<1x513xf32>, %b: tensor<513x1000xf32>, %c: tenso
   %1 = linalg.matmul ins(%d, %e : tensor<1x1031xf32>, tensor<1031x1024xf32>) outs(%f : tensor<1x1024xf32>) -> tensor<1x1024xf32>
   %2 = linalg.matmul ins(%g, %h : tensor<8x2048xf32>, tensor<2048x2048xf32>) outs(%i : tensor<8x2048xf32>) -> tensor<8x2048xf32>
   return %0, %1, %2 : tensor<1x1000xf32>, tensor<1x1024xf32>, tensor<8x2048xf32>
+}
+
+// -----
+
+// Few rows means fewer than the target's register tile (codegen/product_class.h): 6 rows are
+// split for AVX-512 (8-row tiles) and left alone for AVX2 (6-row tiles: a matrix product).
+// CHECK-LABEL: func.func @six_rows
+// CHECK: linalg.contract
+// AVX2-LABEL: func.func @six_rows
+// AVX2-NOT: linalg.contract
+// AVX2: linalg.matmul
+func.func @six_rows(%a: tensor<6x2048xf32>, %b: tensor<2048x2048xf32>, %c: tensor<6x2048xf32>) -> tensor<6x2048xf32> {
+  %r = linalg.matmul ins(%a, %b : tensor<6x2048xf32>, tensor<2048x2048xf32>) outs(%c : tensor<6x2048xf32>) -> tensor<6x2048xf32>
+  return %r : tensor<6x2048xf32>
 }

@@ -1,4 +1,4 @@
-// RUN: kiln-opt %s --kiln-tile-and-vectorize="vector-bits=512" | FileCheck %s
+// RUN: kiln-opt %s --pass-pipeline="builtin.module(func.func(kiln-lower-to-vectors{vector-bits=512}))" | FileCheck %s
 
 // Odd shapes: 8-row register tiles over 13 rows; the row and column loops are peeled, so the
 // full tiles and the remainders are all static, unmasked vector code. N=17 is a 16-column

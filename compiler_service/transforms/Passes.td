@@ -170,7 +170,8 @@ def SplitVectorMatrixReduction : Pass<"kiln-split-vector-matrix-reduction", "mli
   let summary = "Splits the reduction of a vector times a big matrix into parts over row ranges";
   let description = [{
     On tensors, before bufferization. A matmul with a few rows (a vector times a weight
-    matrix) whose B is big is bound by how fast B streams from memory. Split along its columns,
+    matrix: the few-row class of codegen/product_class.h, fewer rows than the target's register
+    tile) whose B is big is bound by how fast B streams from memory. Split along its columns,
     each workgroup reads a short segment of every row of B, a new page at every row, which the
     hardware prefetcher cannot follow. Instead its reduction is split into up to 16 parts
     (upstream `linalg::splitReduction`): part p multiplies rows [p*K/P, (p+1)*K/P) of B, whole
@@ -182,8 +183,8 @@ def SplitVectorMatrixReduction : Pass<"kiln-split-vector-matrix-reduction", "mli
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
                            "mlir::arith::ArithDialect"];
   let options = [
-    Option<"maxRows", "max-rows", "int64_t", /*default=*/"4",
-           "split only products with at most this many rows">,
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "the target's vector width: split only few-row products (ClassifyProduct)">,
     Option<"minBytes", "min-bytes", "int64_t", /*default=*/"4194304",
            "split only when B is at least this big">,
   ];
@@ -326,20 +327,50 @@ def PlanMemory : Pass<"kiln-plan-memory", "mlir::ModuleOp"> {
   }];
 }
 
-def TileAndVectorize : Pass<"kiln-tile-and-vectorize", "mlir::func::FuncOp"> {
-  let summary = "Tiles and vectorizes every linalg op of every dispatch";
+def SelectLoweringStrategy : Pass<"kiln-select-lowering-strategy", "mlir::func::FuncOp"> {
+  let summary = "Records each op's code-generation decision as #kiln.lowering_config";
   let description = [{
-    The per-op strategy (codegen/strategy.cc) gives register-level tile sizes; tiles the
-    op with scf.for, vectorizes each tile (masked where the tile does not divide the shape) and
-    hoists loop-invariant accumulator transfers. Ops the vectorizer cannot handle keep their
-    tiled loops, which LLVM's loop vectorizer still sees.
+    On every linalg op of a dispatch function that has none yet, sets `kiln.lowering_config`
+    to the choice of codegen/strategy.cc for this target: the product class, cache blocks and
+    packing, register tiles and their loop order, vector sizes, prefetch, and how the tile is
+    vectorized. It only annotates; the passes after it (`kiln-block-for-cache`,
+    `kiln-tile-and-vectorize`) read the attribute and choose nothing themselves. Ops that
+    already carry a config keep it, so a test (or a later pass that rewrote an op and dropped
+    its config) can run it again.
+  }];
+  let dependentDialects = ["::kiln::compiler::KilnDialect"];
+  let options = [
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "native vector register width of the target (256 AVX2, 512 AVX-512)">,
+  ];
+}
+
+def BlockForCache : Pass<"kiln-block-for-cache", "mlir::func::FuncOp"> {
+  let summary = "Tiles ops into the cache blocks their lowering config asks for";
+  let description = [{
+    Each op whose `#kiln.lowering_config` has `cache_tiles` is tiled into blocks in
+    `cache_order` (ragged blocks peeled), and with `pack_b` each block's B operand is packed
+    into contiguous panels (codegen/pack_matmul_block.cc). A function it changed is
+    canonicalized and its ops lose their configs: the blocks (and whatever canonicalization
+    touched) have other shapes, and `kiln-select-lowering-strategy`, run again, chooses for
+    them. Ops whose tiling fails stay whole and keep their config (remark).
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
+                           "mlir::linalg::LinalgDialect"];
+}
+
+def TileAndVectorize : Pass<"kiln-tile-and-vectorize", "mlir::func::FuncOp"> {
+  let summary = "Tiles and vectorizes every linalg op of every dispatch by its lowering config";
+  let description = [{
+    Reads each op's `#kiln.lowering_config` (kiln-select-lowering-strategy; an op of a
+    dispatch without one is an error): tiles the op with scf.for by its register `tiles` in
+    `order`, peels ragged loops, vectorizes each tile (masked to `vector_sizes` where the tile
+    stays dynamic) and hoists loop-invariant accumulator transfers. Ops whose config has no
+    tiles, and ops the vectorizer cannot handle, keep their (tiled) loops, which LLVM's loop
+    vectorizer still sees.
   }];
   let dependentDialects = ["mlir::vector::VectorDialect", "mlir::scf::SCFDialect",
                            "mlir::affine::AffineDialect", "mlir::memref::MemRefDialect"];
-  let options = [
-    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"256",
-           "native vector register width of the target (512 with AVX-512)">,
-  ];
 }
 
 def ApproximateMath : Pass<"kiln-approximate-math", "mlir::func::FuncOp"> {

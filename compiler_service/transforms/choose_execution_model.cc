@@ -1,5 +1,6 @@
 // kiln-choose-execution-model: see Passes.td.
 #include "absl/strings/str_cat.h"
+#include "compiler_service/codegen/byte_size.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/SymbolTable.h"
 
@@ -28,9 +29,8 @@ DispatchCost Estimate(mlir::func::FuncOp dispatch) {
     }
     cost.work += points;
     for (mlir::Value operand : op->getOperands())
-      if (auto type = llvm::dyn_cast<mlir::MemRefType>(operand.getType());
-          type && type.hasStaticShape())
-        cost.bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
+      if (llvm::isa<mlir::MemRefType>(operand.getType()))
+        cost.bytes += StaticBytes(operand.getType());
     if (points > largest) {
       largest = points;
       cost.parallelism = parallel;

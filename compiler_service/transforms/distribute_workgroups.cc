@@ -1,6 +1,8 @@
 // kiln-distribute-workgroups: see Passes.td.
+#include "compiler_service/codegen/byte_size.h"
 #include "compiler_service/codegen/decompose_windowed.h"
-#include "compiler_service/codegen/strategy.h"
+#include "compiler_service/codegen/product_class.h"
+#include "compiler_service/codegen/target_info.h"
 #include "compiler_service/transforms/op_queries.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/SymbolTable.h"
@@ -33,10 +35,6 @@ int64_t LargestDivisorAtMost(int64_t n, int64_t limit, int64_t align = 1) {
 }
 
 constexpr int64_t kMinRowSegmentBytes = 1024;
-
-int64_t ElementBytes(mlir::MemRefType type) {
-  return std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
-}
 
 // Whether splitting every op along the same dimension of its output gives each workgroup a
 // slice that no other workgroup's slice reads: every op writes `out` or an elementwise copy
@@ -79,15 +77,6 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
     }
   }
 
-  // Fewer rows than a register tile (a vector times a matrix): codegen/strategy.cc streams B
-  // row by row for these.
-  bool FewRows(mlir::linalg::LinalgOp op, const mlir::linalg::ContractionDimensions& dims) {
-    llvm::SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-    int64_t rows = 1;
-    for (unsigned m : dims.m) rows *= ranges[m];
-    return rows < RegisterTileRows(vectorBits);
-  }
-
   // The bytes every workgroup reads whole when a contraction is split along output dimension
   // `r`: split along rows, each workgroup reads all of B; along columns, all of A. On a tie in
   // workgroup count the split that re-reads the smaller operand wins: 64x2048x256 (the FFN
@@ -99,17 +88,14 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
     if (mlir::failed(dims)) return 0;
     auto loop = LoopDimForResultDim(root, r);
     if (!loop) return 0;
-    auto bytes = [](mlir::Value v) -> int64_t {
-      auto type = llvm::dyn_cast<mlir::MemRefType>(v.getType());
-      if (!type || !type.hasStaticShape()) return 0;
-      return type.getNumElements() * ElementBytes(type);
-    };
+    auto bytes = [](mlir::Value v) { return StaticBytes(v.getType()); };
     if (llvm::is_contained(dims->m, *loop)) return bytes(root.getDpsInputOperand(1)->get());
     if (llvm::is_contained(dims->n, *loop)) return bytes(root.getDpsInputOperand(0)->get());
     return 0;
   }
 
   void Distribute(mlir::func::FuncOp dispatch) {
+    const TargetInfo target{.vector_bits = vectorBits};
     llvm::SmallVector<mlir::linalg::LinalgOp> ops;
     dispatch.walk([&](mlir::linalg::LinalgOp op) { ops.push_back(op); });
     if (ops.empty()) return;
@@ -152,7 +138,7 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
       // The innermost output dimension is the vectorized one: splitting it finer than a
       // vector (a 1x56x56x64 conv once went to 16 workgroups of 4 channels) leaves every
       // workgroup scalar-width code.
-      const int64_t lanes = std::max<int64_t>(1, vectorBits / 32);
+      const int64_t lanes = target.Lanes(32);
       int64_t align = r + 1 == out_type.getRank() ? lanes : 1;
       // Where no split is aligned, workgroup tiles still get at least this much: a product's
       // rows a register tile's, the innermost dimension a vector. 33x1000x77 went to 11
@@ -160,11 +146,10 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
       int64_t min_tile = align;
       if (mlir::succeeded(contraction)) {
         unsigned loop = *LoopDimForResultDim(root, r);
-        if (llvm::is_contained(contraction->m, loop))
-          align = min_tile = RegisterTileRows(vectorBits);
+        if (llvm::is_contained(contraction->m, loop)) align = min_tile = target.RegisterTileRows();
         // The innermost column loop; an outer one (packed panels) splits by whole panels.
         if (llvm::is_contained(contraction->n, loop))
-          align = loop == contraction->n.back() ? RegisterTileColumns(vectorBits) : 1;
+          align = loop == contraction->n.back() ? target.RegisterTileColumns() : 1;
         // A vector times a matrix streams B down its rows, one short segment of each row per
         // workgroup, and is bound by memory: segments of at least 1 KB (256 f32) keep the
         // hardware prefetcher streaming within each page. 1x513x1024 in 16 workgroups of 64
@@ -172,10 +157,12 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
         // thread; in 4 of 256, 45 (one workgroup: 42). Where the columns do not split evenly
         // into such slices, any equal split is taken below: 1x513x1000 in 10 workgroups of
         // 100 columns measured faster than in 2 of 500 (27 against 30 us on one thread).
-        if (loop == contraction->n.back() && FewRows(root, *contraction))
-          align = std::max<int64_t>(align, kMinRowSegmentBytes / ElementBytes(out_type));
+        if (loop == contraction->n.back() &&
+            ClassifyProduct(root, target) == ProductClass::kFewRows)
+          align = std::max<int64_t>(align,
+                                    kMinRowSegmentBytes / ElementBytes(out_type.getElementType()));
       } else if (IsWindowed2D(root) && r + 1 == out_type.getRank()) {
-        align = RegisterTileColumns(vectorBits);  // whole register tiles of output channels
+        align = target.RegisterTileColumns();  // whole register tiles of output channels
       }
       int64_t extent = out_type.getDimSize(r);
       int64_t aligned = LargestDivisorAtMost(extent, wanted, align);

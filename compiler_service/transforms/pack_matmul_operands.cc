@@ -1,6 +1,7 @@
 // kiln-pack-matmul-operands: see Passes.td.
 #include <cstring>
 
+#include "compiler_service/codegen/byte_size.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/Matchers.h"
 
@@ -67,7 +68,8 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
     // Only where B outgrows the L2 share of a cache block (codegen/strategy.cc), whole panels
     // cover N, and A has rows enough to repay the packing pass (it costs 1/M of the product):
     // at 197x768x768 packing cost 7%, at 256x2048x2048 it made the product 1.7x faster.
-    if (k * n * 4 < minBytes || n % strip != 0 || n == strip || m < minRows) return;
+    if (k * n * ElementBytes(element) < minBytes || n % strip != 0 || n == strip || m < minRows)
+      return;
 
     // A fill of C right before the matmul comes to fill C's expanded view instead, so that it
     // stays next to the product (one dispatch, fused into its tiles); the packing goes above.

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "compiler_service/dialect/kiln_dialect.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -1,4 +1,5 @@
 // kiln-plan-memory: see Passes.td.
+#include "compiler_service/codegen/byte_size.h"
 #include "compiler_service/transforms/passes.h"
 
 namespace kiln::compiler {
@@ -41,9 +42,7 @@ struct PlanMemoryPass : public impl::PlanMemoryBase<PlanMemoryPass> {
         return alloc.emitError() << "transient buffers must have a static identity layout";
       Interval interval;
       interval.alloc = alloc;
-      interval.bytes =
-          AlignUp(type.getNumElements() * std::max<int64_t>(1, type.getElementTypeBitWidth() / 8),
-                  kArenaAlignment);
+      interval.bytes = AlignUp(StaticBytes(type), kArenaAlignment);
       interval.begin = interval.end = position[&op];
       for (mlir::Operation* user : alloc->getUsers()) {
         mlir::Operation* top = host.getBody().front().findAncestorOpInBlock(*user);

@@ -1,4 +1,6 @@
 // kiln-split-vector-matrix-reduction: see Passes.td.
+#include "compiler_service/codegen/byte_size.h"
+#include "compiler_service/codegen/product_class.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -41,6 +43,7 @@ struct SplitVectorMatrixReductionPass
         products.push_back(llvm::cast<mlir::linalg::LinalgOp>(op));
     });
     mlir::IRRewriter rewriter(&getContext());
+    const TargetInfo target{.vector_bits = vectorBits};
     for (mlir::linalg::LinalgOp op : products) {
       if (!op.hasPureTensorSemantics()) continue;
       auto a_type =
@@ -52,10 +55,11 @@ struct SplitVectorMatrixReductionPass
         continue;
       const int64_t batch = b_type.getRank() == 3 ? b_type.getDimSize(0) : 1;
       const int64_t first = b_type.getRank() - 2;  // past the batch dimension
-      const int64_t m = a_type.getDimSize(first), k = b_type.getDimSize(first),
-                    n = b_type.getDimSize(first + 1);
+      const int64_t k = b_type.getDimSize(first), n = b_type.getDimSize(first + 1);
       if (batch != 1) continue;
-      if (m > maxRows || k * n * 4 < minBytes) continue;
+      if (ClassifyProduct(op, target) != ProductClass::kFewRows ||
+          k * n * ElementBytes(b_type.getElementType()) < minBytes)
+        continue;
       const int64_t parts = PartCount(k);
       if (parts < 2) continue;
       rewriter.setInsertionPoint(op);

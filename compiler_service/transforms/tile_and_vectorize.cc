@@ -1,9 +1,10 @@
 // kiln-tile-and-vectorize: see Passes.td.
 #include "compiler_service/codegen/decompose_windowed.h"
 #include "compiler_service/codegen/hoist_accumulators.h"
-#include "compiler_service/codegen/pack_matmul_block.h"
 #include "compiler_service/codegen/prefetch_rows.h"
 #include "compiler_service/codegen/strategy.h"
+#include "compiler_service/codegen/tile_and_peel.h"
+#include "compiler_service/dialect/kiln_dialect.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/Dialect/Linalg/Transforms/Hoisting.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -25,19 +26,13 @@ namespace {
 constexpr char kVectorSizesAttr[] = "kiln.vector_sizes";
 constexpr char kNamedContractionAttr[] = "kiln.named_contraction";
 constexpr char kDecomposeAttr[] = "kiln.decompose_windowed";
-constexpr char kPackAttr[] = "kiln.pack_b";  // [strip, rows]
 constexpr char kPrefetchAttr[] = "kiln.prefetch_b_rows";
 
 struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorizePass> {
   using TileAndVectorizeBase::TileAndVectorizeBase;
 
-  // Frozen once: building every registered op's canonicalization patterns for each of a
-  // model's dispatches, three times, was measurable.
   mlir::LogicalResult initialize(mlir::MLIRContext* ctx) override {
-    mlir::RewritePatternSet patterns(ctx);
-    for (mlir::RegisteredOperationName name : ctx->getRegisteredOperations())
-      name.getCanonicalizationPatterns(patterns, ctx);
-    canonicalization_ = std::make_shared<mlir::FrozenRewritePatternSet>(std::move(patterns));
+    canonicalization_ = FreezeCanonicalization(ctx);
     return mlir::success();
   }
 
@@ -58,49 +53,28 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
     mlir::DominanceInfo dominance;
     mlir::eliminateCommonSubExpressions(rewriter, dominance, func);
 
-    // Phase 0: cache blocking. Ops whose strategy asks for it are tiled into cache-sized
-    // blocks (ragged blocks peeled); each block then takes its own strategy below.
-    std::vector<std::pair<mlir::linalg::LinalgOp, TileStrategy>> big_ops;
-    func.walk([&](mlir::linalg::LinalgOp op) {
-      TileStrategy strategy = ChooseStrategy(op, vectorBits);
-      if (!strategy.cache_tile_sizes.empty()) big_ops.emplace_back(op, std::move(strategy));
-    });
-    for (auto& [op, strategy] : big_ops) {
-      (void)TileAndPeel(rewriter, op, strategy.cache_tile_sizes, strategy.cache_interchange,
-                        [&](mlir::Operation* block) {
-                          if (strategy.pack_b_strip > 0) {
-                            block->setAttr(kPackAttr,
-                                           builder.getDenseI64ArrayAttr(
-                                               {strategy.pack_b_strip, strategy.pack_b_rows}));
-                          }
-                        });
-    }
-    if (!big_ops.empty() && mlir::failed(Canonicalize(func))) return mlir::failure();
-    // Blocks (the peeled edges included, once static) whose B is worth packing.
-    llvm::SmallVector<mlir::linalg::MatmulOp> pack_blocks;
-    func.walk([&](mlir::linalg::MatmulOp block) {
-      if (block->hasAttr(kPackAttr)) pack_blocks.push_back(block);
-    });
-    for (mlir::linalg::MatmulOp block : pack_blocks) {
-      auto pack = block->getAttrOfType<mlir::DenseI64ArrayAttr>(kPackAttr).asArrayRef();
-      block->removeAttr(kPackAttr);
-      (void)PackMatmulBlock(rewriter, block, pack[0], pack[1]);  // else: unpacked, still right
-    }
-    if (!pack_blocks.empty() && mlir::failed(Canonicalize(func))) return mlir::failure();
-
-    // Phase 1: tile each op by its strategy and peel ragged loops. Each tile records the
-    // vector sizes to use if it is still dynamic after simplification.
+    // Phase 1: tile each op by its lowering config and peel ragged loops. Each tile records
+    // the vector sizes to use if it is still dynamic after simplification.
     struct Plan {
       mlir::linalg::LinalgOp op;
       TileStrategy strategy;
       mlir::linalg::FillOp fill;  // moves into the op's tiles (FusableFill), or null
     };
     std::vector<Plan> plans;
-    func.walk([&](mlir::linalg::LinalgOp op) {
-      TileStrategy strategy = ChooseStrategy(op, vectorBits);
+    mlir::WalkResult walk = func.walk([&](mlir::linalg::LinalgOp op) {
+      LoweringConfigAttr config = GetLoweringConfig(op);
+      if (!config) {
+        op.emitOpError("has no #kiln.lowering_config: run kiln-select-lowering-strategy first");
+        return mlir::WalkResult::interrupt();
+      }
+      TileStrategy strategy = FromConfig(config);
       mlir::linalg::FillOp fill = FusableFill(op, strategy);
       plans.push_back({op, std::move(strategy), fill});
+      return mlir::WalkResult::advance();
     });
+    if (walk.wasInterrupted()) return mlir::failure();
+    // The configs are read: the tiles carry what phase 2 needs in their own marks.
+    for (const Plan& plan : plans) plan.op->removeAttr(kLoweringConfigAttr);
     // Fills that move into their consumer's tiles are tiled with it, not on their own.
     llvm::DenseSet<mlir::Operation*> fused_fills;
     for (const Plan& plan : plans)
@@ -121,7 +95,10 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       if (plan.fill && mlir::succeeded(TileWithFusedFill(rewriter, op, plan.fill, strategy, mark)))
         continue;
       // Stays whole when tiling fails: scalar loops later.
-      (void)TileAndPeel(rewriter, op, strategy.tile_sizes, strategy.interchange, mark);
+      mlir::Location loc = op.getLoc();
+      if (mlir::failed(TileAndPeel(rewriter, op, strategy.tile_sizes, strategy.interchange, mark)))
+        mlir::emitRemark(loc) << "kiln-tile-and-vectorize: could not tile '" << strategy.name
+                              << "' into register tiles; the op stays scalar loops";
     }
     // Folds the peeled bounds into static subview shapes.
     if (mlir::failed(Canonicalize(func))) return mlir::failure();
@@ -172,32 +149,6 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
     HoistAccumulators(func);
     ForwardSplatInits(func);
     DeferAccumulatorReads(func);
-    return mlir::success();
-  }
-
-  // Tiles `op` (buffer semantics: the tiles write the same buffers, so the op is erased), lets
-  // `mark` annotate the tile, then peels every tile loop whose step does not divide its range
-  // (innermost first, so an outer peel copies inner loops already peeled): the main loops then
-  // hold only full static tiles (unmasked vector code) and the ragged edges get their own
-  // static copies, which carry the tile's marks.
-  static mlir::LogicalResult TileAndPeel(mlir::RewriterBase& rewriter, mlir::linalg::LinalgOp op,
-                                         llvm::ArrayRef<int64_t> sizes,
-                                         llvm::ArrayRef<int64_t> interchange,
-                                         llvm::function_ref<void(mlir::Operation*)> mark) {
-    rewriter.setInsertionPoint(op);
-    mlir::scf::SCFTilingOptions options;
-    options.setTileSizes(mlir::getAsIndexOpFoldResult(op.getContext(), sizes));
-    if (!interchange.empty()) options.setInterchange(interchange);
-    auto tiled = mlir::scf::tileUsingSCF(
-        rewriter, llvm::cast<mlir::TilingInterface>(op.getOperation()), options);
-    if (mlir::failed(tiled)) return mlir::failure();
-    rewriter.eraseOp(op);
-    mark(tiled->tiledOps.back());
-    for (mlir::LoopLikeOpInterface loop : llvm::reverse(tiled->loops)) {
-      mlir::scf::ForOp partial;
-      if (auto for_op = llvm::dyn_cast<mlir::scf::ForOp>(loop.getOperation()))
-        (void)mlir::scf::peelForLoopAndSimplifyBounds(rewriter, for_op, partial);
-    }
     return mlir::success();
   }
 

@@ -1,0 +1,147 @@
+// RUN: kiln-opt %s --kiln-select-lowering-strategy=vector-bits=512 | FileCheck %s --check-prefix=AVX512
+// RUN: kiln-opt %s --kiln-select-lowering-strategy=vector-bits=256 | FileCheck %s --check-prefix=AVX2
+
+// The target is written here, not taken from the host: AVX-512 (32 registers of 16 f32) and
+// AVX2 (16 registers of 8 f32). Each op of a dispatch gets the whole decision as one attribute.
+
+// A matrix product: register tiles of 8 rows x 2 vectors on AVX-512, 6 x 2 on AVX2 (where 8
+// rows spill the 16 registers), the reduction stepped one at a time (outer products).
+// AVX512-LABEL: func.func private @matrix
+// AVX512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = matrix, tiles = [8, 32, 1], vector_sizes = [8, 32, 1], named_contraction>}
+// AVX2-LABEL: func.func private @matrix
+// AVX2: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = matrix, tiles = [6, 16, 1], vector_sizes = [6, 16, 1], named_contraction>}
+func.func private @matrix(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
+  return
+}
+
+// One row: B streamed row by row (the reduction outside the column loop, 4 steps per tile),
+// prefetched 4 rows ahead since B (2 MB) comes from memory.
+// AVX512-LABEL: func.func private @few_rows
+// AVX512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = few_rows, tiles = [0, 32, 4], order = [0, 2, 1], vector_sizes = [1, 32, 4], prefetch_b_rows = 4, named_contraction>}
+// AVX2-LABEL: func.func private @few_rows
+// AVX2: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = few_rows, tiles = [0, 16, 4], order = [0, 2, 1], vector_sizes = [1, 16, 4], prefetch_b_rows = 4, named_contraction>}
+func.func private @few_rows(%a: memref<1x513xf32>, %b: memref<513x1000xf32>, %c: memref<1x1000xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<1x513xf32>, memref<513x1000xf32>) outs(%c : memref<1x1000xf32>)
+  return
+}
+
+// Rows in two dims, 4 x 2: the register tile spans the innermost (2 rows), so it is few-row
+// on both targets, as workgroup distribution classes it (distribute_workgroups.mlir).
+// AVX512-LABEL: func.func private @rows4x2
+// AVX512: product = few_rows
+// AVX2-LABEL: func.func private @rows4x2
+// AVX2: product = few_rows
+#a3 = affine_map<(i, j, n, k) -> (i, j, k)>
+#b3 = affine_map<(i, j, n, k) -> (k, n)>
+#c3 = affine_map<(i, j, n, k) -> (i, j, n)>
+func.func private @rows4x2(%a: memref<4x2x512xf32>, %b: memref<512x1024xf32>, %c: memref<4x2x1024xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.generic {indexing_maps = [#a3, #b3, #c3], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<4x2x512xf32>, memref<512x1024xf32>) outs(%c : memref<4x2x1024xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// Six rows: a full register tile on AVX2, fewer than one on AVX-512.
+// AVX512-LABEL: func.func private @six_rows
+// AVX512: product = few_rows
+// AVX2-LABEL: func.func private @six_rows
+// AVX2: product = matrix
+func.func private @six_rows(%a: memref<6x64xf32>, %b: memref<64x64xf32>, %c: memref<6x64xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<6x64xf32>, memref<64x64xf32>) outs(%c : memref<6x64xf32>)
+  return
+}
+
+// B outgrows L2 (4 MB): cache blocks of 256 columns x 256 reduction steps, columns outermost.
+// Its rows are 4 KB apart, under the 8 KB from which packing pays: no pack_b.
+// AVX512-LABEL: func.func private @blocked
+// AVX512: #kiln.lowering_config<"contraction", product = matrix, cache_tiles = [0, 256, 256], cache_order = [1, 2, 0], tiles = [8, 32, 1]
+// AVX2-LABEL: func.func private @blocked
+// AVX2: #kiln.lowering_config<"contraction", product = matrix, cache_tiles = [0, 256, 256], cache_order = [1, 2, 0], tiles = [6, 16, 1]
+func.func private @blocked(%a: memref<1024x1024xf32>, %b: memref<1024x1024xf32>, %c: memref<1024x1024xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<1024x1024xf32>, memref<1024x1024xf32>) outs(%c : memref<1024x1024xf32>)
+  return
+}
+
+// Rows 8 KB apart: each cache block's B is packed into panels as wide as the register tile.
+// AVX512-LABEL: func.func private @packed
+// AVX512: cache_tiles = [0, 256, 256], cache_order = [1, 2, 0], pack_b = [32, 8], tiles = [8, 32, 1]
+// AVX2-LABEL: func.func private @packed
+// AVX2: cache_tiles = [0, 256, 256], cache_order = [1, 2, 0], pack_b = [16, 6], tiles = [6, 16, 1]
+func.func private @packed(%a: memref<512x2048xf32>, %b: memref<2048x2048xf32>, %c: memref<512x2048xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<512x2048xf32>, memref<2048x2048xf32>) outs(%c : memref<512x2048xf32>)
+  return
+}
+
+// A 3x3 convolution: decomposed to 1-D per output row, 8 (6 on AVX2) output columns by two
+// vectors of output channels (32 channels are one AVX-512 tile: 0, not tiled).
+// AVX512-LABEL: func.func private @conv
+// AVX512: linalg.conv_2d_nhwc_hwcf {kiln.lowering_config = #kiln.lowering_config<"windowed 2-D (decomposed to 1-D)", tiles = [0, 1, 8, 0, 1, 1, 1], decompose_windowed>}
+// AVX2-LABEL: func.func private @conv
+// AVX2: linalg.conv_2d_nhwc_hwcf {kiln.lowering_config = #kiln.lowering_config<"windowed 2-D (decomposed to 1-D)", tiles = [0, 1, 6, 16, 1, 1, 1], decompose_windowed>}
+func.func private @conv(%x: memref<1x58x58x32xf32>, %w: memref<3x3x32x32xf32>, %y: memref<1x56x56x32xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.conv_2d_nhwc_hwcf ins(%x, %w : memref<1x58x58x32xf32>, memref<3x3x32x32xf32>) outs(%y : memref<1x56x56x32xf32>)
+  return
+}
+
+// Elementwise ops and reductions: one vector along the innermost loop.
+// AVX512-LABEL: func.func private @elementwise
+// AVX512: #kiln.lowering_config<"elementwise", tiles = [1, 16], vector_sizes = [1, 16]>
+// AVX512: #kiln.lowering_config<"reduction", tiles = [1, 16], vector_sizes = [1, 16]>
+// AVX2-LABEL: func.func private @elementwise
+// AVX2: #kiln.lowering_config<"elementwise", tiles = [1, 8], vector_sizes = [1, 8]>
+// AVX2: #kiln.lowering_config<"reduction", tiles = [1, 8], vector_sizes = [1, 8]>
+#id = affine_map<(i, j) -> (i, j)>
+#row = affine_map<(i, j) -> (i)>
+func.func private @elementwise(%x: memref<32x64xf32>, %y: memref<32x64xf32>, %s: memref<32xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<32x64xf32>) outs(%y : memref<32x64xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %e = math.exp %a : f32
+    linalg.yield %e : f32
+  }
+  linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%y : memref<32x64xf32>) outs(%s : memref<32xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %sum = arith.addf %a, %acc : f32
+    linalg.yield %sum : f32
+  }
+  return
+}
+
+// Bools are a byte per element in kiln's buffers but bit-packed in vectors: scalar loops (no
+// tiles), on every target.
+// AVX512-LABEL: func.func private @bools
+// AVX512: #kiln.lowering_config<"scalar (bool data)">
+// AVX2-LABEL: func.func private @bools
+// AVX2: #kiln.lowering_config<"scalar (bool data)">
+func.func private @bools(%x: memref<64xi1>, %y: memref<64xi1>, %wg: index) attributes {kiln.dispatch} {
+  linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>], iterator_types = ["parallel"]}
+      ins(%x : memref<64xi1>) outs(%y : memref<64xi1>) {
+  ^bb0(%a: i1, %b: i1):
+    %t = arith.constant true
+    %n = arith.xori %a, %t : i1
+    linalg.yield %n : i1
+  }
+  return
+}
+
+// Only dispatch functions are code-generated; an op that already has a config keeps it.
+// AVX512-LABEL: func.func @host
+// AVX512-NOT: lowering_config
+// AVX512: return
+// AVX512-LABEL: func.func private @kept
+// AVX512: #kiln.lowering_config<"chosen by hand", tiles = [4, 4, 1]>
+func.func @host(%a: memref<8x8xf32>, %b: memref<8x8xf32>, %c: memref<8x8xf32>) {
+  linalg.matmul ins(%a, %b : memref<8x8xf32>, memref<8x8xf32>) outs(%c : memref<8x8xf32>)
+  return
+}
+func.func private @kept(%a: memref<8x8xf32>, %b: memref<8x8xf32>, %c: memref<8x8xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"chosen by hand", tiles = [4, 4, 1]>}
+      ins(%a, %b : memref<8x8xf32>, memref<8x8xf32>) outs(%c : memref<8x8xf32>)
+  return
+}
