@@ -24,7 +24,7 @@ def Kiln_LoweringConfigAttr : AttrDef<Kiln_Dialect, "LoweringConfig"> {
   let description = [{
     Chosen by `kiln-select-lowering-strategy` (codegen/strategy.cc, one function per op kind)
     and only read by the passes after it: `kiln-block-for-cache` applies the cache level,
-    `kiln-tile-and-vectorize` the register level. Loop-indexed arrays have one entry per loop
+    `kiln-tile-to-registers` and `kiln-vectorize-tiles` the register level. Loop-indexed arrays have one entry per loop
     of the op (0: not tiled at that level).
 
       #kiln.lowering_config<"contraction", product = matrix,

@@ -1,5 +1,6 @@
 #include "compiler_service/pipeline/pipelines.h"
 
+#include <functional>
 #include <mutex>
 
 #include "compiler_service/codegen/target_info.h"
@@ -25,9 +26,32 @@ void RegisterCompilerPasses() {
   std::call_once(once, [] {
     mlir::registerAllPasses();
     registerKilnPasses();
+    // The phases: the compiler's own pipelines, by name (pipelines.h).
+    auto phase = [](const char* name, const char* summary,
+                    const std::function<std::string(const PhaseOptions&)>& text) {
+      mlir::PassPipelineRegistration<PhaseOptions>(
+          name, summary, [name, text](mlir::OpPassManager& pm, const PhaseOptions& options) {
+            std::string errors;
+            llvm::raw_string_ostream stream(errors);
+            // The texts are kiln's own and covered by every compile: failing here is a bug.
+            if (mlir::failed(mlir::parsePassPipeline(text(options), pm, stream)))
+              llvm::report_fatal_error(llvm::Twine("kiln: pipeline ") + name +
+                                       " does not parse: " + errors);
+          });
+    };
+    phase("kiln-input-pipeline", "kiln's input phase: checks, TOSA to linalg, fusion",
+          [](const PhaseOptions&) { return InputPipeline(); });
+    phase("kiln-bufferize-pipeline", "kiln's bufferization phase (few-row splits, data tiling)",
+          [](const PhaseOptions& o) { return BufferizePipeline(o.Codegen()); });
+    phase("kiln-dispatch-pipeline",
+          "kiln's dispatch phase: dispatches, execution model, workgroups, memory plan",
+          [](const PhaseOptions& o) { return DispatchPipeline(o.executionModel, o.Codegen()); });
+    phase("kiln-codegen-pipeline", "kiln's code generation down to the LLVM dialect",
+          [](const PhaseOptions& o) { return CodegenPipeline(o.Codegen()); });
     mlir::PassPipelineRegistration<VectorLoweringOptions>(
         "kiln-lower-to-vectors",
-        "Selects each op's lowering config, blocks for cache, then tiles and vectorizes",
+        "Selects each op's lowering config, blocks for cache, tiles to registers, vectorizes and "
+        "keeps accumulators in registers",
         BuildVectorLoweringPipeline);
   });
 }
@@ -39,7 +63,9 @@ void BuildVectorLoweringPipeline(mlir::OpPassManager& pm, const VectorLoweringOp
   pm.addPass(createBlockForCache());
   // Again, for the blocks: they have other shapes than the ops they came from.
   pm.addPass(createSelectLoweringStrategy(select));
-  pm.addPass(createTileAndVectorize());
+  pm.addPass(createTileToRegisters());
+  pm.addPass(createVectorizeTiles());
+  pm.addPass(createOptimizeAccumulators());
 }
 
 std::string InputPipeline() {

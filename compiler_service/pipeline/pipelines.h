@@ -43,7 +43,8 @@ std::string CodegenPipeline(const CodegenOptions& options);
 
 // kiln-lower-to-vectors, registered (kiln-opt, lit, and CodegenPipeline by name) and built
 // from the generated pass constructors: each dispatch's ops get their #kiln.lowering_config,
-// are cache-blocked, get configs again for the blocks, then are tiled and vectorized by them.
+// are cache-blocked, get configs again for the blocks, are tiled into register tiles and
+// vectorized by them, and their accumulators are kept in registers.
 // On func.func.
 struct VectorLoweringOptions : mlir::PassPipelineOptions<VectorLoweringOptions> {
   Option<int64_t> vectorBits{*this, "vector-bits",
@@ -51,6 +52,26 @@ struct VectorLoweringOptions : mlir::PassPipelineOptions<VectorLoweringOptions> 
                              llvm::cl::init(512)};
 };
 void BuildVectorLoweringPipeline(mlir::OpPassManager& pm, const VectorLoweringOptions& options);
+
+// The phases registered by name with typed options, so that kiln-opt (and lit) runs exactly
+// what the compiler runs, phase by phase: kiln-input-pipeline, kiln-bufferize-pipeline,
+// kiln-dispatch-pipeline, kiln-codegen-pipeline (on builtin.module), e.g.
+//   kiln-opt x.mlir --kiln-input-pipeline --kiln-bufferize-pipeline=vector-bits=256
+struct PhaseOptions : mlir::PassPipelineOptions<PhaseOptions> {
+  Option<int64_t> vectorBits{*this, "vector-bits",
+                             llvm::cl::desc("the target's vector width (256 AVX2, 512 AVX-512)"),
+                             llvm::cl::init(512)};
+  Option<std::string> executionModel{
+      *this, "execution-model",
+      llvm::cl::desc("kiln-dispatch-pipeline: auto, async or inline-dynamic"),
+      llvm::cl::init("auto")};
+  Option<bool> allowLibm{*this, "allow-libm",
+                         llvm::cl::desc("kiln-codegen-pipeline: libm for math without an "
+                                        "approximation (false for embedded ELF)"),
+                         llvm::cl::init(true)};
+
+  CodegenOptions Codegen() const { return {.vector_bits = vectorBits, .allow_libm = allowLibm}; }
+};
 
 // Fills `pm` from a textual pipeline over builtin.module.
 mlir::LogicalResult BuildPipeline(const std::string& pipeline, mlir::PassManager& pm);

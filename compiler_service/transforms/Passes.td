@@ -334,7 +334,8 @@ def SelectLoweringStrategy : Pass<"kiln-select-lowering-strategy", "mlir::func::
     to the choice of codegen/strategy.cc for this target: the product class, cache blocks and
     packing, register tiles and their loop order, vector sizes, prefetch, and how the tile is
     vectorized. It only annotates; the passes after it (`kiln-block-for-cache`,
-    `kiln-tile-and-vectorize`) read the attribute and choose nothing themselves. Ops that
+    `kiln-tile-to-registers`, `kiln-vectorize-tiles`) read the attribute and choose nothing
+    themselves. Ops that
     already carry a config keep it, so a test (or a later pass that rewrote an op and dropped
     its config) can run it again.
   }];
@@ -359,18 +360,44 @@ def BlockForCache : Pass<"kiln-block-for-cache", "mlir::func::FuncOp"> {
                            "mlir::linalg::LinalgDialect"];
 }
 
-def TileAndVectorize : Pass<"kiln-tile-and-vectorize", "mlir::func::FuncOp"> {
-  let summary = "Tiles and vectorizes every linalg op of every dispatch by its lowering config";
+def TileToRegisters : Pass<"kiln-tile-to-registers", "mlir::func::FuncOp"> {
+  let summary = "Tiles every linalg op of a dispatch into register tiles by its lowering config";
   let description = [{
     Reads each op's `#kiln.lowering_config` (kiln-select-lowering-strategy; an op of a
-    dispatch without one is an error): tiles the op with scf.for by its register `tiles` in
-    `order`, peels ragged loops, vectorizes each tile (masked to `vector_sizes` where the tile
-    stays dynamic) and hoists loop-invariant accumulator transfers. Ops whose config has no
-    tiles, and ops the vectorizer cannot handle, keep their (tiled) loops, which LLVM's loop
-    vectorizer still sees.
+    dispatch without one is an error) and tiles the op with scf.for by its `tiles` in `order`,
+    peeling every loop whose step does not divide its range, so that full tiles and the ragged
+    edges are each static. A `linalg.fill` of the buffer a reduction accumulates into moves
+    into that op's tiles. Each tile keeps its op's config (what kiln-vectorize-tiles reads);
+    ops left whole (no tiles in their config, or a tiling that failed: remark) lose theirs
+    and become scalar loops.
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::affine::AffineDialect",
+                           "mlir::memref::MemRefDialect"];
+}
+
+def VectorizeTiles : Pass<"kiln-vectorize-tiles", "mlir::func::FuncOp"> {
+  let summary = "Vectorizes the register tiles by their lowering config";
+  let description = [{
+    Every op that still carries a `#kiln.lowering_config` is a tile of kiln-tile-to-registers:
+    static tiles are vectorized at their own shape, dynamic ones masked to `vector_sizes`;
+    `named_contraction` makes vector.contract (lowered later to outer-product FMAs),
+    `decompose_windowed` rewrites a 2-D windowed tile to its 1-D form first, and
+    `prefetch_b_rows` prefetches B that many reduction steps ahead. A tile the vectorizer
+    cannot take stays scalar loops. Configs are removed.
+  }];
+  let dependentDialects = ["mlir::vector::VectorDialect", "mlir::memref::MemRefDialect"];
+}
+
+def OptimizeAccumulators : Pass<"kiln-optimize-accumulators", "mlir::func::FuncOp"> {
+  let summary = "Keeps accumulators in registers across reduction loops";
+  let description = [{
+    After vectorization: hoists loop-invariant vector transfers, carries each accumulator
+    tile through its reduction loop in registers (codegen/hoist_accumulators.cc), forwards a
+    splat fill into the accumulator it initializes, and starts long reduction loops from zero,
+    adding the output after the loop (its cache lines prefetched before).
   }];
   let dependentDialects = ["mlir::vector::VectorDialect", "mlir::scf::SCFDialect",
-                           "mlir::affine::AffineDialect", "mlir::memref::MemRefDialect"];
+                           "mlir::memref::MemRefDialect", "mlir::arith::ArithDialect"];
 }
 
 def ApproximateMath : Pass<"kiln-approximate-math", "mlir::func::FuncOp"> {

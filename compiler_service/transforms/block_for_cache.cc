@@ -34,7 +34,7 @@ struct BlockForCachePass : public impl::BlockForCacheBase<BlockForCachePass> {
     mlir::IRRewriter rewriter(ctx);
     // Workgroup distribution gives each op its own (equal) views of a shared buffer; merged,
     // a fill and the op that accumulates into its buffer are seen to share it (FusableFill in
-    // kiln-tile-and-vectorize).
+    // kiln-tile-to-registers).
     mlir::DominanceInfo dominance;
     mlir::eliminateCommonSubExpressions(rewriter, dominance, func);
 

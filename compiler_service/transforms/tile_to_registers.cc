@@ -1,35 +1,21 @@
-// kiln-tile-and-vectorize: see Passes.td.
-#include "compiler_service/codegen/decompose_windowed.h"
-#include "compiler_service/codegen/hoist_accumulators.h"
-#include "compiler_service/codegen/prefetch_rows.h"
+// kiln-tile-to-registers: see Passes.td.
 #include "compiler_service/codegen/strategy.h"
 #include "compiler_service/codegen/tile_and_peel.h"
 #include "compiler_service/dialect/kiln_dialect.h"
 #include "compiler_service/transforms/passes.h"
-#include "mlir/Dialect/Linalg/Transforms/Hoisting.h"
-#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
-#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
-#include "mlir/Dialect/SCF/Transforms/Transforms.h"
-#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace kiln::compiler {
 
-#define GEN_PASS_DEF_TILEANDVECTORIZE
+#define GEN_PASS_DEF_TILETOREGISTERS
 #include "compiler_service/transforms/Passes.h.inc"
 
 namespace {
 
-// Carried on a tile between the tiling and vectorization phases of the pass.
-constexpr char kVectorSizesAttr[] = "kiln.vector_sizes";
-constexpr char kNamedContractionAttr[] = "kiln.named_contraction";
-constexpr char kDecomposeAttr[] = "kiln.decompose_windowed";
-constexpr char kPrefetchAttr[] = "kiln.prefetch_b_rows";
-
-struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorizePass> {
-  using TileAndVectorizeBase::TileAndVectorizeBase;
+struct TileToRegistersPass : public impl::TileToRegistersBase<TileToRegistersPass> {
+  using TileToRegistersBase::TileToRegistersBase;
 
   mlir::LogicalResult initialize(mlir::MLIRContext* ctx) override {
     canonicalization_ = FreezeCanonicalization(ctx);
@@ -46,17 +32,15 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
 
   mlir::LogicalResult Run(mlir::func::FuncOp func) {
     mlir::MLIRContext* ctx = &getContext();
-    mlir::Builder builder(ctx);
     mlir::IRRewriter rewriter(ctx);
     // Workgroup distribution gives each op its own (equal) views of a shared buffer; merged,
     // a fill and the op that accumulates into its buffer are seen to share it (FusableFill).
     mlir::DominanceInfo dominance;
     mlir::eliminateCommonSubExpressions(rewriter, dominance, func);
 
-    // Phase 1: tile each op by its lowering config and peel ragged loops. Each tile records
-    // the vector sizes to use if it is still dynamic after simplification.
     struct Plan {
       mlir::linalg::LinalgOp op;
+      LoweringConfigAttr config;
       TileStrategy strategy;
       mlir::linalg::FillOp fill;  // moves into the op's tiles (FusableFill), or null
     };
@@ -69,11 +53,12 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       }
       TileStrategy strategy = FromConfig(config);
       mlir::linalg::FillOp fill = FusableFill(op, strategy);
-      plans.push_back({op, std::move(strategy), fill});
+      plans.push_back({op, config, std::move(strategy), fill});
       return mlir::WalkResult::advance();
     });
     if (walk.wasInterrupted()) return mlir::failure();
-    // The configs are read: the tiles carry what phase 2 needs in their own marks.
+    // From here only tiles carry a config (their op's, set by `mark`): what kiln-vectorize-tiles
+    // vectorizes. An op left whole (no tiles, or tiling failed) becomes scalar loops.
     for (const Plan& plan : plans) plan.op->removeAttr(kLoweringConfigAttr);
     // Fills that move into their consumer's tiles are tiled with it, not on their own.
     llvm::DenseSet<mlir::Operation*> fused_fills;
@@ -83,73 +68,18 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       mlir::linalg::LinalgOp op = plan.op;
       const TileStrategy& strategy = plan.strategy;
       if (fused_fills.contains(op) || !strategy.vectorize) continue;
-      auto mark = [&](mlir::Operation* tile) {
-        tile->setAttr(kVectorSizesAttr, builder.getDenseI64ArrayAttr(strategy.vector_sizes));
-        if (strategy.decompose_windowed) tile->setAttr(kDecomposeAttr, builder.getUnitAttr());
-        if (strategy.named_contraction) tile->setAttr(kNamedContractionAttr, builder.getUnitAttr());
-        if (strategy.prefetch_b_rows > 0)
-          tile->setAttr(kPrefetchAttr, builder.getI64IntegerAttr(strategy.prefetch_b_rows));
-      };
+      auto mark = [&](mlir::Operation* tile) { tile->setAttr(kLoweringConfigAttr, plan.config); };
       // On failure nothing changed: the op is tiled alone below and the fill stays whole
       // (scalar loops, still correct).
       if (plan.fill && mlir::succeeded(TileWithFusedFill(rewriter, op, plan.fill, strategy, mark)))
         continue;
-      // Stays whole when tiling fails: scalar loops later.
       mlir::Location loc = op.getLoc();
       if (mlir::failed(TileAndPeel(rewriter, op, strategy.tile_sizes, strategy.interchange, mark)))
-        mlir::emitRemark(loc) << "kiln-tile-and-vectorize: could not tile '" << strategy.name
+        mlir::emitRemark(loc) << "kiln-tile-to-registers: could not tile '" << strategy.name
                               << "' into register tiles; the op stays scalar loops";
     }
     // Folds the peeled bounds into static subview shapes.
-    if (mlir::failed(Canonicalize(func))) return mlir::failure();
-
-    // Phase 2: vectorize every tile: static ones at their own size, dynamic ones masked.
-    llvm::SmallVector<mlir::linalg::LinalgOp> tiles;
-    func.walk([&](mlir::linalg::LinalgOp tile) {
-      if (tile->hasAttr(kVectorSizesAttr)) tiles.push_back(tile);
-    });
-    for (mlir::linalg::LinalgOp tile : tiles) {
-      if (tile->hasAttr(kDecomposeAttr)) {
-        // Windowed ops vectorize only in their 1-D form, at their static tile shape.
-        auto one_d = DecomposeWindowed2D(rewriter, tile);
-        if (mlir::failed(one_d)) {
-          tile->removeAttr(kVectorSizesAttr);
-          tile->removeAttr(kDecomposeAttr);
-          continue;  // a tile that kept dynamic extents: scalar loops
-        }
-        if (mlir::failed(mlir::linalg::vectorizeOpPrecondition(*one_d))) continue;
-        rewriter.setInsertionPoint(*one_d);
-        auto vectorized = mlir::linalg::vectorize(rewriter, *one_d);
-        if (mlir::succeeded(vectorized)) rewriter.replaceOp(*one_d, vectorized->replacements);
-        continue;
-      }
-      llvm::SmallVector<int64_t> sizes =
-          tile.hasDynamicShape()
-              ? llvm::to_vector(
-                    tile->getAttrOfType<mlir::DenseI64ArrayAttr>(kVectorSizesAttr).asArrayRef())
-              : tile.getStaticLoopRanges();
-      bool named = tile->hasAttr(kNamedContractionAttr);
-      tile->removeAttr(kVectorSizesAttr);
-      tile->removeAttr(kNamedContractionAttr);
-      if (auto ahead = tile->getAttrOfType<mlir::IntegerAttr>(kPrefetchAttr)) {
-        tile->removeAttr(kPrefetchAttr);
-        PrefetchRowsAhead(rewriter, tile, ahead.getInt());
-      }
-      llvm::SmallVector<bool> scalable(sizes.size(), false);
-      if (mlir::failed(mlir::linalg::vectorizeOpPrecondition(tile, sizes, scalable))) continue;
-      rewriter.setInsertionPoint(tile);
-      auto vectorized = mlir::linalg::vectorize(
-          rewriter, tile, sizes, scalable, /*vectorizeNDExtract=*/false,
-          /*flatten1DDepthwiseConv=*/false, /*assumeDynamicDimsMatchVecSizes=*/false, named);
-      if (mlir::succeeded(vectorized)) rewriter.replaceOp(tile, vectorized->replacements);
-    }
-    // Fold the tiling arithmetic, then keep accumulators in registers across reduction loops.
-    if (mlir::failed(Canonicalize(func))) return mlir::failure();
-    mlir::linalg::hoistRedundantVectorTransfers(func);
-    HoistAccumulators(func);
-    ForwardSplatInits(func);
-    DeferAccumulatorReads(func);
-    return mlir::success();
+    return mlir::applyPatternsGreedily(func, *canonicalization_);
   }
 
   // The fill that initializes `op`'s accumulator, when it can move into `op`'s tiles: it
@@ -191,7 +121,6 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
     for (mlir::AffineExpr result : map.getResults())
       fill_sizes.push_back(
           strategy.vector_sizes[llvm::cast<mlir::AffineDimExpr>(result).getPosition()]);
-    mlir::Builder builder(op.getContext());
     mlir::MLIRContext* ctx = op.getContext();
     constexpr char kFusedFillAttr[] = "kiln.fused_fill";
     if (mlir::failed(TileAndPeel(rewriter, op, parallel, {}, [&](mlir::Operation* tile) {
@@ -209,7 +138,11 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
       rewriter.setInsertionPoint(tile);
       auto tile_fill = mlir::linalg::FillOp::create(rewriter, fill.getLoc(), value,
                                                     tile.getDpsInitOperand(0)->get());
-      tile_fill->setAttr(kVectorSizesAttr, builder.getDenseI64ArrayAttr(fill_sizes));
+      // The fill's tile is its whole (output) tile: vectorized at these sizes.
+      tile_fill->setAttr(
+          kLoweringConfigAttr,
+          LoweringConfigAttr::get(ctx, "fill fused into its consumer's tiles", "none", {}, {}, {},
+                                  fill_sizes, {}, fill_sizes, 0, false, false));
       if (llvm::all_of(reduction, [](int64_t size) { return size == 0; })) {
         mark(tile);
         continue;
@@ -218,10 +151,6 @@ struct TileAndVectorizePass : public impl::TileAndVectorizeBase<TileAndVectorize
     }
     rewriter.eraseOp(fill);
     return mlir::success();
-  }
-
-  mlir::LogicalResult Canonicalize(mlir::func::FuncOp func) {
-    return mlir::applyPatternsGreedily(func, *canonicalization_);
   }
 
   std::shared_ptr<mlir::FrozenRewritePatternSet> canonicalization_;
