@@ -23,5 +23,14 @@ rule metrics runtime_service compiler_service server client_cli
 rule runtime_service compiler_service server client_cli
 rule compiler_service server client_cli
 rule client_cli server compiler_service
+# The model manager is transport-free: no gRPC in it (the services adapt it to gRPC).
+for f in runtime_service/service/model_manager.h runtime_service/service/model_manager.cc; do
+  hits=$(grep -nE '^#include "(grpcpp/|grpc/|.*\.grpc\.pb\.h|runtime_service/service/grpc_)' "$f")
+  if [ -n "$hits" ]; then
+    echo "check-layers: $f must not include gRPC:"
+    echo "$hits"
+    status=1
+  fi
+done
 [ $status -eq 0 ] && echo "check-layers: every include follows the layers"
 exit $status

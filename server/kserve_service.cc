@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime_service/base/status_macros.h"
 #include "runtime_service/loaded_module.h"
+#include "runtime_service/service/grpc_call_control.h"
 #include "runtime_service/service/grpc_status.h"
 #include "runtime_service/service/name_limit.h"
 #include "runtime_service/service/out_of_memory.h"
@@ -34,7 +35,7 @@ absl::Status CheckModelNames(const std::string& name, const std::string& version
 
 }  // namespace
 
-KServeService::KServeService(RuntimeServiceImpl& runtime, ModelRepository& repository,
+KServeService::KServeService(ModelManager& runtime, ModelRepository& repository,
                              std::string version)
     : runtime_(runtime), repository_(repository), version_(std::move(version)) {}
 
@@ -178,7 +179,9 @@ absl::Status KServeService::Infer(grpc::ServerContext* context,
       runtime_.CheckOutputBytes(model->handle, function, OutputBytes(function, selected)));
 
   const Clock::time_point inputs_done = Clock::now();
-  auto result = runtime_.Run(model->handle, function, *ordered, context);
+  GrpcCallControl control(context);
+  auto result =
+      runtime_.Run(model->handle, function, *ordered, context != nullptr ? &control : nullptr);
   if (!result.ok()) return result.status();
   const Clock::time_point computed = Clock::now();
 

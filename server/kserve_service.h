@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "inference/grpc_service.grpc.pb.h"
-#include "runtime_service/service/runtime_service.h"
+#include "runtime_service/service/model_manager.h"
 #include "runtime_service/tensor/tensor.h"
 #include "server/kserve_inputs.h"
 #include "server/model_repository.h"
@@ -24,7 +24,7 @@ namespace kiln {
 
 class KServeService final : public inference::GRPCInferenceService::Service {
  public:
-  KServeService(RuntimeServiceImpl& runtime, ModelRepository& repository, std::string version);
+  KServeService(ModelManager& runtime, ModelRepository& repository, std::string version);
 
   // ServerReady: false until the start-up models are loaded and again while draining.
   void SetReady(bool ready) { ready_.store(ready); }
@@ -81,7 +81,7 @@ class KServeService final : public inference::GRPCInferenceService::Service {
   void FillStatistics(const std::string& name, const std::string& version, const Stats& stats,
                       inference::ModelStatistics& out) const;
 
-  RuntimeServiceImpl& runtime_;
+  ModelManager& runtime_;
   ModelRepository& repository_;
   const std::string version_;
   std::atomic<bool> ready_{false};

@@ -185,13 +185,16 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start the task executor: {}", std::string(device.status().message()));
     return 1;
   }
-  kiln::RuntimeServiceImpl runtime(*store, *device,
-                                   {.workers = workers,
-                                    .max_queued_requests = max_queue,
-                                    .max_response_bytes = max_message_bytes,
-                                    .metrics = &kiln_metrics});
-  kiln::ModelRepository repository(model_dir, compiler, runtime);
-  kiln::KServeService kserve(runtime, repository, KILN_VERSION);
+  // The model manager is the domain; the runtime and KServe services and the model repository
+  // are adapters over it.
+  kiln::ModelManager models(*store, *device,
+                            {.workers = workers,
+                             .max_queued_requests = max_queue,
+                             .max_response_bytes = max_message_bytes,
+                             .metrics = &kiln_metrics});
+  kiln::RuntimeServiceImpl runtime(models);
+  kiln::ModelRepository repository(model_dir, compiler, models);
+  kiln::KServeService kserve(models, repository, KILN_VERSION);
 
   // Metrics: what the services record, plus sizes read at scrape time.
   namespace km = kiln::metrics;
@@ -217,7 +220,7 @@ int main(int argc, char** argv) {
   registry.AddCallback("kiln_cache_entries", "Modules in the artifact cache.", km::Type::kGauge,
                        stat(&kiln::ArtifactStoreStats::entries));
   registry.AddCallback("kiln_loaded_models", "Modules loaded and serving.", km::Type::kGauge,
-                       [&runtime] { return static_cast<double>(runtime.Modules().size()); });
+                       [&models] { return static_cast<double>(models.Modules().size()); });
   registry.AddCallback("kiln_queue_depth", "Inference requests waiting for a worker.",
                        km::Type::kGauge,
                        [] { return static_cast<double>(kiln::WorkerPool::TotalQueued()); });
@@ -286,8 +289,8 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(kiln::MakeRpcMetricsInterceptor(
       kiln_metrics,
-      [&runtime](std::string_view rpc, const std::string& model, const absl::Status& status) {
-        runtime.RecordModelRpc(rpc, model, status);
+      [&models](std::string_view rpc, const std::string& model, const absl::Status& status) {
+        models.RecordModelRpc(rpc, model, status);
       }));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(&compiler);
@@ -333,7 +336,7 @@ int main(int argc, char** argv) {
   server->Wait();
   signal_thread.join();
   if (metrics_server) metrics_server->Stop();
-  runtime.Shutdown();
+  models.Shutdown();
   spdlog::info("kilnd stopped");
   return 0;
 }

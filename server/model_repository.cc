@@ -170,7 +170,7 @@ std::string_view ModelStateName(ModelState state) {
 }
 
 ModelRepository::ModelRepository(std::string dir, CompilerServiceImpl& compiler,
-                                 RuntimeServiceImpl& runtime)
+                                 ModelManager& runtime)
     : dir_(std::move(dir)), compiler_(compiler), runtime_(runtime) {}
 
 int ModelRepository::LoadAll(int parallelism) {

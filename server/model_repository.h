@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "compiler_service/service/compiler_service.h"
-#include "runtime_service/service/runtime_service.h"
+#include "runtime_service/service/model_manager.h"
 #include "runtime_service/tensor/input_shape.h"
 
 namespace kiln {
@@ -67,7 +67,7 @@ struct ModelStatus {
 class ModelRepository {
  public:
   // `dir` may be empty: no repository, only modules loaded by digest are listed.
-  ModelRepository(std::string dir, CompilerServiceImpl& compiler, RuntimeServiceImpl& runtime);
+  ModelRepository(std::string dir, CompilerServiceImpl& compiler, ModelManager& runtime);
 
   const std::string& dir() const { return dir_; }
 
@@ -106,7 +106,7 @@ class ModelRepository {
 
   const std::string dir_;
   CompilerServiceImpl& compiler_;
-  RuntimeServiceImpl& runtime_;
+  ModelManager& runtime_;
   std::mutex load_mutex_;  // one load or unload at a time: a reload must not race an unload
   mutable std::mutex mutex_;
   std::map<std::string, Record> records_;

@@ -46,8 +46,9 @@ class RpcMetricsTest : public testing::Test {
     auto device = hal::Device::Create({.worker_count = 1});
     ASSERT_TRUE(device.ok()) << device.status();
     compiler_ = std::make_unique<CompilerServiceImpl>(*store_, nullptr, &metrics_);
-    runtime_ = std::make_unique<RuntimeServiceImpl>(
-        *store_, *device, RuntimeServiceOptions{.workers = 1, .metrics = &metrics_});
+    models_ = std::make_unique<ModelManager>(
+        *store_, *device, ModelManagerOptions{.workers = 1, .metrics = &metrics_});
+    runtime_ = std::make_unique<RuntimeServiceImpl>(*models_);
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
@@ -55,7 +56,7 @@ class RpcMetricsTest : public testing::Test {
     creators.push_back(MakeRpcMetricsInterceptor(
         metrics_,
         [this](std::string_view rpc, const std::string& model, const absl::Status& status) {
-          runtime_->RecordModelRpc(rpc, model, status);
+          models_->RecordModelRpc(rpc, model, status);
         }));
     builder.experimental().SetInterceptorCreators(std::move(creators));
     builder.RegisterService(compiler_.get());
@@ -104,6 +105,7 @@ class RpcMetricsTest : public testing::Test {
   std::unique_ptr<ArtifactStore> store_;
   metrics::KilnMetrics metrics_;
   std::unique_ptr<CompilerServiceImpl> compiler_;
+  std::unique_ptr<ModelManager> models_;
   std::unique_ptr<RuntimeServiceImpl> runtime_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;

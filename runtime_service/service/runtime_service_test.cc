@@ -59,19 +59,27 @@ class RuntimeServiceTest : public testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  // Stores a fill module of `elements` and loads it as `name` into `service`.
-  void Load(RuntimeServiceImpl& service, const std::string& name, int64_t elements) {
+  // A model manager and the gRPC service over it.
+  struct Served {
+    Served(const ArtifactStore& store, ModelManagerOptions options)
+        : models(store, nullptr, options), service(models) {}
+    ModelManager models;
+    RuntimeServiceImpl service;
+  };
+
+  // Stores a fill module of `elements` and loads it as `name` into `served`.
+  void Load(Served& served, const std::string& name, int64_t elements) {
     const std::string digest = DigestString(Sha256(name + std::to_string(elements)));
     ASSERT_TRUE(store_->Put(digest, FillModule(elements)).ok());
     rv1::LoadModuleRequest request;
     request.set_digest(digest);
     request.set_name(name);
     rv1::LoadModuleResponse response;
-    grpc::Status status = service.LoadModule(nullptr, &request, &response);
+    grpc::Status status = served.service.LoadModule(nullptr, &request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
 
-  static grpc::Status Invoke(RuntimeServiceImpl& service, const std::string& module,
+  static grpc::Status Invoke(Served& served, const std::string& module,
                              rv1::InvokeResponse* response = nullptr,
                              const std::string& input_name = "", const std::string& function = "") {
     rv1::InvokeRequest request;
@@ -79,11 +87,11 @@ class RuntimeServiceTest : public testing::Test {
     request.set_function(function);
     if (!input_name.empty()) request.add_inputs()->set_name(input_name);
     rv1::InvokeResponse ignored;
-    return service.Invoke(nullptr, &request, response ? response : &ignored);
+    return served.service.Invoke(nullptr, &request, response ? response : &ignored);
   }
 
-  static uint64_t Invocations(RuntimeServiceImpl& service, const std::string& name) {
-    auto handle = service.FindModule(name);
+  static uint64_t Invocations(Served& served, const std::string& name) {
+    auto handle = served.models.FindModule(name);
     EXPECT_TRUE(handle.ok()) << handle.status();
     return handle.ok() ? handle->serving->invocations.load() : 0;
   }
@@ -93,7 +101,7 @@ class RuntimeServiceTest : public testing::Test {
 };
 
 TEST_F(RuntimeServiceTest, OutputsLargerThanTheResponseLimitAreRefusedBeforeRunning) {
-  RuntimeServiceImpl tight(*store_, nullptr, {.workers = 1, .max_response_bytes = 3999});
+  Served tight(*store_, {.workers = 1, .max_response_bytes = 3999});
   Load(tight, "fill", 1000);  // 4000 bytes of outputs
   grpc::Status status = Invoke(tight, "fill");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -102,7 +110,7 @@ TEST_F(RuntimeServiceTest, OutputsLargerThanTheResponseLimitAreRefusedBeforeRunn
             "3999-byte message limit (--max-message-bytes); it was not run");
   EXPECT_EQ(Invocations(tight, "fill"), 0u);
 
-  RuntimeServiceImpl fits(*store_, nullptr, {.workers = 1, .max_response_bytes = 4000});
+  Served fits(*store_, {.workers = 1, .max_response_bytes = 4000});
   Load(fits, "fill", 1000);
   rv1::InvokeResponse response;
   status = Invoke(fits, "fill", &response);
@@ -113,7 +121,7 @@ TEST_F(RuntimeServiceTest, OutputsLargerThanTheResponseLimitAreRefusedBeforeRunn
 }
 
 TEST_F(RuntimeServiceTest, NamesLongerThanTheLimitAreInvalidArgument) {
-  RuntimeServiceImpl service(*store_, nullptr, {.workers = 1});
+  Served service(*store_, {.workers = 1});
   Load(service, "fill", 4);
   const std::string longest(kMaxNameBytes, 'n'), too_long(kMaxNameBytes + 1, 'n');
   auto expect_too_long = [](const grpc::Status& status, const std::string& what) {
@@ -132,11 +140,11 @@ TEST_F(RuntimeServiceTest, NamesLongerThanTheLimitAreInvalidArgument) {
   load.set_digest(DigestString(Sha256(std::string("fill4"))));
   load.set_name(too_long);
   rv1::LoadModuleResponse loaded;
-  expect_too_long(service.LoadModule(nullptr, &load, &loaded), "the module name");
+  expect_too_long(service.service.LoadModule(nullptr, &load, &loaded), "the module name");
   rv1::UnloadModuleRequest unload;
   unload.set_name(too_long);
   rv1::UnloadModuleResponse unloaded;
-  expect_too_long(service.UnloadModule(nullptr, &unload, &unloaded), "the module name");
+  expect_too_long(service.service.UnloadModule(nullptr, &unload, &unloaded), "the module name");
   EXPECT_EQ(Invocations(service, "fill"), 0u);
 }
 
@@ -157,12 +165,12 @@ bool MentionsModel(const metrics::KilnMetrics& metrics, const std::string& name)
 // real server); the service decides their model label and records invocation latencies.
 TEST_F(RuntimeServiceTest, MetricLabelsNameLoadedModulesOnly) {
   metrics::KilnMetrics metrics;
-  RuntimeServiceImpl service(*store_, nullptr, {.workers = 1, .metrics = &metrics});
+  Served service(*store_, {.workers = 1, .metrics = &metrics});
   const std::string unknown = "kiln_requests_total{rpc=\"Invoke\",model=\"<unknown>\"}";
   for (int i = 0; i < 3; ++i) {
     const std::string name = "made-up-" + std::to_string(i);
     EXPECT_EQ(Invoke(service, name).error_code(), grpc::StatusCode::NOT_FOUND);
-    service.RecordModelRpc("Invoke", name, absl::NotFoundError("no such module"));
+    service.models.RecordModelRpc("Invoke", name, absl::NotFoundError("no such module"));
   }
   EXPECT_EQ(Metric(metrics, unknown), 3);
   EXPECT_EQ(Metric(metrics,
@@ -174,18 +182,62 @@ TEST_F(RuntimeServiceTest, MetricLabelsNameLoadedModulesOnly) {
   Load(service, "labelled", 4);
   ASSERT_TRUE(Invoke(service, "labelled").ok());
   ASSERT_TRUE(Invoke(service, "labelled").ok());
-  service.RecordModelRpc("Invoke", "labelled", absl::OkStatus());
+  service.models.RecordModelRpc("Invoke", "labelled", absl::OkStatus());
   EXPECT_EQ(Metric(metrics, "kiln_requests_total{rpc=\"Invoke\",model=\"labelled\"}"), 1);
   EXPECT_EQ(Metric(metrics, "kiln_invoke_compute_seconds_count{model=\"labelled\"}"), 2);
   EXPECT_EQ(Metric(metrics, "kiln_invoke_request_seconds_count{model=\"labelled\"}"), 2);
 
   // Unloading drops the model's series; later requests for the name count as unknown.
-  ASSERT_TRUE(service.Unload("labelled").ok());
+  ASSERT_TRUE(service.models.Unload("labelled").ok());
   EXPECT_FALSE(MentionsModel(metrics, "labelled"));
   EXPECT_EQ(Invoke(service, "labelled").error_code(), grpc::StatusCode::NOT_FOUND);
-  service.RecordModelRpc("Invoke", "labelled", absl::NotFoundError("no such module"));
+  service.models.RecordModelRpc("Invoke", "labelled", absl::NotFoundError("no such module"));
   EXPECT_FALSE(MentionsModel(metrics, "labelled"));
   EXPECT_EQ(Metric(metrics, unknown), 4);
+}
+
+// The model manager needs no transport: a caller's deadline and cancellation reach it as a
+// CallControl, checked when the request reaches a worker; nothing runs for either.
+class FixedControl final : public CallControl {
+ public:
+  FixedControl(bool deadline_passed, bool cancelled)
+      : deadline_passed_(deadline_passed), cancelled_(cancelled) {}
+  bool DeadlinePassed() const override { return deadline_passed_; }
+  bool Cancelled() const override { return cancelled_; }
+
+ private:
+  bool deadline_passed_, cancelled_;
+};
+
+TEST_F(RuntimeServiceTest, ModelManagerRunsWithoutATransport) {
+  Served served(*store_, {.workers = 1});
+  Load(served, "fill", 4);
+  auto handle = served.models.FindModule("fill");
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  const module::v1::FunctionDef* function = handle->module->FindFunction("");
+  ASSERT_NE(function, nullptr);
+
+  // Deadline first: a transport may also report an expired call as cancelled.
+  const FixedControl expired(/*deadline_passed=*/true, /*cancelled=*/true);
+  auto result = served.models.Run(*handle, *function, {}, &expired);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(result.status().message(),
+            "the request's deadline passed while it waited in the queue; it was not run");
+  const FixedControl cancelled(/*deadline_passed=*/false, /*cancelled=*/true);
+  result = served.models.Run(*handle, *function, {}, &cancelled);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(result.status().message(), "the client cancelled the request");
+  EXPECT_EQ(Invocations(served, "fill"), 0u);
+
+  const FixedControl live(false, false);
+  for (const CallControl* control :
+       {static_cast<const CallControl*>(&live), static_cast<const CallControl*>(nullptr)}) {
+    result = served.models.Run(*handle, *function, {}, control);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_EQ(result->outputs.size(), 1u);
+    EXPECT_EQ(Values<float>(result->outputs[0].data), std::vector<float>(4, 2.0f));
+  }
+  EXPECT_EQ(Invocations(served, "fill"), 2u);
 }
 
 // The address space this process has mapped now.
@@ -198,7 +250,7 @@ rlim_t MappedBytes() {
 
 TEST_F(RuntimeServiceTest, RunningOutOfMemoryIsResourceExhausted) {
   if (!KILN_ADDRESS_SPACE_LIMITABLE) GTEST_SKIP() << "sanitizers reserve the address space";
-  RuntimeServiceImpl service(*store_, nullptr, {.workers = 1});
+  Served service(*store_, {.workers = 1});
   Load(service, "huge", int64_t{1} << 28);  // a 1 GiB output
   Load(service, "small", 4);
   rlimit saved{};
