@@ -20,7 +20,7 @@ extern "C" {
 /* Bumped on any incompatible layout or semantic change. Version 2: each export declares the bytes
  * it accesses through each binding, which bindings it writes and the grid it was compiled for, so
  * that the runtime proves at load time that a module's host program cannot make the code read or
- * write outside the buffers it is given (runtime.cc, ProgramChecker). */
+ * write outside the buffers it is given (runtime_service/program/program_verifier.cc). */
 #define KILN_EXECUTABLE_ABI_VERSION 2u
 
 #define KILN_LIBRARY_QUERY_SYMBOL "kiln_library_query"

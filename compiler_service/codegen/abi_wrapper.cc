@@ -99,7 +99,8 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
           i32x3, {llvm::ConstantInt::get(i32, values[0]), llvm::ConstantInt::get(i32, values[1]),
                   llvm::ConstantInt::get(i32, values[2])});
     };
-    // What the runtime checks every dispatch of this export against (ProgramChecker).
+    // What the runtime checks every dispatch of this export against (VerifyProgram,
+    // runtime_service/program/program_verifier.cc).
     std::vector<llvm::Constant*> binding_entries;
     for (const BindingSpec& binding : spec.bindings) {
       const uint32_t flags = (binding.read ? uint32_t{KILN_BINDING_FLAG_READ} : 0u) |
