@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <mutex>
 #include <optional>
@@ -323,15 +324,15 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   if (!CheckSignatureSizes(*module))
     return diagnostics.InvalidInput("a signature is beyond the runtime's limits");
 
-  auto run = [&](const std::string& pipeline, std::string_view failure) -> absl::Status {
+  auto run = [&](const std::function<void(mlir::OpPassManager&)>& build,
+                 std::string_view failure) -> absl::Status {
     mlir::PassManager pm(&ctx);
-    if (mlir::failed(BuildPipeline(pipeline, pm)))
-      return absl::InternalError("a compiler pipeline does not parse");
+    build(pm);
     if (mlir::failed(pm.run(*module))) return diagnostics.InvalidInput(failure);
     return absl::OkStatus();
   };
 
-  if (auto s = run(InputPipeline(), "the program is not supported"); !s.ok()) return s;
+  if (auto s = run(BuildInputPipeline, "the program is not supported"); !s.ok()) return s;
   auto functions = ExtractSignatures(*module);
   if (!functions.ok()) return functions.status();
   dump("input", **module);
@@ -347,8 +348,12 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   CodegenOptions codegen;
   codegen.vector_bits = (target->required_cpu_features & KILN_CPU_FEATURE_AVX512F) ? 512 : 256;
   codegen.allow_libm = !embedded;
-  if (auto s = run(BufferizePipeline(codegen) + "," + DispatchPipeline(execution_model, codegen),
-                   "kiln could not form dispatches for the program");
+  if (auto s = run(
+          [&](mlir::OpPassManager& pm) {
+            BuildBufferizePipeline(pm, codegen);
+            BuildDispatchPipeline(pm, execution_model, codegen);
+          },
+          "kiln could not form dispatches for the program");
       !s.ok())
     return s;
   dump("dispatch", **module);
@@ -358,7 +363,8 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
   timer.End("dispatch");
   if (auto s = check(); !s.ok()) return s;
 
-  if (auto s = run(CodegenPipeline(codegen), "kiln could not generate code for the program");
+  if (auto s = run([&](mlir::OpPassManager& pm) { BuildCodegenPipeline(pm, codegen); },
+                   "kiln could not generate code for the program");
       !s.ok())
     return s;
   dump("lower", **module);

@@ -8,28 +8,6 @@ namespace kiln::compiler {
 
 namespace {
 
-// Cache blocks of a matmul: nc columns by kc reduction steps of B (256 KB of f32, half of this
-// machine's 1 MB L2, leaving room for A's rows and C). Measured on 512^3..2048^3 (issue 6 note):
-// 256 x 256 was as fast as any other of {128, 256, 512} x {64, 128, 256}.
-constexpr int64_t kCacheBlockN = 256;
-constexpr int64_t kCacheBlockK = 256;
-constexpr int64_t kCacheBlockMinBytes = 1 << 20;  // B's size from which blocking pays
-// Blocks of B packed into panels (kiln-pack-matmul-operands): 128 columns (4 panels) by 1024
-// reduction steps, 512 KB. Packed panels are contiguous, so a deep block costs no extra pages,
-// and every reduction block is one more read and write of all of C: at 2048^3, kc = 256 made
-// 8 passes over C's 16 MB. Measured (issue 6 note): 1.09 / 1.04 x OpenBLAS at 1024^3 / 2048^3
-// against 1.05 / 0.98 with 256 x 256; 64..256 x 512..2048 were all within 3% of it.
-constexpr int64_t kPackedBlockN = 128;
-constexpr int64_t kPackedBlockK = 1024;
-// B is packed into contiguous panels only when its rows are at least this far apart. Below it,
-// the packed kernel measured slower than the strided one (0.88 vs 1.05 x OpenBLAS at 512^3);
-// at 8 KB (2048 columns) every reduction step of the strided kernel lands on a new page and the
-// same L2 sets, and packing won (0.90 vs 0.78).
-constexpr int64_t kPackRowStrideBytes = 8192;
-
-// Streams of B from which few-row products prefetch (TileStrategy::prefetch_b_rows).
-constexpr int64_t kPrefetchMinBytes = 1 << 20;
-
 // Bytes of a statically shaped buffer, or 0.
 int64_t OperandBytes(mlir::Value buffer) { return StaticBytes(buffer.getType()); }
 
@@ -144,14 +122,14 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, const TargetInfo& target)
       if (!few_rows && contraction->k.size() == 1) {
         const unsigned k = contraction->k.back();
         const bool packed = contraction->n.size() > 1;  // panel loop, column loop
-        const int64_t nc = packed ? kPackedBlockN : kCacheBlockN;
-        const int64_t kc = packed ? kPackedBlockK : kCacheBlockK;
+        const int64_t nc = packed ? target.packed_block_columns : target.cache_block_columns;
+        const int64_t kc = packed ? target.packed_block_depth : target.cache_block_depth;
         // B's columns may span several loops (packed panels: panel, column within it).
         int64_t columns = 1;
         for (unsigned n : contraction->n) columns *= ranges[n];
         // Only where B outgrows L2: at 384x383x384 (B 588 KB) blocking cost 6% (1.05 -> 0.99
         // x OpenBLAS).
-        const bool big_b = ranges[k] * columns * (element_bits / 8) >= kCacheBlockMinBytes;
+        const bool big_b = ranges[k] * columns * (element_bits / 8) >= target.cache_block_min_bytes;
         // A deep reduction (two blocks or more) over several row tiles is blocked however
         // small B is: unblocked, each 8-row tile walks B's whole strip (kc x 32 per block
         // fits L1, a 2048-deep strip does not), and the next tile reads it again from L2.
@@ -179,7 +157,8 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, const TargetInfo& target)
           strategy.cache_interchange.push_back(k);
           for (unsigned m : contraction->m) strategy.cache_interchange.push_back(m);
           if (llvm::isa<mlir::linalg::MatmulOp>(op.getOperation()) &&
-              RowStrideBytes(op.getDpsInputOperand(1)->get()) >= kPackRowStrideBytes) {
+              RowStrideBytes(op.getDpsInputOperand(1)->get()) >=
+                  target.pack_block_row_stride_bytes) {
             strategy.pack_b_strip = 2 * lanes;
             strategy.pack_b_rows = rows;
           }
@@ -202,7 +181,7 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, const TargetInfo& target)
         // rows 4 reduction steps ahead, at each tile's columns (1x2048x2048: 350 -> 296 us;
         // 1x4096x1024: 406 -> 267). Smaller
         // streams come from L3, where the prefetches only cost (1x1024x1024: 54 -> 60 us).
-        if (OperandBytes(op.getDpsInputOperand(1)->get()) >= kPrefetchMinBytes)
+        if (OperandBytes(op.getDpsInputOperand(1)->get()) >= target.prefetch_min_bytes)
           strategy.prefetch_b_rows = strategy.tile_sizes[contraction->k.back()];
       }
     } else {
@@ -230,8 +209,8 @@ LoweringConfigAttr ToConfig(mlir::MLIRContext* context, const TileStrategy& stra
   // their presence).
   const bool tiled = strategy.vectorize;
   return LoweringConfigAttr::get(
-      context, strategy.name, ProductClassName(strategy.product), strategy.cache_tile_sizes,
-      strategy.cache_interchange,
+      context, strategy.name, strategy.workgroup_tile_sizes, ProductClassName(strategy.product),
+      strategy.cache_tile_sizes, strategy.cache_interchange,
       strategy.pack_b_strip > 0
           ? llvm::SmallVector<int64_t>{strategy.pack_b_strip, strategy.pack_b_rows}
           : llvm::SmallVector<int64_t>{},
@@ -245,6 +224,8 @@ TileStrategy FromConfig(LoweringConfigAttr config) {
   TileStrategy strategy;
   strategy.name = config.getStrategy().str();
   strategy.product = ParseProductClass(config.getProduct()).value_or(ProductClass::kNone);
+  strategy.workgroup_tile_sizes.assign(config.getWorkgroupTiles().begin(),
+                                       config.getWorkgroupTiles().end());
   strategy.vectorize = !config.getTiles().empty();
   strategy.tile_sizes.assign(config.getTiles().begin(), config.getTiles().end());
   strategy.vector_sizes.assign(config.getVectorSizes().begin(), config.getVectorSizes().end());

@@ -19,6 +19,9 @@ namespace kiln::compiler {
 struct TileStrategy {
   std::string name;  // for debugging output and tests
   ProductClass product = ProductClass::kNone;
+  // The workgroup level (codegen/workgroup_tiles.h), chosen before the rest and carried
+  // through: per loop of the op before distribution; empty: one workgroup.
+  llvm::SmallVector<int64_t> workgroup_tile_sizes;
   bool vectorize = false;                   // false: leave the op to scalar loops
   llvm::SmallVector<int64_t> tile_sizes;    // per loop; 0 = not tiled
   llvm::SmallVector<int64_t> vector_sizes;  // per loop; >= the tile (masked when larger)

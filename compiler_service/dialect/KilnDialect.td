@@ -22,16 +22,24 @@ def Kiln_LoweringConfigAttr : AttrDef<Kiln_Dialect, "LoweringConfig"> {
   let mnemonic = "lowering_config";
   let summary = "every level of one op's code-generation decision";
   let description = [{
-    Chosen by `kiln-select-lowering-strategy` (codegen/strategy.cc, one function per op kind)
-    and only read by the passes after it: `kiln-block-for-cache` applies the cache level,
-    `kiln-tile-to-registers` and `kiln-vectorize-tiles` the register level. Loop-indexed arrays have one entry per loop
-    of the op (0: not tiled at that level).
+    Chosen by `kiln-select-lowering-strategy` and only read by the passes after it. The
+    selection runs twice, level by level: on each dispatch as it is formed
+    (`level=workgroup`, codegen/workgroup_tiles.cc) it chooses the workgroup level, which
+    `kiln-distribute-workgroups` applies; on the workgroup's ops in code generation it
+    chooses the rest (codegen/strategy.cc, one function per op kind), which
+    `kiln-block-for-cache` (cache level), `kiln-tile-to-registers` and `kiln-vectorize-tiles`
+    (register level) apply. Loop-indexed arrays have one entry per loop of the op (0: not
+    tiled at that level).
 
-      #kiln.lowering_config<"contraction", product = matrix,
+      #kiln.lowering_config<workgroup_tiles = [64, 0, 0]>
+      #kiln.lowering_config<"contraction", workgroup_tiles = [64, 0, 0], product = matrix,
           cache_tiles = [0, 256, 256], cache_order = [1, 2, 0], pack_b = [32, 8],
           tiles = [8, 32, 1], vector_sizes = [8, 32, 1], named_contraction>
 
-    - strategy: a name for the chosen strategy (diagnostics and tests);
+    - strategy: a name for the chosen strategy (diagnostics and tests); absent while only the
+      workgroup level is chosen (and then no other level may be set);
+    - workgroup_tiles: the slice of the op each workgroup of an async dispatch computes
+      (empty: one workgroup); kept on the workgroup's ops, whose loops then span one tile;
     - product: the class of a contraction (none, matrix, few_rows, matrix_vector), the one
       predicate distribution and the split pass share with codegen;
     - cache_tiles / cache_order: cache blocks and their loop order (empty: no cache level);
@@ -45,7 +53,8 @@ def Kiln_LoweringConfigAttr : AttrDef<Kiln_Dialect, "LoweringConfig"> {
     - decompose_windowed: rewrite each unit-height tile of a 2-D windowed op to 1-D first.
   }];
   let parameters = (ins
-    StringRefParameter<"strategy name">:$strategy,
+    StringRefParameter<"strategy name", "\"\"">:$strategy,
+    OptionalArrayRefParameter<"int64_t">:$workgroup_tiles,
     StringRefParameter<"product class", "\"none\"">:$product,
     OptionalArrayRefParameter<"int64_t">:$cache_tiles,
     OptionalArrayRefParameter<"int64_t">:$cache_order,

@@ -39,15 +39,19 @@ void PrintIntList(mlir::AsmPrinter& printer, llvm::StringRef key, llvm::ArrayRef
 
 }  // namespace
 
-// <"name" (, key = value | , flag)*>
+// <"name" (, key = value | , flag)*>, or <workgroup_tiles = [...]> before a strategy is chosen.
 mlir::Attribute LoweringConfigAttr::parse(mlir::AsmParser& parser, mlir::Type) {
   std::string strategy;
   std::string product = "none";
-  llvm::SmallVector<int64_t> cache_tiles, cache_order, pack_b, tiles, order, vector_sizes;
+  llvm::SmallVector<int64_t> workgroup_tiles, cache_tiles, cache_order, pack_b, tiles, order,
+      vector_sizes;
   int64_t prefetch_b_rows = 0;
   bool named_contraction = false, decompose_windowed = false;
-  if (parser.parseLess() || parser.parseString(&strategy)) return {};
-  while (mlir::succeeded(parser.parseOptionalComma())) {
+  if (parser.parseLess()) return {};
+  // Without a strategy name the first field follows '<' directly.
+  bool first = mlir::failed(parser.parseOptionalString(&strategy));
+  while (first || mlir::succeeded(parser.parseOptionalComma())) {
+    first = false;
     llvm::StringRef key;
     const llvm::SMLoc at = parser.getCurrentLocation();
     if (parser.parseKeyword(&key)) return {};
@@ -61,6 +65,7 @@ mlir::Attribute LoweringConfigAttr::parse(mlir::AsmParser& parser, mlir::Type) {
     }
     if (parser.parseEqual()) return {};
     llvm::SmallVector<int64_t>* list = llvm::StringSwitch<llvm::SmallVector<int64_t>*>(key)
+                                           .Case("workgroup_tiles", &workgroup_tiles)
                                            .Case("cache_tiles", &cache_tiles)
                                            .Case("cache_order", &cache_order)
                                            .Case("pack_b", &pack_b)
@@ -83,12 +88,21 @@ mlir::Attribute LoweringConfigAttr::parse(mlir::AsmParser& parser, mlir::Type) {
   }
   if (parser.parseGreater()) return {};
   return parser.getChecked<LoweringConfigAttr>(
-      parser.getContext(), strategy, product, cache_tiles, cache_order, pack_b, tiles, order,
-      vector_sizes, prefetch_b_rows, named_contraction, decompose_windowed);
+      parser.getContext(), strategy, workgroup_tiles, product, cache_tiles, cache_order, pack_b,
+      tiles, order, vector_sizes, prefetch_b_rows, named_contraction, decompose_windowed);
 }
 
 void LoweringConfigAttr::print(mlir::AsmPrinter& printer) const {
-  printer << "<\"" << getStrategy() << "\"";
+  printer << "<";
+  if (getStrategy().empty()) {
+    // Only the workgroup level is chosen (the verifier allows nothing else).
+    printer << "workgroup_tiles = [";
+    llvm::interleaveComma(getWorkgroupTiles(), printer);
+    printer << "]>";
+    return;
+  }
+  printer << "\"" << getStrategy() << "\"";
+  PrintIntList(printer, "workgroup_tiles", getWorkgroupTiles());
   if (getProduct() != "none") printer << ", product = " << getProduct();
   PrintIntList(printer, "cache_tiles", getCacheTiles());
   PrintIntList(printer, "cache_order", getCacheOrder());
@@ -103,11 +117,21 @@ void LoweringConfigAttr::print(mlir::AsmPrinter& printer) const {
 }
 
 mlir::LogicalResult LoweringConfigAttr::verify(
-    llvm::function_ref<mlir::InFlightDiagnostic()> emitError, llvm::StringRef,
-    llvm::StringRef product, llvm::ArrayRef<int64_t> cache_tiles,
-    llvm::ArrayRef<int64_t> cache_order, llvm::ArrayRef<int64_t> pack_b,
-    llvm::ArrayRef<int64_t> tiles, llvm::ArrayRef<int64_t> order,
-    llvm::ArrayRef<int64_t> vector_sizes, int64_t prefetch_b_rows, bool, bool) {
+    llvm::function_ref<mlir::InFlightDiagnostic()> emitError, llvm::StringRef strategy,
+    llvm::ArrayRef<int64_t> workgroup_tiles, llvm::StringRef product,
+    llvm::ArrayRef<int64_t> cache_tiles, llvm::ArrayRef<int64_t> cache_order,
+    llvm::ArrayRef<int64_t> pack_b, llvm::ArrayRef<int64_t> tiles, llvm::ArrayRef<int64_t> order,
+    llvm::ArrayRef<int64_t> vector_sizes, int64_t prefetch_b_rows, bool named_contraction,
+    bool decompose_windowed) {
+  if (strategy.empty()) {
+    if (workgroup_tiles.empty())
+      return emitError() << "a lowering config without a strategy must have workgroup_tiles";
+    if (product != "none" || !cache_tiles.empty() || !cache_order.empty() || !pack_b.empty() ||
+        !tiles.empty() || !order.empty() || !vector_sizes.empty() || prefetch_b_rows != 0 ||
+        named_contraction || decompose_windowed)
+      return emitError() << "a lowering config without a strategy has only its workgroup level "
+                            "chosen: name the strategy of its other levels";
+  }
   if (!llvm::is_contained(kProducts, product))
     return emitError() << "product must be none, matrix, few_rows or matrix_vector, not '"
                        << product << "'";
@@ -123,7 +147,8 @@ mlir::LogicalResult LoweringConfigAttr::verify(
   if (!vector_sizes.empty() && vector_sizes.size() != tiles.size())
     return emitError() << "vector_sizes has " << vector_sizes.size() << " loops, tiles "
                        << tiles.size();
-  if (llvm::any_of(cache_tiles, [](int64_t v) { return v < 0; }) ||
+  if (llvm::any_of(workgroup_tiles, [](int64_t v) { return v < 0; }) ||
+      llvm::any_of(cache_tiles, [](int64_t v) { return v < 0; }) ||
       llvm::any_of(tiles, [](int64_t v) { return v < 0; }) ||
       llvm::any_of(vector_sizes, [](int64_t v) { return v < 0; }) || prefetch_b_rows < 0)
     return emitError() << "tile and vector sizes must not be negative";

@@ -1,16 +1,21 @@
 #include "compiler_service/pipeline/pipelines.h"
 
-#include <functional>
 #include <mutex>
 
 #include "compiler_service/codegen/target_info.h"
 #include "compiler_service/dialect/kiln_dialect.h"
 #include "compiler_service/transforms/passes.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/Transforms/Passes.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Transforms/Passes.h"
 
 namespace kiln::compiler {
 
@@ -27,27 +32,25 @@ void RegisterCompilerPasses() {
     mlir::registerAllPasses();
     registerKilnPasses();
     // The phases: the compiler's own pipelines, by name (pipelines.h).
-    auto phase = [](const char* name, const char* summary,
-                    const std::function<std::string(const PhaseOptions&)>& text) {
-      mlir::PassPipelineRegistration<PhaseOptions>(
-          name, summary, [name, text](mlir::OpPassManager& pm, const PhaseOptions& options) {
-            std::string errors;
-            llvm::raw_string_ostream stream(errors);
-            // The texts are kiln's own and covered by every compile: failing here is a bug.
-            if (mlir::failed(mlir::parsePassPipeline(text(options), pm, stream)))
-              llvm::report_fatal_error(llvm::Twine("kiln: pipeline ") + name +
-                                       " does not parse: " + errors);
-          });
-    };
-    phase("kiln-input-pipeline", "kiln's input phase: checks, TOSA to linalg, fusion",
-          [](const PhaseOptions&) { return InputPipeline(); });
-    phase("kiln-bufferize-pipeline", "kiln's bufferization phase (few-row splits, data tiling)",
-          [](const PhaseOptions& o) { return BufferizePipeline(o.Codegen()); });
-    phase("kiln-dispatch-pipeline",
-          "kiln's dispatch phase: dispatches, execution model, workgroups, memory plan",
-          [](const PhaseOptions& o) { return DispatchPipeline(o.executionModel, o.Codegen()); });
-    phase("kiln-codegen-pipeline", "kiln's code generation down to the LLVM dialect",
-          [](const PhaseOptions& o) { return CodegenPipeline(o.Codegen()); });
+    mlir::PassPipelineRegistration<PhaseOptions>(
+        "kiln-input-pipeline", "kiln's input phase: checks, TOSA to linalg, fusion",
+        [](mlir::OpPassManager& pm, const PhaseOptions&) { BuildInputPipeline(pm); });
+    mlir::PassPipelineRegistration<PhaseOptions>(
+        "kiln-bufferize-pipeline", "kiln's bufferization phase (few-row splits, data tiling)",
+        [](mlir::OpPassManager& pm, const PhaseOptions& o) {
+          BuildBufferizePipeline(pm, o.Codegen());
+        });
+    mlir::PassPipelineRegistration<PhaseOptions>(
+        "kiln-dispatch-pipeline",
+        "kiln's dispatch phase: dispatches, execution model, workgroups, memory plan",
+        [](mlir::OpPassManager& pm, const PhaseOptions& o) {
+          BuildDispatchPipeline(pm, o.executionModel, o.Codegen());
+        });
+    mlir::PassPipelineRegistration<PhaseOptions>(
+        "kiln-codegen-pipeline", "kiln's code generation down to the LLVM dialect",
+        [](mlir::OpPassManager& pm, const PhaseOptions& o) {
+          BuildCodegenPipeline(pm, o.Codegen());
+        });
     mlir::PassPipelineRegistration<VectorLoweringOptions>(
         "kiln-lower-to-vectors",
         "Selects each op's lowering config, blocks for cache, tiles to registers, vectorizes and "
@@ -68,104 +71,118 @@ void BuildVectorLoweringPipeline(mlir::OpPassManager& pm, const VectorLoweringOp
   pm.addPass(createOptimizeAccumulators());
 }
 
-std::string InputPipeline() {
-  return "kiln-verify-supported-input,"
-         "inline,symbol-dce,"
-         "func.func(tosa-to-linalg-named,tosa-to-linalg,tosa-to-arith,tosa-to-tensor),"
-         // Every user division is an arith op now (tosa.intdiv included), and fusion and
-         // vectorization carry the guard along.
-         "kiln-guard-integer-division,"
-         // Before canonicalization, which folds the reshapes it adds into TOSA's own.
-         "kiln-normalize-convolutions,"
-         "canonicalize,cse,"
-         // On the folded constants (transposed filters and weights), before fusion could
-         // move a weight into a generic op.
-         "kiln-pad-constant-rows,"
-         "linalg-fuse-elementwise-ops,"
-         "kiln-normalize-reductions,"
-         "canonicalize,cse,"
-         // On the fused producers: the last elementwise op before a pad writes its interior.
-         // After the last cse, which would merge the fills of equal padded shapes into one
-         // tensor that bufferization must then copy for each.
-         "kiln-prepare-destinations,"
-         // After folding: an element read of a constant (tosa.pad's pad value) folds away.
-         "kiln-verify-no-element-access";
+void BuildInputPipeline(mlir::OpPassManager& pm) {
+  pm.addPass(createVerifySupportedInput());
+  pm.addPass(mlir::createInlinerPass());
+  pm.addPass(mlir::createSymbolDCEPass());
+  mlir::OpPassManager& func = pm.nest<mlir::func::FuncOp>();
+  func.addPass(mlir::tosa::createTosaToLinalgNamed());
+  func.addPass(mlir::tosa::createTosaToLinalg());
+  func.addPass(mlir::createTosaToArithPass());
+  func.addPass(mlir::createTosaToTensorPass());
+  // Every user division is an arith op now (tosa.intdiv included), and fusion and
+  // vectorization carry the guard along.
+  pm.addPass(createGuardIntegerDivision());
+  // Before canonicalization, which folds the reshapes it adds into TOSA's own.
+  pm.addPass(createNormalizeConvolutions());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  // On the folded constants (transposed filters and weights), before fusion could move a
+  // weight into a generic op.
+  pm.addPass(createPadConstantRows());
+  pm.addPass(mlir::createLinalgElementwiseOpFusionPass());
+  pm.addPass(createNormalizeReductions());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  // On the fused producers: the last elementwise op before a pad writes its interior. After
+  // the last cse, which would merge the fills of equal padded shapes into one tensor that
+  // bufferization must then copy for each.
+  pm.addPass(createPrepareDestinations());
+  // After folding: an element read of a constant (tosa.pad's pad value) folds away.
+  pm.addPass(createVerifyNoElementAccess());
 }
 
-std::string BufferizePipeline(const CodegenOptions& options) {
+void BuildBufferizePipeline(mlir::OpPassManager& pm, const CodegenOptions& options) {
   const TargetInfo target{.vector_bits = options.vector_bits};
   // The products that codegen/strategy.cc streams row by row (fewer rows than a register tile).
-  return "kiln-split-vector-matrix-reduction{vector-bits=" + std::to_string(target.vector_bits) +
-         "},"
-         "kiln-strip-attributes,"
-         // buffer-results-to-out-params crashes on an allocation returned twice.
-         "kiln-distinct-results,"
-         "one-shot-bufferize{bufferize-function-boundaries "
-         "function-boundary-type-conversion=identity-layout-map},"
-         "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"
-         // cse first: a producer writing into the interior of a padded buffer leaves a copy
-         // of that view onto an equal view, which folds away once the views are one value.
-         "cse,canonicalize,"
-         "kiln-drop-unit-batch,"
-         // B panels as wide as the matmul register tile. AVX2's 6x16 tile reads a third more
-         // of B per flop than AVX-512's 8x32 (a 64-byte line per 12 FMAs), and strided B
-         // rows from L2 starve it sooner: packing paid from 512 KB and 128 rows there (512^3
-         // 3.03 -> 2.66 ms, 197x768x768 3.00 -> 2.43 ms, 384x383x384 4%; 256^3 no change),
-         // where on AVX-512 it gained nothing below 2 MB (issue 6 notes).
-         "kiln-pack-matmul-operands{strip=" +
-         std::to_string(target.RegisterTileColumns()) +
-         (options.vector_bits >= 512 ? "" : " min-bytes=524288 min-rows=128") + "}";
+  SplitVectorMatrixReductionOptions split;
+  split.vectorBits = target.vector_bits;
+  pm.addPass(createSplitVectorMatrixReduction(split));
+  pm.addPass(createStripKilnAttributes());
+  // buffer-results-to-out-params crashes on an allocation returned twice.
+  pm.addPass(createDistinctResults());
+  mlir::bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      mlir::bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(mlir::bufferization::createOneShotBufferizePass(bufferize));
+  mlir::bufferization::BufferResultsToOutParamsPassOptions out_params;
+  out_params.hoistStaticAllocs = true;
+  out_params.modifyPublicFunctions = true;
+  pm.addPass(mlir::bufferization::createBufferResultsToOutParamsPass(out_params));
+  // cse first: a producer writing into the interior of a padded buffer leaves a copy of that
+  // view onto an equal view, which folds away once the views are one value.
+  pm.addPass(mlir::createCSEPass());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(createDropUnitBatch());
+  // B panels as wide as the matmul register tile, from the target's sizes (target_info.h).
+  PackMatmulOperandsOptions pack;
+  pack.vectorBits = target.vector_bits;
+  pm.addPass(createPackMatmulOperands(pack));
 }
 
-std::string DispatchPipeline(const std::string& execution_model, const CodegenOptions& options) {
-  return "kiln-form-dispatches,"
-         "kiln-choose-execution-model{model=" +
-         execution_model +
-         "},"
-         "kiln-distribute-workgroups{vector-bits=" +
-         std::to_string(options.vector_bits) +
-         "},"
-         "kiln-plan-memory,"
-         "kiln-deduplicate-dispatches";
+void BuildDispatchPipeline(mlir::OpPassManager& pm, const std::string& execution_model,
+                           const CodegenOptions& options) {
+  pm.addPass(createFormDispatches());
+  ChooseExecutionModelOptions model;
+  model.model = execution_model;
+  pm.addPass(createChooseExecutionModel(model));
+  // The workgroup level of each dispatch's lowering config, which distribution applies.
+  SelectLoweringStrategyOptions select;
+  select.vectorBits = options.vector_bits;
+  select.level = "workgroup";
+  pm.addNestedPass<mlir::func::FuncOp>(createSelectLoweringStrategy(select));
+  pm.addPass(createDistributeWorkgroups());
+  pm.addPass(createPlanMemory());
+  pm.addPass(createDeduplicateDispatches());
 }
 
-std::string CodegenPipeline(const CodegenOptions& options) {
+void BuildCodegenPipeline(mlir::OpPassManager& pm, const CodegenOptions& options) {
   // Function by function wherever the upstream pass allows it (the module passes are those
   // that add symbols: memref's allocation functions, libm declarations, the func and cf
   // conversions): the dispatches are independent, and the context's threads run them in
   // parallel.
-  return "func.func(kiln-lower-to-vectors{vector-bits=" + std::to_string(options.vector_bits) +
-         "},"
-         "canonicalize,cse,"
-         "kiln-approximate-math,"
-         "lower-vector-mask,lower-vector-multi-reduction,"
-         "convert-vector-to-scf{full-unroll},convert-linalg-to-loops,"
-         "lower-affine,"
-         "convert-scf-to-cf,"
-         "convert-vector-to-llvm{vector-contract-lowering=outerproduct},"
-         "convert-math-to-llvm,"
-         "expand-strided-metadata,"
-         "lower-affine),"  // expand-strided-metadata computes offsets with affine.apply
-         + std::string(options.allow_libm ? "convert-math-to-libm," : "") +
-         "finalize-memref-to-llvm,"
-         "func.func(convert-arith-to-llvm,"
-         "convert-index-to-llvm,"
-         "convert-ub-to-llvm),"
-         "convert-cf-to-llvm,"
-         "convert-func-to-llvm{use-bare-ptr-memref-call-conv},"
-         "reconcile-unrealized-casts";
-}
-
-mlir::LogicalResult BuildPipeline(const std::string& pipeline, mlir::PassManager& pm) {
-  std::string errors;
-  llvm::raw_string_ostream error_stream(errors);
-  // Parse the inner list into the module-anchored pass manager directly: wrapping it in
-  // "builtin.module(...)" would nest a second module pass manager that never runs usefully.
-  if (mlir::failed(mlir::parsePassPipeline(pipeline, pm, error_stream))) {
-    llvm::errs() << "kiln: internal pipeline failed to parse: " << errors << "\n";
-    return mlir::failure();
-  }
-  return mlir::success();
+  mlir::OpPassManager& func = pm.nest<mlir::func::FuncOp>();
+  VectorLoweringOptions vectors;
+  vectors.vectorBits = options.vector_bits;
+  BuildVectorLoweringPipeline(func, vectors);
+  func.addPass(mlir::createCanonicalizerPass());
+  func.addPass(mlir::createCSEPass());
+  func.addPass(createApproximateMath());
+  func.addPass(mlir::vector::createLowerVectorMaskPass());
+  func.addPass(mlir::vector::createLowerVectorMultiReductionPass());
+  func.addPass(
+      mlir::createConvertVectorToSCFPass(mlir::VectorTransferToSCFOptions().enableFullUnroll()));
+  func.addPass(mlir::createConvertLinalgToLoopsPass());
+  func.addPass(mlir::createLowerAffinePass());
+  func.addPass(mlir::createSCFToControlFlowPass());
+  mlir::ConvertVectorToLLVMPassOptions vector_to_llvm;
+  vector_to_llvm.vectorContractLowering = mlir::vector::VectorContractLowering::OuterProduct;
+  func.addPass(mlir::createConvertVectorToLLVMPass(vector_to_llvm));
+  func.addPass(mlir::createConvertMathToLLVMPass());
+  func.addPass(mlir::memref::createExpandStridedMetadataPass());
+  func.addPass(mlir::createLowerAffinePass());  // expand-strided-metadata's affine.apply
+  if (options.allow_libm) pm.addPass(mlir::createConvertMathToLibmPass());
+  pm.addPass(mlir::createFinalizeMemRefToLLVMConversionPass());
+  mlir::OpPassManager& func_to_llvm = pm.nest<mlir::func::FuncOp>();
+  func_to_llvm.addPass(mlir::createArithToLLVMConversionPass());
+  func_to_llvm.addPass(mlir::createConvertIndexToLLVMPass());
+  func_to_llvm.addPass(mlir::createUBToLLVMConversionPass());
+  pm.addPass(mlir::createConvertControlFlowToLLVMPass());
+  mlir::ConvertFuncToLLVMPassOptions func_to_llvm_options;
+  func_to_llvm_options.useBarePtrCallConv = true;
+  pm.addPass(mlir::createConvertFuncToLLVMPass(func_to_llvm_options));
+  pm.addPass(mlir::createReconcileUnrealizedCastsPass());
 }
 
 }  // namespace kiln::compiler

@@ -1,6 +1,7 @@
-// The textual pass pipelines kiln runs, kept in one place so they can be read and tuned.
-// Phases: input → bufferize → dispatch formation/memory planning → (host programs are read
-// out in C++) → codegen of the dispatch functions down to the LLVM dialect.
+// The pass pipelines kiln runs, kept in one place so they can be read and tuned, built from
+// the generated pass constructors with typed options. Phases: input → bufferize → dispatch
+// formation/memory planning → (host programs are read out in C++) → codegen of the dispatch
+// functions down to the LLVM dialect. Each phase is registered by name (kiln-opt, lit).
 #ifndef KILN_COMPILER_SERVICE_PIPELINE_PIPELINES_H_
 #define KILN_COMPILER_SERVICE_PIPELINE_PIPELINES_H_
 
@@ -15,12 +16,12 @@ namespace kiln::compiler {
 
 // Registers every dialect, interface and translation the compiler and kiln-opt need.
 void RegisterCompilerDialects(mlir::DialectRegistry& registry);
-// Registers upstream passes (for textual pipelines) and kiln's own. Idempotent.
+// Registers upstream passes, kiln's own and the phases below (for kiln-opt). Idempotent.
 void RegisterCompilerPasses();
 
 // Input checks, TOSA → linalg, inlining, canonicalization, constant folding and elementwise
 // fusion.
-std::string InputPipeline();
+void BuildInputPipeline(mlir::OpPassManager& pm);
 struct CodegenOptions {
   int64_t vector_bits = 256;
   // Embedded ELF is freestanding: no libm fallback for math that has no approximation.
@@ -30,21 +31,21 @@ struct CodegenOptions {
 // Reductions of vector x matrix products split into parts, data tiling of big matmul
 // operands, then tensors → buffers; results become caller-provided
 // out-parameters (the runtime owns output storage) and function arguments stay read-only.
-std::string BufferizePipeline(const CodegenOptions& options);
-// Dispatch formation, the execution-model choice ("auto", "async", "inline-dynamic"),
-// workgroup distribution (in whole register tiles of the target) and transient memory
-// planning.
-std::string DispatchPipeline(const std::string& execution_model, const CodegenOptions& options);
+void BuildBufferizePipeline(mlir::OpPassManager& pm, const CodegenOptions& options);
+// Dispatch formation, the execution-model choice ("auto", "async", "inline-dynamic"), the
+// workgroup level of each dispatch's lowering config and its distribution (in whole register
+// tiles of the target), and transient memory planning.
+void BuildDispatchPipeline(mlir::OpPassManager& pm, const std::string& execution_model,
+                           const CodegenOptions& options);
 
 // Dispatch functions → tiled, vectorized code in the LLVM dialect with bare-pointer buffer
 // arguments: `void f(ptr binding0, ..., i64 workgroup_id_x)`. Starts with
 // kiln-lower-to-vectors below.
-std::string CodegenPipeline(const CodegenOptions& options);
+void BuildCodegenPipeline(mlir::OpPassManager& pm, const CodegenOptions& options);
 
-// kiln-lower-to-vectors, registered (kiln-opt, lit, and CodegenPipeline by name) and built
-// from the generated pass constructors: each dispatch's ops get their #kiln.lowering_config,
-// are cache-blocked, get configs again for the blocks, are tiled into register tiles and
-// vectorized by them, and their accumulators are kept in registers.
+// kiln-lower-to-vectors, registered (kiln-opt, lit) and part of the codegen phase: each dispatch's
+// ops get their #kiln.lowering_config, are cache-blocked, get configs again for the blocks, are
+// tiled into register tiles and vectorized by them, and their accumulators are kept in registers.
 // On func.func.
 struct VectorLoweringOptions : mlir::PassPipelineOptions<VectorLoweringOptions> {
   Option<int64_t> vectorBits{*this, "vector-bits",
@@ -72,9 +73,6 @@ struct PhaseOptions : mlir::PassPipelineOptions<PhaseOptions> {
 
   CodegenOptions Codegen() const { return {.vector_bits = vectorBits, .allow_libm = allowLibm}; }
 };
-
-// Fills `pm` from a textual pipeline over builtin.module.
-mlir::LogicalResult BuildPipeline(const std::string& pipeline, mlir::PassManager& pm);
 
 }  // namespace kiln::compiler
 

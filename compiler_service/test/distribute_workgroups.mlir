@@ -1,23 +1,25 @@
-// RUN: kiln-opt %s --kiln-distribute-workgroups | FileCheck %s
-// RUN: kiln-opt %s --kiln-distribute-workgroups=vector-bits=256 | FileCheck %s --check-prefix=AVX2
+// RUN: kiln-opt %s --pass-pipeline="builtin.module(func.func(kiln-select-lowering-strategy{level=workgroup}),kiln-distribute-workgroups)" | FileCheck %s
+// RUN: kiln-opt %s --pass-pipeline="builtin.module(func.func(kiln-select-lowering-strategy{level=workgroup vector-bits=256}),kiln-distribute-workgroups)" | FileCheck %s --check-prefix=AVX2
 
-// 256 rows over 16 workgroups of 16 rows; the fill is split the same way as the matmul.
+// 256 rows over 16 workgroups of 16 rows; the fill is split the same way as the matmul. The
+// workgroup level stays in each op's lowering config, for code generation to complete.
 // CHECK-LABEL: func.func private @f__dispatch_0
 // CHECK-SAME: kiln.workgroup_count = array<i64: 16, 1, 1>
 // CHECK: %[[OFF:.*]] = arith.muli %arg3, %c16
 // CHECK: memref.subview %arg2[%[[OFF]], 0] [16, 256] [1, 1]
-// CHECK: linalg.fill
-// CHECK: linalg.matmul {{.*}} memref<16x256xf32
+// CHECK: linalg.fill {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [16, 0]>}
+// CHECK: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [16, 0, 0]>} {{.*}} memref<16x256xf32
 func.func private @f__dispatch_0(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
   %z = arith.constant 0.0 : f32
   linalg.fill ins(%z : f32) outs(%c : memref<256x256xf32>)
   linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
   return
 }
-// Inline functions keep one workgroup per dispatch.
+// Inline functions keep one workgroup per dispatch, and their ops no workgroup level.
 // CHECK-LABEL: func.func private @g__dispatch_0
 // CHECK-SAME: kiln.workgroup_count = array<i64: 1, 1, 1>
-// CHECK: linalg.matmul {{.*}} outs(%arg2 : memref<256x256xf32>)
+// CHECK-NOT: lowering_config
+// CHECK: linalg.matmul ins({{.*}} outs(%arg2 : memref<256x256xf32>)
 func.func private @g__dispatch_0(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
   linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
   return
@@ -172,5 +174,22 @@ func.func private @rows4x2__dispatch_0(%a: memref<4x2x512xf32>, %b: memref<512x1
 func.func @rows4x2(%a: memref<4x2x512xf32>, %b: memref<512x1024xf32>, %c: memref<4x2x1024xf32>) attributes {kiln.execution_model = "async"} {
   %c0 = arith.constant 0 : index
   call @rows4x2__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<4x2x512xf32>, memref<512x1024xf32>, memref<4x2x1024xf32>, index) -> ()
+  return
+}
+
+// Distribution applies the workgroup level it is given and chooses nothing: a split along
+// the columns written by hand (4 workgroups of 64) is kept by the selection and applied.
+// CHECK-LABEL: func.func private @given__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 4, 1, 1>
+// CHECK: %[[OFF:.*]] = arith.muli %arg3, %c64
+// CHECK: memref.subview %arg2[0, %[[OFF]]] [256, 64] [1, 1]
+// CHECK: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [0, 64, 0]>} {{.*}} memref<256x64xf32
+func.func private @given__dispatch_0(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [0, 64, 0]>} ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
+  return
+}
+func.func @given(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @given__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
   return
 }

@@ -31,3 +31,18 @@ func.func private @unknown_field() attributes {c = #kiln.lowering_config<"x", ti
 // expected-error @+1 {{tile and vector sizes must not be negative}}
 func.func private @negative() attributes {c = #kiln.lowering_config<"x", tiles = [-8]>}
 
+
+// -----
+
+// expected-error @+1 {{a lowering config without a strategy must have workgroup_tiles}}
+func.func private @nothing_chosen() attributes {c = #kiln.lowering_config<product = matrix>}
+
+// -----
+
+// expected-error @+1 {{a lowering config without a strategy has only its workgroup level chosen: name the strategy of its other levels}}
+func.func private @levels_without_strategy() attributes {c = #kiln.lowering_config<workgroup_tiles = [16, 0, 0], tiles = [8, 32, 1]>}
+
+// -----
+
+// expected-error @+1 {{tile and vector sizes must not be negative}}
+func.func private @negative_workgroup_tile() attributes {c = #kiln.lowering_config<workgroup_tiles = [-16, 0, 0]>}

@@ -1,8 +1,22 @@
 // RUN: kiln-opt %s --kiln-select-lowering-strategy=vector-bits=512 | FileCheck %s --check-prefix=AVX512
 // RUN: kiln-opt %s --kiln-select-lowering-strategy=vector-bits=256 | FileCheck %s --check-prefix=AVX2
+// RUN: kiln-opt %s --kiln-select-lowering-strategy="level=workgroup vector-bits=512" | FileCheck %s --check-prefix=WG512
+// RUN: kiln-opt %s --kiln-select-lowering-strategy="level=workgroup vector-bits=256" | FileCheck %s --check-prefix=WG256
+// RUN: not kiln-opt %s --kiln-select-lowering-strategy=level=register 2>&1 | FileCheck %s --check-prefix=LEVEL
 
 // The target is written here, not taken from the host: AVX-512 (32 registers of 16 f32) and
 // AVX2 (16 registers of 8 f32). Each op of a dispatch gets the whole decision as one attribute.
+
+// LEVEL: kiln-select-lowering-strategy: level must be workgroup or codegen, not 'register'
+
+// The workgroup level (chosen as dispatches form, for async functions to apply): 256 rows
+// into 16 workgroups of 16 rows on AVX-512 (whole 8-row register tiles); on AVX2 256 rows
+// never split into whole 6-row tiles, so 16 workgroups of 16 columns. Nothing else is chosen
+// at this level.
+// WG512-LABEL: func.func private @matrix
+// WG512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [16, 0, 0]>}
+// WG256-LABEL: func.func private @matrix
+// WG256: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [0, 16, 0]>}
 
 // A matrix product: register tiles of 8 rows x 2 vectors on AVX-512, 6 x 2 on AVX2 (where 8
 // rows spill the 16 registers), the reduction stepped one at a time (outer products).
@@ -136,6 +150,8 @@ func.func private @bools(%x: memref<64xi1>, %y: memref<64xi1>, %wg: index) attri
 // AVX512: return
 // AVX512-LABEL: func.func private @kept
 // AVX512: #kiln.lowering_config<"chosen by hand", tiles = [4, 4, 1]>
+// WG512-LABEL: func.func private @kept
+// WG512: #kiln.lowering_config<"chosen by hand", tiles = [4, 4, 1]>
 func.func @host(%a: memref<8x8xf32>, %b: memref<8x8xf32>, %c: memref<8x8xf32>) {
   linalg.matmul ins(%a, %b : memref<8x8xf32>, memref<8x8xf32>) outs(%c : memref<8x8xf32>)
   return
@@ -143,5 +159,17 @@ func.func @host(%a: memref<8x8xf32>, %b: memref<8x8xf32>, %c: memref<8x8xf32>) {
 func.func private @kept(%a: memref<8x8xf32>, %b: memref<8x8xf32>, %c: memref<8x8xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"chosen by hand", tiles = [4, 4, 1]>}
       ins(%a, %b : memref<8x8xf32>, memref<8x8xf32>) outs(%c : memref<8x8xf32>)
+  return
+}
+
+// A workgroup's op: the codegen level completes the config, keeping the workgroup level (the
+// op's loops already span one 16-row tile).
+// AVX512-LABEL: func.func private @workgroup_op
+// AVX512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", workgroup_tiles = [16, 0, 0], product = matrix, tiles = [8, 32, 1], vector_sizes = [8, 32, 1], named_contraction>}
+// WG512-LABEL: func.func private @workgroup_op
+// WG512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [16, 0, 0]>}
+func.func private @workgroup_op(%a: memref<16x256xf32, strided<[256, 1], offset: ?>>, %b: memref<256x256xf32>, %c: memref<16x256xf32, strided<[256, 1], offset: ?>>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [16, 0, 0]>}
+      ins(%a, %b : memref<16x256xf32, strided<[256, 1], offset: ?>>, memref<256x256xf32>) outs(%c : memref<16x256xf32, strided<[256, 1], offset: ?>>)
   return
 }

@@ -185,8 +185,8 @@ def SplitVectorMatrixReduction : Pass<"kiln-split-vector-matrix-reduction", "mli
   let options = [
     Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
            "the target's vector width: split only few-row products (ClassifyProduct)">,
-    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"4194304",
-           "split only when B is at least this big">,
+    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"-1",
+           "split only when B is at least this big (-1: the target's, codegen/target_info.h)">,
   ];
 }
 
@@ -203,12 +203,15 @@ def PackMatmulOperands : Pass<"kiln-pack-matmul-operands", "mlir::ModuleOp"> {
   }];
   let dependentDialects = ["mlir::memref::MemRefDialect", "mlir::linalg::LinalgDialect"];
   let options = [
-    Option<"strip", "strip", "int64_t", /*default=*/"32",
-           "panel width in columns: the register tile's width (two vectors)">,
-    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"2097152",
-           "pack only B operands at least this big">,
-    Option<"minRows", "min-rows", "int64_t", /*default=*/"256",
-           "pack only for products with at least this many rows">,
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "the target's vector width, whose TargetInfo (codegen/target_info.h) gives the "
+           "defaults below">,
+    Option<"strip", "strip", "int64_t", /*default=*/"0",
+           "panel width in columns (0: the register tile's width, two vectors)">,
+    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"-1",
+           "pack only B operands at least this big (-1: the target's)">,
+    Option<"minRows", "min-rows", "int64_t", /*default=*/"-1",
+           "pack only for products with at least this many rows (-1: the target's)">,
   ];
 }
 
@@ -298,24 +301,16 @@ def ChooseExecutionModel : Pass<"kiln-choose-execution-model", "mlir::ModuleOp">
 }
 
 def DistributeWorkgroups : Pass<"kiln-distribute-workgroups", "mlir::ModuleOp"> {
-  let summary = "Splits each dispatch of an async function into workgroups";
+  let summary = "Splits each dispatch of an async function into the workgroups its config asks";
   let description = [{
-    For dispatches of async host functions, picks the output dimension of the dispatch's
-    reduction (or its last op) with the most parallel work whose extent the workgroup tile
-    divides, and tiles every op of the dispatch along it by the trailing workgroup-id
-    argument, when that gives each workgroup a slice no other reads: every op writes that
-    output or an elementwise image of it, and reads what the dispatch writes only
-    elementwise. Records `kiln.workgroup_count` on the dispatch.
-    Inline-dynamic functions get one workgroup per dispatch: tiles sized for one thread.
+    Applies the workgroup level of each op's `kiln.lowering_config` (chosen by
+    `kiln-select-lowering-strategy{level=workgroup}`): in dispatches of async host functions
+    every op is tiled by its `workgroup_tiles`, the tile's offset taken from the trailing
+    workgroup-id argument, and `kiln.workgroup_count` is recorded on the dispatch (the tiled
+    loop's extent over the tile; every op of a dispatch must agree). It chooses nothing.
+    Inline-dynamic functions run one workgroup per dispatch: their ops' workgroup level is
+    dropped.
   }];
-  let options = [
-    Option<"targetWorkgroups", "target-workgroups", "int64_t", /*default=*/"16",
-           "workgroups to aim for per dispatch (over-decomposed for load balance)">,
-    Option<"minWorkPerWorkgroup", "min-work-per-workgroup", "int64_t", /*default=*/"32768",
-           "do not split a dispatch into workgroups smaller than this many iteration points">,
-    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
-           "the target's vector width: workgroup tiles are whole register tiles of it">,
-  ];
 }
 
 def PlanMemory : Pass<"kiln-plan-memory", "mlir::ModuleOp"> {
@@ -330,19 +325,35 @@ def PlanMemory : Pass<"kiln-plan-memory", "mlir::ModuleOp"> {
 def SelectLoweringStrategy : Pass<"kiln-select-lowering-strategy", "mlir::func::FuncOp"> {
   let summary = "Records each op's code-generation decision as #kiln.lowering_config";
   let description = [{
-    On every linalg op of a dispatch function that has none yet, sets `kiln.lowering_config`
-    to the choice of codegen/strategy.cc for this target: the product class, cache blocks and
-    packing, register tiles and their loop order, vector sizes, prefetch, and how the tile is
-    vectorized. It only annotates; the passes after it (`kiln-block-for-cache`,
-    `kiln-tile-to-registers`, `kiln-vectorize-tiles`) read the attribute and choose nothing
-    themselves. Ops that
-    already carry a config keep it, so a test (or a later pass that rewrote an op and dropped
-    its config) can run it again.
+    The one pass that chooses how an op is lowered; it only annotates, and the passes after it
+    read `kiln.lowering_config` and choose nothing themselves. It chooses level by level, on
+    the dispatch functions:
+
+    - `level=workgroup`, as dispatches are formed (kiln-dispatch-pipeline): the output
+      dimension each dispatch is split along into workgroups and the tile of it each
+      workgroup computes (codegen/workgroup_tiles.cc), as `workgroup_tiles` on every op of
+      the dispatch; `kiln-distribute-workgroups` applies it to dispatches of async functions.
+      A dispatch better left whole gets nothing.
+    - `level=codegen` (the default), in code generation, on the workgroup's ops: the rest
+      (codegen/strategy.cc for this target): the product class, cache blocks and packing,
+      register tiles and their loop order, vector sizes, prefetch, and how the tile is
+      vectorized, for `kiln-block-for-cache`, `kiln-tile-to-registers` and
+      `kiln-vectorize-tiles`. An op's workgroup level is kept.
+
+    Ops whose config already has the level asked for keep it, so a test (or a later pass that
+    rewrote an op and dropped its config) can run it again.
   }];
   let dependentDialects = ["::kiln::compiler::KilnDialect"];
   let options = [
     Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
            "native vector register width of the target (256 AVX2, 512 AVX-512)">,
+    Option<"level", "level", "std::string", /*default=*/"\"codegen\"",
+           "the level to choose: workgroup (as dispatches form) or codegen (the rest)">,
+    Option<"targetWorkgroups", "target-workgroups", "int64_t", /*default=*/"16",
+           "level=workgroup: workgroups to aim for per dispatch (over-decomposed for load "
+           "balance)">,
+    Option<"minWorkPerWorkgroup", "min-work-per-workgroup", "int64_t", /*default=*/"32768",
+           "level=workgroup: no workgroups smaller than this many iteration points">,
   ];
 }
 

@@ -1,5 +1,5 @@
 // kiln-form-dispatches: see Passes.td.
-#include "compiler_service/transforms/op_queries.h"
+#include "compiler_service/codegen/op_queries.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"

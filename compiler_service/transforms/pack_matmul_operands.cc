@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "compiler_service/codegen/byte_size.h"
+#include "compiler_service/codegen/target_info.h"
 #include "compiler_service/transforms/passes.h"
 #include "mlir/IR/Matchers.h"
 
@@ -68,7 +69,12 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
     // Only where B outgrows the L2 share of a cache block (codegen/strategy.cc), whole panels
     // cover N, and A has rows enough to repay the packing pass (it costs 1/M of the product):
     // at 197x768x768 packing cost 7%, at 256x2048x2048 it made the product 1.7x faster.
-    if (k * n * ElementBytes(element) < minBytes || n % strip != 0 || n == strip || m < minRows)
+    const TargetInfo target{.vector_bits = vectorBits};
+    const int64_t panel_width = this->strip > 0 ? this->strip : target.RegisterTileColumns();
+    const int64_t min_bytes = minBytes >= 0 ? minBytes : target.PackOperandMinBytes();
+    const int64_t min_rows = minRows >= 0 ? minRows : target.PackOperandMinRows();
+    if (k * n * ElementBytes(element) < min_bytes || n % panel_width != 0 || n == panel_width ||
+        m < min_rows)
       return;
 
     // A fill of C right before the matmul comes to fill C's expanded view instead, so that it
@@ -77,8 +83,8 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
     if (fill && fill.getDpsInitOperand(0)->get() != c) fill = {};
     mlir::OpBuilder builder(fill ? fill.getOperation() : op.getOperation());
     mlir::Location loc = op.getLoc();
-    const int64_t panels = n / strip;
-    auto packed_type = mlir::MemRefType::get({panels, k, strip}, element);
+    const int64_t panels = n / panel_width;
+    auto packed_type = mlir::MemRefType::get({panels, k, panel_width}, element);
     mlir::Value packed;
     auto get_global = b.getDefiningOp<mlir::memref::GetGlobalOp>();
     auto global = get_global ? symbols.lookup<mlir::memref::GlobalOp>(get_global.getName())
@@ -95,7 +101,7 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
         packed_global = mlir::memref::GlobalOp::create(
             module_builder, global.getLoc(), (global.getSymName() + "_packed").str(),
             module_builder.getStringAttr("private"), packed_type,
-            PackConstant(weights, k, n, strip,
+            PackConstant(weights, k, n, panel_width,
                          mlir::RankedTensorType::get(packed_type.getShape(), element)),
             /*constant=*/true, module_builder.getI64IntegerAttr(64));
         symbols.insert(packed_global);  // renames on a clash
@@ -108,14 +114,14 @@ struct PackMatmulOperandsPass : public impl::PackMatmulOperandsBase<PackMatmulOp
       packed =
           mlir::memref::AllocOp::create(builder, loc, packed_type, builder.getI64IntegerAttr(64));
       auto b3 = mlir::memref::ExpandShapeOp::create(
-          builder, loc, llvm::ArrayRef<int64_t>{k, panels, strip}, b,
+          builder, loc, llvm::ArrayRef<int64_t>{k, panels, panel_width}, b,
           llvm::ArrayRef<mlir::ReassociationIndices>{{0}, {1, 2}});
       mlir::linalg::TransposeOp::create(builder, loc, b3.getResult(), packed,
                                         llvm::ArrayRef<int64_t>{1, 0, 2});
     }
     // C viewed as [M][panels][strip].
     auto c3 = mlir::memref::ExpandShapeOp::create(
-        builder, loc, llvm::ArrayRef<int64_t>{m, panels, strip}, c,
+        builder, loc, llvm::ArrayRef<int64_t>{m, panels, panel_width}, c,
         llvm::ArrayRef<mlir::ReassociationIndices>{{0}, {1, 2}});
     if (fill) fill.getDpsInitOperand(0)->set(c3.getResult());
     builder.setInsertionPoint(op);

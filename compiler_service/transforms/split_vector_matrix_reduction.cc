@@ -44,6 +44,7 @@ struct SplitVectorMatrixReductionPass
     });
     mlir::IRRewriter rewriter(&getContext());
     const TargetInfo target{.vector_bits = vectorBits};
+    const int64_t min_bytes = minBytes >= 0 ? minBytes : target.split_reduction_min_bytes;
     for (mlir::linalg::LinalgOp op : products) {
       if (!op.hasPureTensorSemantics()) continue;
       auto a_type =
@@ -58,7 +59,7 @@ struct SplitVectorMatrixReductionPass
       const int64_t k = b_type.getDimSize(first), n = b_type.getDimSize(first + 1);
       if (batch != 1) continue;
       if (ClassifyProduct(op, target) != ProductClass::kFewRows ||
-          k * n * ElementBytes(b_type.getElementType()) < minBytes)
+          k * n * ElementBytes(b_type.getElementType()) < min_bytes)
         continue;
       const int64_t parts = PartCount(k);
       if (parts < 2) continue;

@@ -141,8 +141,8 @@ struct TileToRegistersPass : public impl::TileToRegistersBase<TileToRegistersPas
       // The fill's tile is its whole (output) tile: vectorized at these sizes.
       tile_fill->setAttr(
           kLoweringConfigAttr,
-          LoweringConfigAttr::get(ctx, "fill fused into its consumer's tiles", "none", {}, {}, {},
-                                  fill_sizes, {}, fill_sizes, 0, false, false));
+          LoweringConfigAttr::get(ctx, "fill fused into its consumer's tiles", {}, "none", {}, {},
+                                  {}, fill_sizes, {}, fill_sizes, 0, false, false));
       if (llvm::all_of(reduction, [](int64_t size) { return size == 0; })) {
         mark(tile);
         continue;

@@ -1,6 +1,6 @@
 // Small questions several passes ask of buffers and linalg ops.
-#ifndef KILN_COMPILER_SERVICE_TRANSFORMS_OP_QUERIES_H_
-#define KILN_COMPILER_SERVICE_TRANSFORMS_OP_QUERIES_H_
+#ifndef KILN_COMPILER_SERVICE_CODEGEN_OP_QUERIES_H_
+#define KILN_COMPILER_SERVICE_CODEGEN_OP_QUERIES_H_
 
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/Value.h"
@@ -22,4 +22,4 @@ inline bool AllParallel(mlir::linalg::LinalgOp op) {
 
 }  // namespace kiln::compiler
 
-#endif  // KILN_COMPILER_SERVICE_TRANSFORMS_OP_QUERIES_H_
+#endif  // KILN_COMPILER_SERVICE_CODEGEN_OP_QUERIES_H_
