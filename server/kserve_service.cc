@@ -5,10 +5,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpc_edge/grpc_status.h"
 #include "runtime_service/base/status_macros.h"
 #include "runtime_service/loaded_module.h"
 #include "runtime_service/service/grpc_call_control.h"
-#include "runtime_service/service/grpc_status.h"
 #include "runtime_service/service/name_limit.h"
 #include "runtime_service/service/out_of_memory.h"
 #include "spdlog/spdlog.h"

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "artifact_cache/artifact_store.h"
+#include "compiler_service/service/compile_cache.h"
 #include "compiler_service/service/compile_worker.h"
 #include "compiler_service/service/compile_worker_pool.h"
 #include "compiler_service/service/compiler_service.h"
@@ -176,7 +178,10 @@ int main(int argc, char** argv) {
   }
   // Every service records into this one registry, which /metrics serves.
   kiln::metrics::KilnMetrics kiln_metrics;
-  kiln::CompilerServiceImpl compiler(*store, compile_workers.get(), &kiln_metrics);
+  // The compile cache is the compiler's domain; the CompilerService and the model repository
+  // are adapters over it.
+  kiln::CompileCache compiles(*store, compile_workers.get(), &kiln_metrics);
+  kiln::CompilerServiceImpl compiler(compiles);
   kiln::hal::DeviceOptions device_options;
   device_options.worker_count = static_cast<uint32_t>(executor_threads);
   device_options.pin_workers = pin_threads;
@@ -193,7 +198,7 @@ int main(int argc, char** argv) {
                              .max_response_bytes = max_message_bytes,
                              .metrics = &kiln_metrics});
   kiln::RuntimeServiceImpl runtime(models);
-  kiln::ModelRepository repository(model_dir, compiler, models);
+  kiln::ModelRepository repository(model_dir, compiles, models);
   kiln::KServeService kserve(models, repository, KILN_VERSION);
 
   // Metrics: what the services record, plus sizes read at scrape time.

@@ -169,9 +169,8 @@ std::string_view ModelStateName(ModelState state) {
   return "UNAVAILABLE";
 }
 
-ModelRepository::ModelRepository(std::string dir, CompilerServiceImpl& compiler,
-                                 ModelManager& runtime)
-    : dir_(std::move(dir)), compiler_(compiler), runtime_(runtime) {}
+ModelRepository::ModelRepository(std::string dir, CompileCache& compiles, ModelManager& runtime)
+    : dir_(std::move(dir)), compiles_(compiles), runtime_(runtime) {}
 
 int ModelRepository::LoadAll(int parallelism) {
   if (dir_.empty()) return 0;
@@ -285,7 +284,7 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
     shape.set_name(input);
     shape.mutable_dims()->Add(dims.begin(), dims.end());
   }
-  auto compiled = compiler_.CompileToStore(request);
+  auto compiled = compiles_.Compile(request);
   if (!compiled.ok()) return fail(compiled.status(), "failed to compile");
 
   ModuleServingOptions serving_options;

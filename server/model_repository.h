@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "compiler_service/service/compiler_service.h"
+#include "compiler_service/service/compile_cache.h"
 #include "runtime_service/service/model_manager.h"
 #include "runtime_service/tensor/input_shape.h"
 
@@ -67,7 +67,7 @@ struct ModelStatus {
 class ModelRepository {
  public:
   // `dir` may be empty: no repository, only modules loaded by digest are listed.
-  ModelRepository(std::string dir, CompilerServiceImpl& compiler, ModelManager& runtime);
+  ModelRepository(std::string dir, CompileCache& compiles, ModelManager& runtime);
 
   const std::string& dir() const { return dir_; }
 
@@ -105,7 +105,7 @@ class ModelRepository {
   void SetRecord(const std::string& name, Record record);
 
   const std::string dir_;
-  CompilerServiceImpl& compiler_;
+  CompileCache& compiles_;
   ModelManager& runtime_;
   std::mutex load_mutex_;  // one load or unload at a time: a reload must not race an unload
   mutable std::mutex mutex_;

@@ -45,7 +45,8 @@ class RpcMetricsTest : public testing::Test {
     store_ = std::make_unique<ArtifactStore>(*std::move(store));
     auto device = hal::Device::Create({.worker_count = 1});
     ASSERT_TRUE(device.ok()) << device.status();
-    compiler_ = std::make_unique<CompilerServiceImpl>(*store_, nullptr, &metrics_);
+    compiles_ = std::make_unique<CompileCache>(*store_, nullptr, &metrics_);
+    compiler_ = std::make_unique<CompilerServiceImpl>(*compiles_);
     models_ = std::make_unique<ModelManager>(
         *store_, *device, ModelManagerOptions{.workers = 1, .metrics = &metrics_});
     runtime_ = std::make_unique<RuntimeServiceImpl>(*models_);
@@ -104,6 +105,7 @@ class RpcMetricsTest : public testing::Test {
   std::filesystem::path root_;
   std::unique_ptr<ArtifactStore> store_;
   metrics::KilnMetrics metrics_;
+  std::unique_ptr<CompileCache> compiles_;
   std::unique_ptr<CompilerServiceImpl> compiler_;
   std::unique_ptr<ModelManager> models_;
   std::unique_ptr<RuntimeServiceImpl> runtime_;

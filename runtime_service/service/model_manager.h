@@ -16,12 +16,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "artifact_cache/artifact_store.h"
 #include "kiln/runtime/v1/runtime.pb.h"
 #include "metrics/kiln_metrics.h"
 #include "runtime_service/hal/device.h"
 #include "runtime_service/input_matching.h"
 #include "runtime_service/loaded_module.h"
-#include "runtime_service/service/artifact_store.h"
 #include "runtime_service/service/memory_trimmer.h"
 #include "runtime_service/service/worker_pool.h"
 

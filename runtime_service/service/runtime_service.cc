@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "grpc_edge/grpc_status.h"
 #include "runtime_service/base/status_macros.h"
 #include "runtime_service/input_matching.h"
-#include "runtime_service/service/grpc_status.h"
 #include "runtime_service/service/name_limit.h"
 #include "runtime_service/service/out_of_memory.h"
 

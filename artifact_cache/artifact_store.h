@@ -17,8 +17,8 @@
 //   (a read touches the mtime), so the LRU order survives restarts.
 //
 // ArtifactStore is a cheap handle: copies share one index, and its methods are thread-safe.
-#ifndef KILN_RUNTIME_SERVICE_SERVICE_ARTIFACT_STORE_H_
-#define KILN_RUNTIME_SERVICE_SERVICE_ARTIFACT_STORE_H_
+#ifndef KILN_ARTIFACT_CACHE_ARTIFACT_STORE_H_
+#define KILN_ARTIFACT_CACHE_ARTIFACT_STORE_H_
 
 #include <cstdint>
 #include <memory>
@@ -128,4 +128,4 @@ std::string FileDigest(std::span<const uint8_t> bytes);
 
 }  // namespace kiln
 
-#endif  // KILN_RUNTIME_SERVICE_SERVICE_ARTIFACT_STORE_H_
+#endif  // KILN_ARTIFACT_CACHE_ARTIFACT_STORE_H_

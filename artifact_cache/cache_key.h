@@ -5,8 +5,8 @@
 // The key lives in a file (by default <cache-dir>/.kiln-cache-key): 32 bytes from OpenSSL's
 // RAND_bytes, created mode 0600 on first start. Replicas sharing a cache directory share the
 // key by sharing the file (or one copied to each of them with --cache-key-file).
-#ifndef KILN_RUNTIME_SERVICE_SERVICE_CACHE_KEY_H_
-#define KILN_RUNTIME_SERVICE_SERVICE_CACHE_KEY_H_
+#ifndef KILN_ARTIFACT_CACHE_CACHE_KEY_H_
+#define KILN_ARTIFACT_CACHE_CACHE_KEY_H_
 
 #include <array>
 #include <cstddef>
@@ -46,4 +46,4 @@ bool MacsEqual(const CacheKey::Mac& a, const CacheKey::Mac& b);
 
 }  // namespace kiln
 
-#endif  // KILN_RUNTIME_SERVICE_SERVICE_CACHE_KEY_H_
+#endif  // KILN_ARTIFACT_CACHE_CACHE_KEY_H_

@@ -1,4 +1,4 @@
-#include "runtime_service/service/artifact_store.h"
+#include "artifact_cache/artifact_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,10 +9,10 @@
 #include <future>
 #include <thread>
 
+#include "artifact_cache/cache_key.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime_service/base/sha256.h"
-#include "runtime_service/service/cache_key.h"
 
 namespace kiln {
 namespace {

@@ -1,4 +1,4 @@
-#include "runtime_service/service/artifact_store.h"
+#include "artifact_cache/artifact_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,8 +16,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "artifact_cache/cache_key.h"
 #include "runtime_service/base/sha256.h"
-#include "runtime_service/service/cache_key.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln {

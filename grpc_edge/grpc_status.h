@@ -1,6 +1,7 @@
-// The one place absl::Status becomes grpc::Status (the service edge).
-#ifndef KILN_RUNTIME_SERVICE_SERVICE_GRPC_STATUS_H_
-#define KILN_RUNTIME_SERVICE_SERVICE_GRPC_STATUS_H_
+// The one place absl::Status becomes grpc::Status: the edge of every gRPC adapter (the
+// compiler, runtime and KServe services), shared here so that none includes another's folder.
+#ifndef KILN_GRPC_EDGE_GRPC_STATUS_H_
+#define KILN_GRPC_EDGE_GRPC_STATUS_H_
 
 #include <grpcpp/support/status.h>
 
@@ -18,4 +19,4 @@ inline grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 }  // namespace kiln
 
-#endif  // KILN_RUNTIME_SERVICE_SERVICE_GRPC_STATUS_H_
+#endif  // KILN_GRPC_EDGE_GRPC_STATUS_H_

@@ -1,4 +1,4 @@
-#include "runtime_service/service/cache_key.h"
+#include "artifact_cache/cache_key.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
