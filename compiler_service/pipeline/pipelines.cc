@@ -64,9 +64,12 @@ void BuildVectorLoweringPipeline(mlir::OpPassManager& pm, const VectorLoweringOp
   select.vectorBits = options.vectorBits;
   pm.addPass(createSelectLoweringStrategy(select));
   pm.addPass(createBlockForCache());
+  pm.addPass(createPackCacheBlocks());
   // Again, for the blocks: they have other shapes than the ops they came from.
   pm.addPass(createSelectLoweringStrategy(select));
   pm.addPass(createTileToRegisters());
+  pm.addPass(createDecomposeWindowedTiles());
+  pm.addPass(createPrefetchRows());
   pm.addPass(createVectorizeTiles());
   pm.addPass(createOptimizeAccumulators());
 }

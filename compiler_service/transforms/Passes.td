@@ -361,11 +361,24 @@ def BlockForCache : Pass<"kiln-block-for-cache", "mlir::func::FuncOp"> {
   let summary = "Tiles ops into the cache blocks their lowering config asks for";
   let description = [{
     Each op whose `#kiln.lowering_config` has `cache_tiles` is tiled into blocks in
-    `cache_order` (ragged blocks peeled), and with `pack_b` each block's B operand is packed
-    into contiguous panels (codegen/pack_matmul_block.cc). A function it changed is
-    canonicalized and its ops lose their configs: the blocks (and whatever canonicalization
-    touched) have other shapes, and `kiln-select-lowering-strategy`, run again, chooses for
-    them. Ops whose tiling fails stay whole and keep their config (remark).
+    `cache_order` (ragged blocks peeled); with `pack_b` each block is marked `kiln.pack_b` for
+    `kiln-pack-cache-blocks`. A function it changed is canonicalized and its ops lose their
+    configs: the blocks (and whatever canonicalization touched) have other shapes, and
+    `kiln-select-lowering-strategy`, run again, chooses for them. An op whose tiling fails
+    stays whole (remark).
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
+                           "mlir::linalg::LinalgDialect"];
+}
+
+def PackCacheBlocks : Pass<"kiln-pack-cache-blocks", "mlir::func::FuncOp"> {
+  let summary = "Packs the B operand of each cache block marked kiln.pack_b into panels";
+  let description = [{
+    For each linalg.matmul block `kiln-block-for-cache` marked `kiln.pack_b = [strip, rows]`
+    (the `pack_b` of its op's lowering config): B is packed into a stack buffer of contiguous
+    panels of `strip` columns and the block becomes `rows`-row matmuls over the panels
+    (codegen/pack_matmul_block.cc), which the register level then tiles. A block that cannot
+    be packed is read in place (remark). The function is canonicalized after packing.
   }];
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::memref::MemRefDialect",
                            "mlir::linalg::LinalgDialect"];
@@ -386,15 +399,37 @@ def TileToRegisters : Pass<"kiln-tile-to-registers", "mlir::func::FuncOp"> {
                            "mlir::memref::MemRefDialect"];
 }
 
+def DecomposeWindowedTiles : Pass<"kiln-decompose-windowed-tiles", "mlir::func::FuncOp"> {
+  let summary = "Rewrites register tiles of 2-D windowed ops into their 1-D form";
+  let description = [{
+    Each tile of a 2-D convolution or pooling whose lowering config says `decompose_windowed`
+    (one output row by one window row, after kiln-tile-to-registers) becomes the 1-D op over
+    rank-reducing views (codegen/decompose_windowed.cc), keeping its config: the vectorizer
+    takes windowed ops only in their 1-D form. A tile without those unit extents stays scalar
+    loops: its config is removed, with a remark.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect", "mlir::linalg::LinalgDialect"];
+}
+
+def PrefetchRows : Pass<"kiln-prefetch-rows", "mlir::func::FuncOp"> {
+  let summary = "Prefetches B rows ahead of the register tiles that stream them";
+  let description = [{
+    Before each tile whose lowering config has `prefetch_b_rows = n` (few-row products whose
+    B streams from memory), prefetches into L2 the B rows n reduction steps further on, at the
+    tile's columns (codegen/prefetch_rows.cc). Configs stay for kiln-vectorize-tiles.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect", "mlir::arith::ArithDialect"];
+}
+
 def VectorizeTiles : Pass<"kiln-vectorize-tiles", "mlir::func::FuncOp"> {
   let summary = "Vectorizes the register tiles by their lowering config";
   let description = [{
     Every op that still carries a `#kiln.lowering_config` is a tile of kiln-tile-to-registers:
     static tiles are vectorized at their own shape, dynamic ones masked to `vector_sizes`;
-    `named_contraction` makes vector.contract (lowered later to outer-product FMAs),
-    `decompose_windowed` rewrites a 2-D windowed tile to its 1-D form first, and
-    `prefetch_b_rows` prefetches B that many reduction steps ahead. A tile the vectorizer
-    cannot take stays scalar loops. Configs are removed.
+    `named_contraction` makes vector.contract (lowered later to outer-product FMAs), and a
+    `decompose_windowed` tile is vectorized in its 1-D form (kiln-decompose-windowed-tiles;
+    one still 2-D stays scalar). A tile the vectorizer cannot take stays scalar loops.
+    Configs are removed.
   }];
   let dependentDialects = ["mlir::vector::VectorDialect", "mlir::memref::MemRefDialect"];
 }

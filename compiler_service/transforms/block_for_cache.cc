@@ -1,5 +1,4 @@
 // kiln-block-for-cache: see Passes.td.
-#include "compiler_service/codegen/pack_matmul_block.h"
 #include "compiler_service/codegen/strategy.h"
 #include "compiler_service/codegen/tile_and_peel.h"
 #include "compiler_service/dialect/kiln_dialect.h"
@@ -14,9 +13,6 @@ namespace kiln::compiler {
 #include "compiler_service/transforms/Passes.h.inc"
 
 namespace {
-
-// Carried on a block from tiling to packing (its config is the op's, whose pack_b it names).
-constexpr char kPackAttr[] = "kiln.pack_b";  // [strip, rows]
 
 struct BlockForCachePass : public impl::BlockForCacheBase<BlockForCachePass> {
   using BlockForCacheBase::BlockForCacheBase;
@@ -50,7 +46,7 @@ struct BlockForCachePass : public impl::BlockForCacheBase<BlockForCachePass> {
       if (mlir::failed(TileAndPeel(rewriter, op, config.getCacheTiles(), config.getCacheOrder(),
                                    [&](mlir::Operation* block) {
                                      if (!pack.empty())
-                                       block->setAttr(kPackAttr,
+                                       block->setAttr(kPackBlockAttr,
                                                       builder.getDenseI64ArrayAttr(pack));
                                    }))) {
         mlir::emitRemark(loc) << "kiln-block-for-cache: could not tile into cache blocks " << config
@@ -58,20 +54,6 @@ struct BlockForCachePass : public impl::BlockForCacheBase<BlockForCachePass> {
       }
     }
     if (mlir::failed(Canonicalize(func))) return signalPassFailure();
-    // Blocks (the peeled edges included, once static) whose B is worth packing.
-    llvm::SmallVector<mlir::linalg::MatmulOp> pack_blocks;
-    func.walk([&](mlir::linalg::MatmulOp block) {
-      if (block->hasAttr(kPackAttr)) pack_blocks.push_back(block);
-    });
-    for (mlir::linalg::MatmulOp block : pack_blocks) {
-      auto pack = block->getAttrOfType<mlir::DenseI64ArrayAttr>(kPackAttr).asArrayRef();
-      block->removeAttr(kPackAttr);
-      mlir::Location loc = block.getLoc();
-      if (mlir::failed(PackMatmulBlock(rewriter, block, pack[0], pack[1])))
-        mlir::emitRemark(loc) << "kiln-block-for-cache: B of this block was not packed; it is "
-                                 "read in place";
-    }
-    if (!pack_blocks.empty() && mlir::failed(Canonicalize(func))) return signalPassFailure();
     // The function changed: every op is chosen for again, on the IR as it is now.
     func.walk([&](mlir::linalg::LinalgOp op) { op->removeAttr(kLoweringConfigAttr); });
   }

@@ -25,6 +25,9 @@ inline constexpr char kExecutionModelAttr[] = "kiln.execution_model";
 inline constexpr char kExecutionModelReasonAttr[] = "kiln.execution_model_reason";
 inline constexpr char kArenaOffsetAttr[] = "kiln.arena_offset";
 inline constexpr char kArenaSizeAttr[] = "kiln.arena_size";
+// A cache block whose B kiln-pack-cache-blocks packs: [strip, rows], the pack_b of the config
+// of the op it was cut from (kiln-block-for-cache).
+inline constexpr char kPackBlockAttr[] = "kiln.pack_b";
 inline constexpr char kAsyncModel[] = "async";
 inline constexpr char kInlineModel[] = "inline-dynamic";
 inline constexpr int64_t kArenaAlignment = 64;

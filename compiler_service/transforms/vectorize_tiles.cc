@@ -1,6 +1,5 @@
 // kiln-vectorize-tiles: see Passes.td.
 #include "compiler_service/codegen/decompose_windowed.h"
-#include "compiler_service/codegen/prefetch_rows.h"
 #include "compiler_service/codegen/tile_and_peel.h"
 #include "compiler_service/dialect/kiln_dialect.h"
 #include "compiler_service/transforms/passes.h"
@@ -34,21 +33,19 @@ struct VectorizeTilesPass : public impl::VectorizeTilesBase<VectorizeTilesPass> 
     for (auto [tile, config] : tiles) {
       tile->removeAttr(kLoweringConfigAttr);
       if (config.getDecomposeWindowed()) {
-        // Windowed ops vectorize only in their 1-D form, at their static tile shape.
-        auto one_d = DecomposeWindowed2D(rewriter, tile);
-        if (mlir::failed(one_d)) continue;  // a tile that kept dynamic extents: scalar loops
-        if (mlir::failed(mlir::linalg::vectorizeOpPrecondition(*one_d))) continue;
-        rewriter.setInsertionPoint(*one_d);
-        auto vectorized = mlir::linalg::vectorize(rewriter, *one_d);
-        if (mlir::succeeded(vectorized)) rewriter.replaceOp(*one_d, vectorized->replacements);
+        // Windowed ops vectorize only in their 1-D form (kiln-decompose-windowed-tiles), at
+        // their static tile shape; one still 2-D stays scalar loops.
+        if (IsWindowed2D(tile) || mlir::failed(mlir::linalg::vectorizeOpPrecondition(tile)))
+          continue;
+        rewriter.setInsertionPoint(tile);
+        auto vectorized = mlir::linalg::vectorize(rewriter, tile);
+        if (mlir::succeeded(vectorized)) rewriter.replaceOp(tile, vectorized->replacements);
         continue;
       }
       // Static tiles at their own size, dynamic ones masked to the config's vector sizes.
       llvm::SmallVector<int64_t> sizes = tile.hasDynamicShape()
                                              ? llvm::to_vector(config.getVectorSizes())
                                              : tile.getStaticLoopRanges();
-      if (config.getPrefetchBRows() > 0)
-        PrefetchRowsAhead(rewriter, tile, config.getPrefetchBRows());
       llvm::SmallVector<bool> scalable(sizes.size(), false);
       if (mlir::failed(mlir::linalg::vectorizeOpPrecondition(tile, sizes, scalable))) continue;
       rewriter.setInsertionPoint(tile);
