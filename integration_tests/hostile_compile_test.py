@@ -236,6 +236,50 @@ func.func @main(%a: tensor<4xi32> {kiln.name = "a"}, %b: tensor<4xi32> {kiln.nam
         self.client.unload("divide")
         self.assert_serving()
 
+    def test_gather_index_out_of_range_is_invalid_argument(self):
+        # Once a wild read in kilnd (an id of 10^9 killed it; one a little past the table read
+        # other memory); now every index a body computes from data is checked
+        # (kiln-guard-element-reads): INVALID_ARGUMENT, no results, nothing read out of bounds.
+        source = """
+func.func @main(%t: tensor<1x64x8xf32> {kiln.name = "table"},
+                %ids: tensor<1x5xi32> {kiln.name = "ids"})
+    -> (tensor<1x5x8xf32> {kiln.name = "rows"}, tensor<5xf32> {kiln.name = "firsts"}) {
+  %g = tosa.gather %t, %ids : (tensor<1x64x8xf32>, tensor<1x5xi32>) -> tensor<1x5x8xf32>
+  %e = tensor.empty() : tensor<5xf32>
+  %f = linalg.generic {indexing_maps = [affine_map<(i) -> (0, i)>, affine_map<(i) -> (i)>],
+                       iterator_types = ["parallel"]}
+      ins(%ids : tensor<1x5xi32>) outs(%e : tensor<5xf32>) {
+  ^bb0(%id: i32, %o: f32):
+    %k = arith.index_cast %id : i32 to index
+    %c0 = arith.constant 0 : index
+    %v = tensor.extract %t[%c0, %k, %c0] : tensor<1x64x8xf32>
+    linalg.yield %v : f32
+  } -> tensor<5xf32>
+  return %g, %f : tensor<1x5x8xf32>, tensor<5xf32>
+}
+"""
+        table = np.arange(64 * 8, dtype=np.float32).reshape(1, 64, 8)
+        good = np.array([[0, 63, 5, 5, 1]], np.int32)
+        message = ("an index computed from the inputs (a gather or embedding lookup) is out of "
+                   "range of the tensor it indexes; nothing was read out of bounds and no "
+                   "results were returned: check the index inputs")
+        for model in (1, 2):  # async, inline-dynamic
+            digest = self.compile(source, execution_model=model).digest
+            name = f"gather{model}"
+            self.client.load(digest, name)
+            for bad in (10**9, 64, -1, -(2**31)):
+                ids = good.copy()
+                ids[0, 3] = bad
+                details = self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT, message,
+                                                self.client.infer, name,
+                                                {"table": table, "ids": ids})
+                self.assertIn("export 'main__dispatch_", details)
+            out = self.client.infer(name, {"table": table, "ids": good})
+            np.testing.assert_array_equal(out["rows"], table[0][good[0]][None])
+            np.testing.assert_array_equal(out["firsts"], table[0, good[0], 0])
+            self.client.unload(name)
+        self.assert_serving()
+
     def test_unknown_enums_and_features_are_refused(self):
         self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "unknown executable_format 99",
                               self.compile, self.mlp, executable_format=99)

@@ -70,7 +70,17 @@ typedef struct kiln_workgroup_state_t {
   size_t scratch_size;
 } kiln_workgroup_state_t;
 
-/* Called once per workgroup. Returns 0 on success, non-zero on failure. */
+/* What a dispatch returns. Kernels check what no load-time proof can: indices computed from the
+ * data (a gather's, an embedding lookup's). */
+enum kiln_dispatch_status {
+  KILN_DISPATCH_OK = 0,
+  /* An index computed from the data was outside the tensor it indexes. Nothing was read out of
+   * bounds (the kernel read element 0 instead), and the dispatch's results are not valid. */
+  KILN_DISPATCH_INDEX_OUT_OF_RANGE = 1,
+};
+
+/* Called once per workgroup. Returns KILN_DISPATCH_OK, or a kiln_dispatch_status or other
+ * non-zero code on failure. */
 typedef int (*kiln_dispatch_fn_t)(const kiln_executable_env_t* env,
                                   const kiln_dispatch_state_t* dispatch_state,
                                   const kiln_workgroup_state_t* workgroup_state);

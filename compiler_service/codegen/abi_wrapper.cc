@@ -90,8 +90,13 @@ llvm::Error EmitAbiWrapper(llvm::Module& module, const std::string& library_name
         types.workgroup_state, wrapper->getArg(2), 0, kWorkgroupStateWorkgroupIdField);
     llvm::Value* workgroup_x = b.CreateLoad(i32, workgroup_id, "workgroup_id_x");  // [0]
     args.push_back(b.CreateZExt(workgroup_x, kernel->getArg(binding_count)->getType()));
-    b.CreateCall(kernel, args);
-    b.CreateRet(llvm::ConstantInt::get(i32, 0));
+    llvm::CallInst* call = b.CreateCall(kernel, args);
+    // A kernel that checks indices it computed from data returns a kiln_dispatch_status
+    // (kiln-lower-dispatch-asserts); the others cannot fail.
+    if (kernel->getReturnType()->isIntegerTy(32))
+      b.CreateRet(call);
+    else
+      b.CreateRet(llvm::ConstantInt::get(i32, KILN_DISPATCH_OK));
 
     auto* i32x3 = llvm::ArrayType::get(i32, 3);
     auto triple = [&](std::array<uint32_t, 3> values) {

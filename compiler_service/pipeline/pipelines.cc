@@ -86,6 +86,8 @@ void BuildInputPipeline(mlir::OpPassManager& pm) {
   // Every user division is an arith op now (tosa.intdiv included), and fusion and
   // vectorization carry the guard along.
   pm.addPass(createGuardIntegerDivision());
+  // Reads at indices computed from data (gathers) checked, before fusion spreads them.
+  pm.addPass(createGuardElementReads());
   // Before canonicalization, which folds the reshapes it adds into TOSA's own.
   pm.addPass(createNormalizeConvolutions());
   pm.addPass(mlir::createCanonicalizerPass());
@@ -167,6 +169,8 @@ void BuildCodegenPipeline(mlir::OpPassManager& pm, const CodegenOptions& options
   func.addPass(
       mlir::createConvertVectorToSCFPass(mlir::VectorTransferToSCFOptions().enableFullUnroll()));
   func.addPass(mlir::createConvertLinalgToLoopsPass());
+  // Before cf.assert could reach convert-cf-to-llvm, whose lowering aborts the process.
+  func.addPass(createLowerDispatchAsserts());
   func.addPass(mlir::createLowerAffinePass());
   func.addPass(mlir::createSCFToControlFlowPass());
   mlir::ConvertVectorToLLVMPassOptions vector_to_llvm;

@@ -55,6 +55,36 @@ def GuardIntegerDivision : Pass<"kiln-guard-integer-division", "mlir::ModuleOp">
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect"];
 }
 
+def GuardElementReads : Pass<"kiln-guard-element-reads", "mlir::ModuleOp"> {
+  let summary = "Checks indices computed from data before an op's body reads a tensor at them";
+  let description = [{
+    On tensors, right after TOSA is lowered to linalg. A linalg op's body that reads a tensor
+    at indices computed from data (`tensor.extract`: tosa.gather, an embedding lookup, a
+    hand-written gather) would read wherever a hostile index points: another request's data,
+    or an unmapped page that kills kilnd. Each such index is checked against the tensor's
+    extent: the read takes element 0 instead of one out of range, and a `cf.assert` records
+    the failure, which `kiln-lower-dispatch-asserts` turns into the dispatch's
+    KILN_DISPATCH_INDEX_OUT_OF_RANGE status, so the caller gets INVALID_ARGUMENT and no
+    results. Indices known in range (constants, the op's own loop index over a range that
+    fits) are left alone.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::cf::ControlFlowDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def LowerDispatchAsserts : Pass<"kiln-lower-dispatch-asserts", "mlir::func::FuncOp"> {
+  let summary = "Turns a dispatch's cf.assert checks into the status it returns";
+  let description = [{
+    In code generation, once the ops are loops. A dispatch function with `cf.assert`s (from
+    kiln-guard-element-reads) gets a status slot set to KILN_DISPATCH_OK at its entry; each
+    assert becomes a branch-free update of it to KILN_DISPATCH_INDEX_OUT_OF_RANGE when its
+    condition fails, and the function returns the status (i32), which the ABI wrapper returns
+    to the runtime (runtime_service/executable_abi.h). Upstream's lowering of cf.assert calls
+    abort(), which would take kilnd down with the request.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect"];
+}
+
 def VerifyNoElementAccess : Pass<"kiln-verify-no-element-access", "mlir::ModuleOp"> {
   let summary = "Rejects single-element tensor reads and writes outside linalg ops";
   let description = [{

@@ -24,8 +24,14 @@ absl::Status RunWorkgroup(const DispatchCommand& dispatch, const kiln_dispatch_s
   workgroup.workgroup_id[2] = static_cast<uint32_t>(index / count_x / count_y);
   workgroup.worker_id = worker_id;
   const int code = dispatch.fn(dispatch.env, &state, &workgroup);
-  if (code == 0) return absl::OkStatus();
+  if (code == KILN_DISPATCH_OK) return absl::OkStatus();
   try {
+    if (code == KILN_DISPATCH_INDEX_OUT_OF_RANGE)
+      return absl::InvalidArgumentError(absl::StrCat(
+          dispatch.label,
+          ": an index computed from the inputs (a gather or embedding lookup) is out of range "
+          "of the tensor it indexes; nothing was read out of bounds and no results were "
+          "returned: check the index inputs"));
     return absl::InternalError(absl::StrCat(
         dispatch.label, " failed with code ", code, " in workgroup (", workgroup.workgroup_id[0],
         ", ", workgroup.workgroup_id[1], ", ", workgroup.workgroup_id[2], ")"));

@@ -12,8 +12,9 @@
 
 namespace kiln::hal {
 
-// Runs workgroup `index` (linear, x fastest) of `dispatch` with its resolved `state`. A
-// non-zero code is INTERNAL "<label> failed with code N in workgroup (x, y, z)"; the message is
+// Runs workgroup `index` (linear, x fastest) of `dispatch` with its resolved `state`.
+// KILN_DISPATCH_INDEX_OUT_OF_RANGE is INVALID_ARGUMENT (the inputs' fault); any other non-zero
+// code is INTERNAL "<label> failed with code N in workgroup (x, y, z)"; the message is
 // built without throwing (RESOURCE_EXHAUSTED if even that cannot be allocated), so this may run
 // on a worker thread.
 absl::Status RunWorkgroup(const DispatchCommand& dispatch, const kiln_dispatch_state_t& state,

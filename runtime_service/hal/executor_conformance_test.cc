@@ -242,6 +242,25 @@ TEST_P(ExecutorConformanceTest, FailureRunsNothingAfterIt) {
   }
 }
 
+// A kernel's index check (a gather's index out of range) is the inputs' fault: INVALID_ARGUMENT
+// with a message a user can act on, on every executor.
+int IndexOutOfRange(const kiln_executable_env_t*, const kiln_dispatch_state_t*,
+                    const kiln_workgroup_state_t* workgroup) {
+  return workgroup->workgroup_id[0] == 2 ? KILN_DISPATCH_INDEX_OUT_OF_RANGE : KILN_DISPATCH_OK;
+}
+
+TEST_P(ExecutorConformanceTest, IndexOutOfRangeIsTheInputsFault) {
+  auto commands = std::make_shared<CommandBuffer>(0);
+  ASSERT_TRUE(commands->Dispatch(FunctionDispatch(IndexOutOfRange, {4, 1, 1})).ok());
+  commands->Finalize();
+  absl::Status status = Run(commands, {});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(status.message()),
+            "test dispatch: an index computed from the inputs (a gather or embedding lookup) is "
+            "out of range of the tensor it indexes; nothing was read out of bounds and no results "
+            "were returned: check the index inputs");
+}
+
 TEST_P(ExecutorConformanceTest, BindingTablesAreChecked) {
   auto commands = std::make_shared<CommandBuffer>(2);
   ASSERT_TRUE(commands->Copy({0, 0, 8}, {1, 4, 8}).ok());

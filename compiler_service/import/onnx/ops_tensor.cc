@@ -570,13 +570,15 @@ absl::Status HandleGather(Node& node) {
   if (indices->is_host()) {
     idx = g.Const(HostTensor::OfInts(TP::INT32, {1, w}, ids));
   } else {
-    // Negative ids count from the end; out-of-range ids are clamped, never read out of
-    // bounds (the lookup runs inside kilnd).
+    // Negative ids count from the end. An id still out of range is an error, as ONNX has it:
+    // the lookup checks its indices (kiln-guard-element-reads) and the request fails with
+    // INVALID_ARGUMENT. Clamped into [-1, k] first, so that an int64 id past int32
+    // stays out of range through the cast instead of wrapping into it.
     idx = g.Reshape(g.Logical(*indices), {1, w});
     const DType it = indices->dtype;
     idx = g.Select(g.Compare("greater", g.Scalar(0, it, 2), idx), g.Add(idx, g.Scalar(k, it, 2)),
                    idx);
-    idx = g.Clamp(idx, 0, static_cast<double>(k - 1));
+    idx = g.Clamp(idx, -1, static_cast<double>(k));
     idx = g.Cast(idx, g.b().getI32Type());
   }
   const int64_t c = pre == 1 ? post : pre * post;
