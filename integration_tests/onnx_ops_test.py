@@ -1595,22 +1595,30 @@ class OnnxOps(RpcAssertions, unittest.TestCase):
     def test_layout_through_conv_outputs(self):
         self.run_cases(layout_cases())
 
-    def test_out_of_range_ids_do_not_crash(self):
-        """ONNX leaves out-of-range Gather indices undefined; kiln must not read outside the
-        table (kilnd runs the code in-process): the answer is rows of the table or
-        INVALID_ARGUMENT, and kilnd keeps serving."""
+    def test_out_of_range_ids_are_invalid_argument(self):
+        """ONNX makes an out-of-range Gather index an error. kiln checks every index a lookup
+        computes from data (kiln-guard-element-reads): INVALID_ARGUMENT naming the lookup, no
+        read outside the table (kilnd runs the code in-process), and kilnd keeps serving.
+        Negative ids in [-16, 0) count from the end and are not errors."""
         table = f32(rng_for("oob").uniform(-1, 1, (16, 8)))
-        ids = np.array([[0, 1 << 40, -(1 << 40), 16, -17]], np.int64)
+        good = np.array([[0, 15, -1, -16, 7]], np.int64)
         case = Case("gather/out_of_range", [node("Gather", ["table", "ids"], ["y"], axis=0)],
-                    {"ids": ids}, {"y": np.zeros((1, 5, 8))}, inits={"table": table})
+                    {"ids": good}, {"y": np.zeros((1, 5, 8))}, inits={"table": table})
         response = self.compile(case.model_bytes(), case.name)
         self.client.load(response.digest, "oob")
         try:
-            out = self.client.invoke("oob", {"ids": ids})["y"]
-            for row in out.reshape(-1, 8):
-                self.assertTrue(any(np.array_equal(row, t) for t in table), row)
-        except grpc.RpcError as e:
-            self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT, e.details())
+            # 2^32 + 3 would wrap to a valid row in a bare cast to int32: still an error.
+            for bad in (1 << 40, -(1 << 40), 16, -17, (1 << 32) + 3):
+                ids = good.copy()
+                ids[0, 2] = bad
+                with self.assertRaises(grpc.RpcError) as ctx:
+                    self.client.invoke("oob", {"ids": ids})
+                self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, bad)
+                self.assertIn("an index computed from the inputs (a gather or embedding lookup) "
+                              "is out of range of the tensor it indexes",
+                              ctx.exception.details())
+            out = self.client.invoke("oob", {"ids": good})["y"]
+            np.testing.assert_array_equal(out, table[good])
         finally:
             self.client.unload("oob")
         self.assertEqual(self.server.cli("health").stdout.strip(), "SERVING")
