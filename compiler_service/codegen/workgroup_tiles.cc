@@ -6,7 +6,9 @@
 #include "compiler_service/codegen/decompose_windowed.h"
 #include "compiler_service/codegen/op_queries.h"
 #include "compiler_service/codegen/product_class.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 namespace kiln::compiler {
 
@@ -52,6 +54,13 @@ bool SlicesAlign(llvm::ArrayRef<mlir::linalg::LinalgOp> ops, mlir::Value out) {
     if (init->get() != out && !elementwise(op, init)) return false;
     for (mlir::OpOperand* input : op.getDpsInputOperands())
       if (written.contains(ViewedBuffer(input->get())) && !elementwise(op, input)) return false;
+    // A buffer the body reads at computed indices (a gather's table) may be read anywhere:
+    // if the dispatch writes it, other workgroups' slices of it may not be written yet.
+    llvm::SetVector<mlir::Value> captured;
+    mlir::getUsedValuesDefinedAbove(op->getRegions(), captured);
+    for (mlir::Value value : captured)
+      if (llvm::isa<mlir::MemRefType>(value.getType()) && written.contains(ViewedBuffer(value)))
+        return false;
   }
   return true;
 }

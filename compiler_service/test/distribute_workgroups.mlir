@@ -193,3 +193,26 @@ func.func @given(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<25
   call @given__dispatch_0(%a, %b, %c, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, index) -> ()
   return
 }
+
+// A body that reads a buffer of the dispatch at computed rows (a gather from what the
+// dispatch's first op writes) may read any workgroup's slice: the dispatch stays one workgroup.
+// CHECK-LABEL: func.func private @gather_written__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 1, 1, 1>
+// CHECK-NOT: workgroup_tiles
+// CHECK: return
+func.func private @gather_written__dispatch_0(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %t: memref<256x256xf32>, %ids: memref<256xindex>, %out: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%t : memref<256x256xf32>)
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]}
+      ins(%ids : memref<256xindex>) outs(%out : memref<256x256xf32>) {
+  ^bb0(%k: index, %o: f32):
+    %j = linalg.index 1 : index
+    %v = memref.load %t[%k, %j] : memref<256x256xf32>
+    linalg.yield %v : f32
+  }
+  return
+}
+func.func @gather_written(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %t: memref<256x256xf32>, %ids: memref<256xindex>, %out: memref<256x256xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @gather_written__dispatch_0(%a, %b, %t, %ids, %out, %c0) {kiln.dispatch} : (memref<256x256xf32>, memref<256x256xf32>, memref<256x256xf32>, memref<256xindex>, memref<256x256xf32>, index) -> ()
+  return
+}

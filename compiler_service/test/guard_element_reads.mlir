@@ -87,3 +87,26 @@ func.func @loop_past_the_table(%t: tensor<4x8xf32>) -> tensor<9xf32> {
   } -> tensor<9xf32>
   return %r : tensor<9xf32>
 }
+
+// -----
+
+// An empty table has no element to fall back to: the read is replaced by zero and the check
+// always fails (whenever the body runs at all).
+// CHECK-LABEL: func.func @empty_table
+// CHECK: %[[FALSE:.*]] = arith.constant false
+// CHECK: cf.assert %[[FALSE]], "an index computed from the inputs is out of range"
+// CHECK-NOT: tensor.extract
+// CHECK: linalg.yield %{{.*}} : f32
+func.func @empty_table(%t: tensor<0x8xf32>, %ids: tensor<5xi32>) -> tensor<5xf32> {
+  %e = tensor.empty() : tensor<5xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>],
+                       iterator_types = ["parallel"]}
+      ins(%ids : tensor<5xi32>) outs(%e : tensor<5xf32>) {
+  ^bb0(%id: i32, %o: f32):
+    %k = arith.index_cast %id : i32 to index
+    %c0 = arith.constant 0 : index
+    %v = tensor.extract %t[%k, %c0] : tensor<0x8xf32>
+    linalg.yield %v : f32
+  } -> tensor<5xf32>
+  return %r : tensor<5xf32>
+}

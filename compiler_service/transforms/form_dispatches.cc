@@ -93,6 +93,11 @@ bool ConsumesSlice(mlir::Operation* previous, mlir::Operation* op, mlir::Value c
     auto linalg_op = llvm::cast<mlir::linalg::LinalgOp>(member);
     for (mlir::OpOperand* input : linalg_op.getDpsInputOperands())
       read_roots.insert(ViewedBuffer(input->get()));
+    // And the buffers a body reads at computed indices (a gather's table).
+    llvm::SetVector<mlir::Value> captured;
+    mlir::getUsedValuesDefinedAbove(member->getRegions(), captured);
+    for (mlir::Value value : captured)
+      if (llvm::isa<mlir::MemRefType>(value.getType())) read_roots.insert(ViewedBuffer(value));
     for (mlir::OpOperand& output : linalg_op.getDpsInitsMutable())
       written_roots.insert(ViewedBuffer(output.get()));
   }

@@ -31,9 +31,22 @@ struct GuardElementReadsPass : public impl::GuardElementReadsBase<GuardElementRe
 
   void runOnOperation() override {
     llvm::SmallVector<mlir::tensor::ExtractOp> reads;
-    getOperation().walk([&](mlir::tensor::ExtractOp read) {
-      if (read->getParentOfType<mlir::linalg::LinalgOp>()) reads.push_back(read);
+    bool refused = false;
+    getOperation().walk([&](mlir::Operation* op) {
+      if (!op->getParentOfType<mlir::linalg::LinalgOp>()) return;
+      if (auto read = llvm::dyn_cast<mlir::tensor::ExtractOp>(op)) {
+        reads.push_back(read);
+      } else if (llvm::isa<mlir::tensor::InsertOp, mlir::tensor::ExtractSliceOp,
+                           mlir::tensor::InsertSliceOp>(op)) {
+        // Slices and writes at offsets a body computes: no check covers them (an insert
+        // becomes a store at a data-chosen address).
+        op->emitError() << "'" << op->getName()
+                        << "' inside a linalg op's body is not supported: a body may read "
+                           "other tensors only element by element, with tensor.extract";
+        refused = true;
+      }
     });
+    if (refused) return signalPassFailure();
     for (mlir::tensor::ExtractOp read : reads) Guard(read);
   }
 
@@ -42,6 +55,18 @@ struct GuardElementReadsPass : public impl::GuardElementReadsBase<GuardElementRe
     auto type = llvm::cast<mlir::RankedTensorType>(read.getTensor().getType());
     mlir::OpBuilder b(read);
     const mlir::Location loc = read.getLoc();
+    if (type.hasStaticShape() && type.getNumElements() == 0) {
+      // No element to fall back to: every read of an empty tensor is out of range. (The body
+      // runs only if its op's loops are not empty.)
+      mlir::Value never = mlir::arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+      mlir::cf::AssertOp::create(b, loc, never,
+                                 "an index computed from the inputs is out of range");
+      read.replaceAllUsesWith(
+          mlir::arith::ConstantOp::create(b, loc, b.getZeroAttr(type.getElementType()))
+              .getResult());
+      read.erase();
+      return;
+    }
     mlir::Value all_in_range;
     llvm::SmallVector<mlir::Value> safe;
     mlir::Value zero;

@@ -19,7 +19,7 @@ struct LowerDispatchAssertsPass : public impl::LowerDispatchAssertsBase<LowerDis
     func.walk([&](mlir::cf::AssertOp check) { asserts.push_back(check); });
     if (asserts.empty()) return;
     if (func.getNumResults() != 0) {
-      func.emitError() << "kiln-lower-dispatch-asserts: a dispatch function returns nothing";
+      func.emitError() << "kiln-lower-dispatch-asserts: a dispatch function must return nothing";
       return signalPassFailure();
     }
     mlir::OpBuilder b(&getContext());
