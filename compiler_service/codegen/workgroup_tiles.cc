@@ -12,6 +12,10 @@
 
 namespace kiln::compiler {
 
+namespace {
+
+// The loop of `op` that iterates result dimension `result_dim` of its first init operand, if
+// that is a plain parallel loop.
 std::optional<unsigned> LoopDimForResultDim(mlir::linalg::LinalgOp op, unsigned result_dim) {
   mlir::AffineMap map = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
   if (result_dim >= map.getNumResults()) return std::nullopt;
@@ -21,8 +25,6 @@ std::optional<unsigned> LoopDimForResultDim(mlir::linalg::LinalgOp op, unsigned 
     return std::nullopt;
   return dim.getPosition();
 }
-
-namespace {
 
 // The largest k <= limit splitting n into equal tiles whose size is a multiple of `align`.
 int64_t LargestDivisorAtMost(int64_t n, int64_t limit, int64_t align = 1) {

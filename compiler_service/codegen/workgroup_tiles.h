@@ -32,10 +32,6 @@ std::optional<llvm::SmallVector<std::pair<mlir::linalg::LinalgOp, llvm::SmallVec
 ChooseWorkgroupTiles(mlir::func::FuncOp dispatch, const TargetInfo& target,
                      const WorkgroupOptions& options);
 
-// The loop of `op` that iterates result dimension `result_dim` of its first init operand, if
-// that is a plain parallel loop.
-std::optional<unsigned> LoopDimForResultDim(mlir::linalg::LinalgOp op, unsigned result_dim);
-
 }  // namespace kiln::compiler
 
 #endif  // KILN_COMPILER_SERVICE_CODEGEN_WORKGROUP_TILES_H_

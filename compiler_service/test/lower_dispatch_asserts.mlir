@@ -8,8 +8,8 @@
 // CHECK: %[[STATUS:.*]] = memref.alloca() : memref<i32>
 // CHECK: %[[OK:.*]] = arith.constant 0 : i32
 // CHECK: memref.store %[[OK]], %[[STATUS]][] : memref<i32>
-// CHECK: scf.for
 // CHECK: %[[FAILED:.*]] = arith.constant 1 : i32
+// CHECK: scf.for
 // CHECK: %[[BEFORE:.*]] = memref.load %[[STATUS]][] : memref<i32>
 // CHECK: %[[AFTER:.*]] = arith.select %{{.*}}, %[[BEFORE]], %[[FAILED]] : i32
 // CHECK: memref.store %[[AFTER]], %[[STATUS]][] : memref<i32>

@@ -68,15 +68,10 @@ struct DistributeWorkgroupsPass : public impl::DistributeWorkgroupsBase<Distribu
     int64_t count = 0;
     for (auto& [op, tiles] : ops) {
       llvm::SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-      int64_t split = -1;
-      for (auto [loop, tile] : llvm::enumerate(tiles))
-        if (tile != 0) {
-          if (split >= 0)
-            split = -2;
-          else
-            split = static_cast<int64_t>(loop);
-        }
-      if (tiles.size() != ranges.size() || split < 0 ||
+      auto split_loops = llvm::make_filter_range(llvm::seq<size_t>(0, tiles.size()),
+                                                 [&](size_t loop) { return tiles[loop] != 0; });
+      const size_t split = split_loops.empty() ? 0 : *split_loops.begin();
+      if (tiles.size() != ranges.size() || llvm::range_size(split_loops) != 1 ||
           mlir::ShapedType::isDynamic(ranges[split]) || ranges[split] % tiles[split] != 0)
         return op.emitError() << "kiln-distribute-workgroups: workgroup_tiles must split one "
                                  "static loop of every op of the dispatch into equal tiles";

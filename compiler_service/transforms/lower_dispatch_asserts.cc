@@ -31,10 +31,10 @@ struct LowerDispatchAssertsPass : public impl::LowerDispatchAssertsBase<LowerDis
     mlir::Value status = mlir::memref::AllocaOp::create(b, loc, mlir::MemRefType::get({}, i32));
     mlir::Value ok = mlir::arith::ConstantIntOp::create(b, loc, i32, KILN_DISPATCH_OK);
     mlir::memref::StoreOp::create(b, loc, ok, status, mlir::ValueRange{});
+    mlir::Value failed =
+        mlir::arith::ConstantIntOp::create(b, loc, i32, KILN_DISPATCH_INDEX_OUT_OF_RANGE);
     for (mlir::cf::AssertOp check : asserts) {
       b.setInsertionPoint(check);
-      mlir::Value failed = mlir::arith::ConstantIntOp::create(b, check.getLoc(), i32,
-                                                              KILN_DISPATCH_INDEX_OUT_OF_RANGE);
       mlir::Value before =
           mlir::memref::LoadOp::create(b, check.getLoc(), status, mlir::ValueRange{});
       mlir::Value after =
