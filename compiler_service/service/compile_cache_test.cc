@@ -116,6 +116,7 @@ TEST_F(CompileCacheTest, ConcurrentIdenticalCompilesAreMergedIntoOne) {
   };
   std::vector<absl::StatusOr<cv1::CompileResponse>> results(kCallers);
   std::vector<std::thread> callers;
+  callers.reserve(kCallers);
   for (int i = 0; i < kCallers; ++i)
     callers.emplace_back([&, i] { results[i] = cache_->Compile(Request(), gate); });
   for (std::thread& caller : callers) caller.join();
