@@ -191,6 +191,15 @@ std::vector<Case> Cases() {
   // B of 570 KB: packed into 16-column panels for AVX2 only (its haswell variant; AVX-512
   // packs from 2 MB), 25 register tiles of 6 rows, columns split over workgroups.
   matmul_case(150, 700, 208, /*atol=*/1e-4f);
+  // Ragged edges (issue 17): 77 columns as 2 tiles of 32 and 13; 87 as 2 x 32, then 23 cut
+  // into 16 and 7 with the fused fill cut alike (ragged_split), both in one reduction loop
+  // with their accumulators in registers; 33 rows (3 workgroups of 11 when async) as 7 + 4,
+  // 10 rows as one tile of 10 (TargetInfo::RowTileFor); 7 rows a matrix product (register
+  // tiles, not few-row streaming) with 1001 = 31 x 32 + 9 columns.
+  matmul_case(33, 100, 77);
+  matmul_case(10, 64, 87);
+  matmul_case(7, 300, 1001, /*atol=*/1e-4f);
+  matmul_case(100, 300, 257, /*atol=*/1e-4f);
   {
     // Constant weights of 2 MB: packed at compile time into a global of their own (the
     // original dropped), read by the product directly.
@@ -307,6 +316,40 @@ func.func @main(%x: tensor<1x15x15x5xf32>, %w: tensor<3x3x5x40xf32>) -> tensor<1
                      Tensor y = Conv2dNhwc(in[0], in[1], 1, 0);
                      for (float& v : y.values) v += 0.5f;
                      return std::vector<Tensor>{y};
+                   }});
+
+  // 56 output channels: a tile of 32 and a ragged 24, cut into a whole vector of 16 and 8
+  // (ragged_split); 3 input channels, 11-column output rows (8 + 3).
+  cases.push_back({"conv2d_nhwc_ragged_channels",
+                   R"mlir(
+func.func @main(%x: tensor<1x9x13x3xf32>, %w: tensor<3x3x3x56xf32>) -> tensor<1x7x11x56xf32> {
+  %b = arith.constant 0.25 : f32
+  %e = tensor.empty() : tensor<1x7x11x56xf32>
+  %f = linalg.fill ins(%b : f32) outs(%e : tensor<1x7x11x56xf32>) -> tensor<1x7x11x56xf32>
+  %y = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+       ins(%x, %w : tensor<1x9x13x3xf32>, tensor<3x3x3x56xf32>) outs(%f : tensor<1x7x11x56xf32>) -> tensor<1x7x11x56xf32>
+  return %y : tensor<1x7x11x56xf32>
+})mlir",
+                   {{1, 9, 13, 3}, {3, 3, 3, 56}},
+                   [](const std::vector<Tensor>& in) {
+                     Tensor y = Conv2dNhwc(in[0], in[1], 1, 0);
+                     for (float& v : y.values) v += 0.25f;
+                     return std::vector<Tensor>{y};
+                   }});
+
+  cases.push_back({"depthwise_conv_ragged_channels",
+                   R"mlir(
+func.func @main(%x: tensor<1x6x12x56xf32>, %w: tensor<3x3x56xf32>) -> tensor<1x4x10x56xf32> {
+  %one = arith.constant 1.0 : f32
+  %e = tensor.empty() : tensor<1x4x10x56xf32>
+  %f = linalg.fill ins(%one : f32) outs(%e : tensor<1x4x10x56xf32>) -> tensor<1x4x10x56xf32>
+  %y = linalg.depthwise_conv_2d_nhwc_hwc {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+       ins(%x, %w : tensor<1x6x12x56xf32>, tensor<3x3x56xf32>) outs(%f : tensor<1x4x10x56xf32>) -> tensor<1x4x10x56xf32>
+  return %y : tensor<1x4x10x56xf32>
+})mlir",
+                   {{1, 6, 12, 56}, {3, 3, 56}},
+                   [](const std::vector<Tensor>& in) {
+                     return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], 1.0)};
                    }});
 
   cases.push_back({"depthwise_conv_register_tiles",

@@ -1,5 +1,6 @@
 #include "compiler_service/codegen/hoist_accumulators.h"
 
+#include "llvm/ADT/SmallBitVector.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -25,17 +26,83 @@ mlir::Value RootOf(mlir::Value value) {
   return llvm::isa<mlir::BlockArgument>(value) ? value : mlir::Value();
 }
 
-mlir::Value AccessedRoot(mlir::Operation* op, bool& is_access) {
-  is_access = true;
-  if (auto read = llvm::dyn_cast<mlir::vector::TransferReadOp>(op)) return RootOf(read.getBase());
-  if (auto write = llvm::dyn_cast<mlir::vector::TransferWriteOp>(op))
-    return RootOf(write.getBase());
-  if (auto load = llvm::dyn_cast<mlir::memref::LoadOp>(op)) return RootOf(load.getMemref());
-  if (auto store = llvm::dyn_cast<mlir::memref::StoreOp>(op)) return RootOf(store.getMemref());
-  if (auto load = llvm::dyn_cast<mlir::vector::LoadOp>(op)) return RootOf(load.getBase());
-  if (auto store = llvm::dyn_cast<mlir::vector::StoreOp>(op)) return RootOf(store.getBase());
-  is_access = false;
+// The buffer view `op` reads or writes through, or null when `op` is no plain access.
+mlir::Value AccessedView(mlir::Operation* op) {
+  if (auto read = llvm::dyn_cast<mlir::vector::TransferReadOp>(op)) return read.getBase();
+  if (auto write = llvm::dyn_cast<mlir::vector::TransferWriteOp>(op)) return write.getBase();
+  if (auto load = llvm::dyn_cast<mlir::memref::LoadOp>(op)) return load.getMemref();
+  if (auto store = llvm::dyn_cast<mlir::memref::StoreOp>(op)) return store.getMemref();
+  if (auto load = llvm::dyn_cast<mlir::vector::LoadOp>(op)) return load.getBase();
+  if (auto store = llvm::dyn_cast<mlir::vector::StoreOp>(op)) return store.getBase();
   return {};
+}
+
+mlir::Value AccessedRoot(mlir::Operation* op, bool& is_access) {
+  mlir::Value view = AccessedView(op);
+  is_access = static_cast<bool>(view);
+  return view ? RootOf(view) : mlir::Value();
+}
+
+// The elements a view covers, as a box (a half-open range per dimension) in the coordinates
+// of `view`: the view itself, then each buffer it is a subview of, up the chain of subviews
+// with constant offsets and strides (a strided range is widened to its hull).
+struct Box {
+  mlir::Value view;
+  llvm::SmallVector<std::pair<int64_t, int64_t>> ranges;
+};
+
+llvm::SmallVector<Box> Ancestry(mlir::Value view) {
+  auto type = llvm::dyn_cast<mlir::MemRefType>(view.getType());
+  if (!type || !type.hasStaticShape()) return {};
+  Box box{view, {}};
+  for (int64_t extent : type.getShape()) box.ranges.emplace_back(0, extent);
+  llvm::SmallVector<Box> chain = {box};
+  while (auto subview = view.getDefiningOp<mlir::memref::SubViewOp>()) {
+    const llvm::SmallBitVector dropped = subview.getDroppedDims();
+    Box up{subview.getSource(), {}};
+    unsigned child = 0;
+    bool constant = true;
+    for (unsigned dim = 0; dim < subview.getMixedOffsets().size() && constant; ++dim) {
+      std::optional<int64_t> offset = mlir::getConstantIntValue(subview.getMixedOffsets()[dim]);
+      std::optional<int64_t> stride = mlir::getConstantIntValue(subview.getMixedStrides()[dim]);
+      if (!offset || !stride) {
+        constant = false;
+        break;
+      }
+      if (dropped.test(dim)) {
+        up.ranges.emplace_back(*offset, *offset + 1);
+        continue;
+      }
+      auto [lo, hi] = box.ranges[child++];
+      up.ranges.emplace_back(*offset + lo * *stride, *offset + (hi - 1) * *stride + 1);
+    }
+    if (!constant) break;
+    chain.push_back(up);
+    box = std::move(up);
+    view = subview.getSource();
+  }
+  return chain;
+}
+
+// Whether two views provably share no element: in the coordinates of a buffer both are
+// (constant-offset) subviews of, their boxes do not overlap along some dimension. Every access
+// through a view stays inside it, so accesses through the two never conflict: the tiles a
+// ragged edge is cut into (a whole vector and the rest, side by side in one reduction loop,
+// also through the 1-D views of a decomposed convolution) keep their accumulators in
+// registers.
+bool DisjointViews(mlir::Value a, mlir::Value b) {
+  const llvm::SmallVector<Box> ancestry_a = Ancestry(a);
+  const llvm::SmallVector<Box> ancestry_b = Ancestry(b);
+  for (const Box& box_a : ancestry_a)
+    for (const Box& box_b : ancestry_b) {
+      if (box_a.view != box_b.view) continue;
+      for (unsigned dim = 0; dim < box_a.ranges.size(); ++dim)
+        if (box_a.ranges[dim].second <= box_b.ranges[dim].first ||
+            box_b.ranges[dim].second <= box_a.ranges[dim].first)
+          return true;
+      return false;
+    }
+  return false;
 }
 
 // A transfer op at the top level of `body`, possibly inside a vector.mask whose mask is
@@ -86,7 +153,9 @@ bool HoistOne(mlir::scf::ForOp loop) {
       bool is_access = false;
       mlir::Value other_root = AccessedRoot(other, is_access);
       if (is_access) {
-        if (!other_root || other_root == root) conflict = true;
+        if (!other_root ||
+            (other_root == root && !DisjointViews(AccessedView(other), read.getBase())))
+          conflict = true;
         return;
       }
       if (!mlir::isMemoryEffectFree(other) &&
@@ -149,16 +218,18 @@ bool IsWholeTransfer(TransferOp op) {
          op.getVectorType().getShape() == type.getShape();
 }
 
-// Whether any op strictly between `from` and `to` (same block) may touch `root`'s memory.
-bool TouchesRootBetween(mlir::Operation* from, mlir::Operation* to, mlir::Value root) {
+// Whether any op strictly between `from` and `to` (same block) may touch the memory `view`
+// covers.
+bool TouchesViewBetween(mlir::Operation* from, mlir::Operation* to, mlir::Value view) {
+  const mlir::Value root = RootOf(view);
   bool touches = false;
   for (mlir::Operation* op = from->getNextNode(); op && op != to && !touches;
        op = op->getNextNode()) {
     op->walk([&](mlir::Operation* inner) {
-      bool is_access = false;
-      mlir::Value accessed = AccessedRoot(inner, is_access);
-      if (is_access) {
-        if (!accessed || accessed == root) touches = true;
+      if (mlir::Value accessed = AccessedView(inner)) {
+        mlir::Value accessed_root = RootOf(accessed);
+        if (!accessed_root || (accessed_root == root && !DisjointViews(accessed, view)))
+          touches = true;
         return;
       }
       if (!mlir::isMemoryEffectFree(inner) &&
@@ -245,7 +316,7 @@ void DeferAccumulatorReads(mlir::func::FuncOp dispatch) {
       // Nothing between the read and the write (the loop included) may touch the buffer: the
       // read moves past all of it.
       mlir::Value root = RootOf(read.getBase());
-      if (!root || TouchesRootBetween(read, write, root)) continue;
+      if (!root || TouchesViewBetween(read, write, read.getBase())) continue;
       auto buffer = llvm::cast<mlir::MemRefType>(read.getBase().getType());
       llvm::SmallVector<int64_t> strides;
       int64_t offset = 0;
@@ -310,9 +381,17 @@ void ForwardSplatInits(mlir::func::FuncOp dispatch) {
     mlir::Value root = RootOf(fill.getBase());
     auto splat = llvm::cast<mlir::DenseElementsAttr>(
         llvm::cast<mlir::arith::ConstantOp>(fill.getVector().getDefiningOp()).getValue());
-    // The first access of the buffer after the fill: the accumulator read it initializes.
+    // The first access of the fill's tile after the fill: the accumulator read it
+    // initializes. Accesses to other buffers, or to tiles of this one beside it (the parts of
+    // a cut ragged tile are filled one after the other), may come first.
     mlir::Operation* next = fill->getNextNode();
-    while (next && mlir::isMemoryEffectFree(next)) next = next->getNextNode();
+    while (next && (mlir::isMemoryEffectFree(next) || [&] {
+             mlir::Value accessed = AccessedView(next);
+             mlir::Value accessed_root = accessed ? RootOf(accessed) : mlir::Value();
+             return accessed_root &&
+                    (accessed_root != root || DisjointViews(accessed, fill.getBase()));
+           }()))
+      next = next->getNextNode();
     auto read = llvm::dyn_cast_or_null<mlir::vector::TransferReadOp>(next);
     if (!read || !IsWholeTransfer(read) || !IsWholeView(read.getBase(), fill.getBase())) continue;
     mlir::OpBuilder builder(read);
@@ -324,9 +403,11 @@ void ForwardSplatInits(mlir::func::FuncOp dispatch) {
     // The accumulator store that overwrites the whole tile, with nothing reading it between.
     for (mlir::Operation* op = fill->getNextNode(); op; op = op->getNextNode()) {
       auto store = llvm::dyn_cast<mlir::vector::TransferWriteOp>(op);
-      if (!store || RootOf(store.getBase()) != root) continue;
+      if (!store || RootOf(store.getBase()) != root ||
+          DisjointViews(store.getBase(), fill.getBase()))
+        continue;
       if (IsWholeTransfer(store) && IsWholeView(store.getBase(), fill.getBase()) &&
-          !TouchesRootBetween(fill, store, root))
+          !TouchesViewBetween(fill, store, fill.getBase()))
         fill->erase();
       break;
     }

@@ -11,7 +11,7 @@ ProductClass ClassifyProduct(mlir::linalg::LinalgOp op, const TargetInfo& target
   llvm::SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, mlir::ShapedType::isDynamic)) return ProductClass::kNone;
   if (dims->n.empty()) return ProductClass::kMatrixVector;
-  if (dims->m.empty() || ranges[dims->m.back()] < target.RegisterTileRows())
+  if (dims->m.empty() || ranges[dims->m.back()] < target.FewRowsBelow())
     return ProductClass::kFewRows;
   return ProductClass::kMatrix;
 }

@@ -15,13 +15,13 @@ namespace kiln::compiler {
 enum class ProductClass {
   kNone,          // not a contraction (or its loop ranges are not static)
   kMatrix,        // a register tile of rows fills: tiles of rows x 2 vectors, k innermost
-  kFewRows,       // fewer rows than a register tile (a vector times a matrix): B streamed
-                  // row by row, the reduction outside the column loop
+  kFewRows,       // fewer rows than TargetInfo::FewRowsBelow (a vector times a matrix): B
+                  // streamed row by row, the reduction outside the column loop
   kMatrixVector,  // no column dimension: vectorized along the reduction
 };
 
 // Rows are the extent of the innermost M loop: the one the register tile spans (codegen tiles
-// outer M loops by 1). A contraction with M dims [4, 2] is few-row on AVX-512 (2 < 8 rows).
+// outer M loops by 1). A contraction with M dims [4, 2] is few-row (2 < 6 rows).
 ProductClass ClassifyProduct(mlir::linalg::LinalgOp op, const TargetInfo& target);
 
 llvm::StringRef ProductClassName(ProductClass product);  // "none", "matrix", ...

@@ -25,6 +25,10 @@ struct TileStrategy {
   bool vectorize = false;                   // false: leave the op to scalar loops
   llvm::SmallVector<int64_t> tile_sizes;    // per loop; 0 = not tiled
   llvm::SmallVector<int64_t> vector_sizes;  // per loop; >= the tile (masked when larger)
+  // Per loop (empty: none): a register tile whose extent is over this and not a multiple of it
+  // is cut at the last multiple (the ragged edge of a multi-vector tile: whole vectors, then
+  // one partial vector).
+  llvm::SmallVector<int64_t> ragged_split;
   // Vectorize straight to vector.contract, lowered later to outer products (FMAs) with the
   // accumulator tile in registers.
   bool named_contraction = false;

@@ -21,6 +21,13 @@ mlir::LogicalResult TileAndPeel(mlir::RewriterBase& rewriter, mlir::linalg::Lina
                                 llvm::ArrayRef<int64_t> sizes, llvm::ArrayRef<int64_t> interchange,
                                 llvm::function_ref<void(mlir::Operation*)> mark);
 
+// Cuts `tile` (static loop ranges, buffer semantics) along each loop whose range is over
+// `split[loop]` (0: never) and not a multiple of it, at the last multiple: one part holds whole
+// multiples, the other the remainder. `mark` annotates every part; returns how many parts
+// there are (1: nothing was cut).
+int SplitRaggedTile(mlir::RewriterBase& rewriter, mlir::linalg::LinalgOp tile,
+                    llvm::ArrayRef<int64_t> split, llvm::function_ref<void(mlir::Operation*)> mark);
+
 // Every registered op's canonicalization patterns, frozen once per pass instance: building
 // them for each of a model's dispatches was measurable.
 std::shared_ptr<mlir::FrozenRewritePatternSet> FreezeCanonicalization(mlir::MLIRContext* ctx);

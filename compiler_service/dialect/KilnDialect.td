@@ -34,7 +34,8 @@ def Kiln_LoweringConfigAttr : AttrDef<Kiln_Dialect, "LoweringConfig"> {
       #kiln.lowering_config<workgroup_tiles = [64, 0, 0]>
       #kiln.lowering_config<"contraction", workgroup_tiles = [64, 0, 0], product = matrix,
           cache_tiles = [0, 256, 256], cache_order = [1, 2, 0], pack_b = [32, 8],
-          tiles = [8, 32, 1], vector_sizes = [8, 32, 1], named_contraction>
+          tiles = [8, 32, 1], vector_sizes = [8, 32, 1], ragged_split = [0, 16, 0],
+          named_contraction>
 
     - strategy: a name for the chosen strategy (diagnostics and tests); absent while only the
       workgroup level is chosen (and then no other level may be set);
@@ -48,6 +49,10 @@ def Kiln_LoweringConfigAttr : AttrDef<Kiln_Dialect, "LoweringConfig"> {
     - tiles / order: the register (vector) tiles and their loop order; empty tiles: the op
       stays scalar loops;
     - vector_sizes: the vector shape of a tile that is still dynamic after peeling;
+    - ragged_split: a register tile whose extent along a loop is over ragged_split[loop] and
+      not a multiple of it is cut at the last multiple (0: never cut): a ragged edge of 31
+      columns becomes a whole vector of 16 and a remainder of 15, instead of one odd vector
+      of 31 that LLVM legalizes piece by piece, or one-vector tiles everywhere;
     - prefetch_b_rows: prefetch B this many reduction steps ahead (0: no);
     - named_contraction: vectorize to vector.contract (outer products on the register tile);
     - decompose_windowed: rewrite each unit-height tile of a 2-D windowed op to 1-D first.
@@ -62,6 +67,7 @@ def Kiln_LoweringConfigAttr : AttrDef<Kiln_Dialect, "LoweringConfig"> {
     OptionalArrayRefParameter<"int64_t">:$tiles,
     OptionalArrayRefParameter<"int64_t">:$order,
     OptionalArrayRefParameter<"int64_t">:$vector_sizes,
+    OptionalArrayRefParameter<"int64_t">:$ragged_split,
     DefaultValuedParameter<"int64_t", "0">:$prefetch_b_rows,
     DefaultValuedParameter<"bool", "false">:$named_contraction,
     DefaultValuedParameter<"bool", "false">:$decompose_windowed

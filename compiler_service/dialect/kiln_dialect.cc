@@ -44,7 +44,7 @@ mlir::Attribute LoweringConfigAttr::parse(mlir::AsmParser& parser, mlir::Type) {
   std::string strategy;
   std::string product = "none";
   llvm::SmallVector<int64_t> workgroup_tiles, cache_tiles, cache_order, pack_b, tiles, order,
-      vector_sizes;
+      vector_sizes, ragged_split;
   int64_t prefetch_b_rows = 0;
   bool named_contraction = false, decompose_windowed = false;
   if (parser.parseLess()) return {};
@@ -72,6 +72,7 @@ mlir::Attribute LoweringConfigAttr::parse(mlir::AsmParser& parser, mlir::Type) {
                                            .Case("tiles", &tiles)
                                            .Case("order", &order)
                                            .Case("vector_sizes", &vector_sizes)
+                                           .Case("ragged_split", &ragged_split)
                                            .Default(nullptr);
     if (list != nullptr) {
       if (ParseIntList(parser, *list)) return {};
@@ -87,9 +88,10 @@ mlir::Attribute LoweringConfigAttr::parse(mlir::AsmParser& parser, mlir::Type) {
     }
   }
   if (parser.parseGreater()) return {};
-  return parser.getChecked<LoweringConfigAttr>(
-      parser.getContext(), strategy, workgroup_tiles, product, cache_tiles, cache_order, pack_b,
-      tiles, order, vector_sizes, prefetch_b_rows, named_contraction, decompose_windowed);
+  return parser.getChecked<LoweringConfigAttr>(parser.getContext(), strategy, workgroup_tiles,
+                                               product, cache_tiles, cache_order, pack_b, tiles,
+                                               order, vector_sizes, ragged_split, prefetch_b_rows,
+                                               named_contraction, decompose_windowed);
 }
 
 void LoweringConfigAttr::print(mlir::AsmPrinter& printer) const {
@@ -110,6 +112,7 @@ void LoweringConfigAttr::print(mlir::AsmPrinter& printer) const {
   PrintIntList(printer, "tiles", getTiles());
   PrintIntList(printer, "order", getOrder());
   PrintIntList(printer, "vector_sizes", getVectorSizes());
+  PrintIntList(printer, "ragged_split", getRaggedSplit());
   if (getPrefetchBRows() != 0) printer << ", prefetch_b_rows = " << getPrefetchBRows();
   if (getNamedContraction()) printer << ", named_contraction";
   if (getDecomposeWindowed()) printer << ", decompose_windowed";
@@ -121,14 +124,14 @@ mlir::LogicalResult LoweringConfigAttr::verify(
     llvm::ArrayRef<int64_t> workgroup_tiles, llvm::StringRef product,
     llvm::ArrayRef<int64_t> cache_tiles, llvm::ArrayRef<int64_t> cache_order,
     llvm::ArrayRef<int64_t> pack_b, llvm::ArrayRef<int64_t> tiles, llvm::ArrayRef<int64_t> order,
-    llvm::ArrayRef<int64_t> vector_sizes, int64_t prefetch_b_rows, bool named_contraction,
-    bool decompose_windowed) {
+    llvm::ArrayRef<int64_t> vector_sizes, llvm::ArrayRef<int64_t> ragged_split,
+    int64_t prefetch_b_rows, bool named_contraction, bool decompose_windowed) {
   if (strategy.empty()) {
     if (workgroup_tiles.empty())
       return emitError() << "a lowering config without a strategy must have workgroup_tiles";
     if (product != "none" || !cache_tiles.empty() || !cache_order.empty() || !pack_b.empty() ||
-        !tiles.empty() || !order.empty() || !vector_sizes.empty() || prefetch_b_rows != 0 ||
-        named_contraction || decompose_windowed)
+        !tiles.empty() || !order.empty() || !vector_sizes.empty() || !ragged_split.empty() ||
+        prefetch_b_rows != 0 || named_contraction || decompose_windowed)
       return emitError() << "a lowering config without a strategy has only its workgroup level "
                             "chosen: name the strategy of its other levels";
   }
@@ -147,10 +150,14 @@ mlir::LogicalResult LoweringConfigAttr::verify(
   if (!vector_sizes.empty() && vector_sizes.size() != tiles.size())
     return emitError() << "vector_sizes has " << vector_sizes.size() << " loops, tiles "
                        << tiles.size();
+  if (!ragged_split.empty() && ragged_split.size() != tiles.size())
+    return emitError() << "ragged_split has " << ragged_split.size() << " loops, tiles "
+                       << tiles.size();
   if (llvm::any_of(workgroup_tiles, [](int64_t v) { return v < 0; }) ||
       llvm::any_of(cache_tiles, [](int64_t v) { return v < 0; }) ||
       llvm::any_of(tiles, [](int64_t v) { return v < 0; }) ||
-      llvm::any_of(vector_sizes, [](int64_t v) { return v < 0; }) || prefetch_b_rows < 0)
+      llvm::any_of(vector_sizes, [](int64_t v) { return v < 0; }) ||
+      llvm::any_of(ragged_split, [](int64_t v) { return v < 0; }) || prefetch_b_rows < 0)
     return emitError() << "tile and vector sizes must not be negative";
   return mlir::success();
 }

@@ -23,6 +23,16 @@ func.func private @vector_rank() attributes {c = #kiln.lowering_config<"x", tile
 
 // -----
 
+// expected-error @+1 {{ragged_split has 3 loops, tiles 2}}
+func.func private @ragged_rank() attributes {c = #kiln.lowering_config<"x", tiles = [1, 32], ragged_split = [0, 16, 0]>}
+
+// -----
+
+// expected-error @+1 {{a lowering config without a strategy has only its workgroup level chosen}}
+func.func private @ragged_without_strategy() attributes {c = #kiln.lowering_config<workgroup_tiles = [8], ragged_split = [16]>}
+
+// -----
+
 // expected-error @+1 {{unknown #kiln.lowering_config field 'tile'}}
 func.func private @unknown_field() attributes {c = #kiln.lowering_config<"x", tile = [8]>}
 

@@ -19,11 +19,12 @@
 // WG256: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [0, 16, 0]>}
 
 // A matrix product: register tiles of 8 rows x 2 vectors on AVX-512, 6 x 2 on AVX2 (where 8
-// rows spill the 16 registers), the reduction stepped one at a time (outer products).
+// rows spill the 16 registers), the reduction stepped one at a time (outer products). A ragged
+// column tile is cut at one vector (ragged_split): whole vectors, then a partial one.
 // AVX512-LABEL: func.func private @matrix
-// AVX512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = matrix, tiles = [8, 32, 1], vector_sizes = [8, 32, 1], named_contraction>}
+// AVX512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = matrix, tiles = [8, 32, 1], vector_sizes = [8, 32, 1], ragged_split = [0, 16, 0], named_contraction>}
 // AVX2-LABEL: func.func private @matrix
-// AVX2: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = matrix, tiles = [6, 16, 1], vector_sizes = [6, 16, 1], named_contraction>}
+// AVX2: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = matrix, tiles = [6, 16, 1], vector_sizes = [6, 16, 1], ragged_split = [0, 8, 0], named_contraction>}
 func.func private @matrix(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x256xf32>) outs(%c : memref<256x256xf32>)
   return
@@ -32,9 +33,9 @@ func.func private @matrix(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: 
 // One row: B streamed row by row (the reduction outside the column loop, 4 steps per tile),
 // prefetched 4 rows ahead since B (2 MB) comes from memory.
 // AVX512-LABEL: func.func private @few_rows
-// AVX512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = few_rows, tiles = [0, 32, 4], order = [0, 2, 1], vector_sizes = [1, 32, 4], prefetch_b_rows = 4, named_contraction>}
+// AVX512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = few_rows, tiles = [0, 32, 4], order = [0, 2, 1], vector_sizes = [1, 32, 4], ragged_split = [0, 16, 0], prefetch_b_rows = 4, named_contraction>}
 // AVX2-LABEL: func.func private @few_rows
-// AVX2: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = few_rows, tiles = [0, 16, 4], order = [0, 2, 1], vector_sizes = [1, 16, 4], prefetch_b_rows = 4, named_contraction>}
+// AVX2: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", product = few_rows, tiles = [0, 16, 4], order = [0, 2, 1], vector_sizes = [1, 16, 4], ragged_split = [0, 8, 0], prefetch_b_rows = 4, named_contraction>}
 func.func private @few_rows(%a: memref<1x513xf32>, %b: memref<513x1000xf32>, %c: memref<1x1000xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul ins(%a, %b : memref<1x513xf32>, memref<513x1000xf32>) outs(%c : memref<1x1000xf32>)
   return
@@ -60,13 +61,31 @@ func.func private @rows4x2(%a: memref<4x2x512xf32>, %b: memref<512x1024xf32>, %c
   return
 }
 
-// Six rows: a full register tile on AVX2, fewer than one on AVX-512.
+// Six rows: a full register tile on AVX2; on AVX-512 one tile of 6 rows (12 accumulators keep
+// both FMA units busy, which streaming B row by row did not: TargetInfo::FewRowsBelow).
 // AVX512-LABEL: func.func private @six_rows
-// AVX512: product = few_rows
+// AVX512: product = matrix, tiles = [0, 32, 1], vector_sizes = [6, 32, 1]
 // AVX2-LABEL: func.func private @six_rows
 // AVX2: product = matrix
 func.func private @six_rows(%a: memref<6x64xf32>, %b: memref<64x64xf32>, %c: memref<6x64xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.matmul ins(%a, %b : memref<6x64xf32>, memref<64x64xf32>) outs(%c : memref<6x64xf32>)
+  return
+}
+
+// Rows that 8-row tiles would leave a last tile of under 4 (a workgroup of 11 rows: 8 + 3,
+// whose 6 accumulators idle the FMA units) take another height, up to the 14 rows AVX-512's
+// registers hold: 7 + 4 for 11 rows, one tile of 10 for 10 (TargetInfo::RowTileFor). AVX2's
+// 6-row tiles leave 5 of 11 and 4 of 10, enough for its 3-row half.
+// AVX512-LABEL: func.func private @eleven_rows
+// AVX512: tiles = [7, 32, 1], vector_sizes = [7, 32, 1]
+// AVX512: tiles = [0, 32, 1], vector_sizes = [10, 32, 1]
+// AVX2-LABEL: func.func private @eleven_rows
+// AVX2: tiles = [6, 16, 1], vector_sizes = [6, 16, 1]
+// AVX2: tiles = [6, 16, 1], vector_sizes = [6, 16, 1]
+func.func private @eleven_rows(%a: memref<11x300xf32>, %b: memref<300x77xf32>, %c: memref<11x77xf32>,
+                               %d: memref<10x300xf32>, %e: memref<10x77xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<11x300xf32>, memref<300x77xf32>) outs(%c : memref<11x77xf32>)
+  linalg.matmul ins(%d, %b : memref<10x300xf32>, memref<300x77xf32>) outs(%e : memref<10x77xf32>)
   return
 }
 
@@ -94,9 +113,9 @@ func.func private @packed(%a: memref<512x2048xf32>, %b: memref<2048x2048xf32>, %
 // A 3x3 convolution: decomposed to 1-D per output row, 8 (6 on AVX2) output columns by two
 // vectors of output channels (32 channels are one AVX-512 tile: 0, not tiled).
 // AVX512-LABEL: func.func private @conv
-// AVX512: linalg.conv_2d_nhwc_hwcf {kiln.lowering_config = #kiln.lowering_config<"windowed 2-D (decomposed to 1-D)", tiles = [0, 1, 8, 0, 1, 1, 1], decompose_windowed>}
+// AVX512: linalg.conv_2d_nhwc_hwcf {kiln.lowering_config = #kiln.lowering_config<"windowed 2-D (decomposed to 1-D)", tiles = [0, 1, 8, 0, 1, 1, 1], ragged_split = [0, 0, 0, 16, 0, 0, 0], decompose_windowed>}
 // AVX2-LABEL: func.func private @conv
-// AVX2: linalg.conv_2d_nhwc_hwcf {kiln.lowering_config = #kiln.lowering_config<"windowed 2-D (decomposed to 1-D)", tiles = [0, 1, 6, 16, 1, 1, 1], decompose_windowed>}
+// AVX2: linalg.conv_2d_nhwc_hwcf {kiln.lowering_config = #kiln.lowering_config<"windowed 2-D (decomposed to 1-D)", tiles = [0, 1, 6, 16, 1, 1, 1], ragged_split = [0, 0, 0, 8, 0, 0, 0], decompose_windowed>}
 func.func private @conv(%x: memref<1x58x58x32xf32>, %w: memref<3x3x32x32xf32>, %y: memref<1x56x56x32xf32>, %wg: index) attributes {kiln.dispatch} {
   linalg.conv_2d_nhwc_hwcf ins(%x, %w : memref<1x58x58x32xf32>, memref<3x3x32x32xf32>) outs(%y : memref<1x56x56x32xf32>)
   return
@@ -165,7 +184,7 @@ func.func private @kept(%a: memref<8x8xf32>, %b: memref<8x8xf32>, %c: memref<8x8
 // A workgroup's op: the codegen level completes the config, keeping the workgroup level (the
 // op's loops already span one 16-row tile).
 // AVX512-LABEL: func.func private @workgroup_op
-// AVX512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", workgroup_tiles = [16, 0, 0], product = matrix, tiles = [8, 32, 1], vector_sizes = [8, 32, 1], named_contraction>}
+// AVX512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<"contraction", workgroup_tiles = [16, 0, 0], product = matrix, tiles = [8, 32, 1], vector_sizes = [8, 32, 1], ragged_split = [0, 16, 0], named_contraction>}
 // WG512-LABEL: func.func private @workgroup_op
 // WG512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [16, 0, 0]>}
 func.func private @workgroup_op(%a: memref<16x256xf32, strided<[256, 1], offset: ?>>, %b: memref<256x256xf32>, %c: memref<16x256xf32, strided<[256, 1], offset: ?>>, %wg: index) attributes {kiln.dispatch} {

@@ -61,10 +61,22 @@ func.func @left_alone(%a: tensor<1x513xf32>, %b: tensor<513x1000xf32>, %c: tenso
 
 // -----
 
-// Few rows means fewer than the target's register tile (codegen/product_class.h): 6 rows are
-// split for AVX-512 (8-row tiles) and left alone for AVX2 (6-row tiles: a matrix product).
-// CHECK-LABEL: func.func @six_rows
+// Few rows means fewer than TargetInfo::FewRowsBelow (codegen/product_class.h), 6 on both
+// targets: 5 rows are split, 6 are a matrix product (register tiles of 6 rows).
+// CHECK-LABEL: func.func @five_rows
 // CHECK: linalg.contract
+// AVX2-LABEL: func.func @five_rows
+// AVX2: linalg.contract
+func.func @five_rows(%a: tensor<5x2048xf32>, %b: tensor<2048x2048xf32>, %c: tensor<5x2048xf32>) -> tensor<5x2048xf32> {
+  %r = linalg.matmul ins(%a, %b : tensor<5x2048xf32>, tensor<2048x2048xf32>) outs(%c : tensor<5x2048xf32>) -> tensor<5x2048xf32>
+  return %r : tensor<5x2048xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @six_rows
+// CHECK-NOT: linalg.contract
+// CHECK: linalg.matmul
 // AVX2-LABEL: func.func @six_rows
 // AVX2-NOT: linalg.contract
 // AVX2: linalg.matmul

@@ -200,8 +200,8 @@ def SplitVectorMatrixReduction : Pass<"kiln-split-vector-matrix-reduction", "mli
   let summary = "Splits the reduction of a vector times a big matrix into parts over row ranges";
   let description = [{
     On tensors, before bufferization. A matmul with a few rows (a vector times a weight
-    matrix: the few-row class of codegen/product_class.h, fewer rows than the target's register
-    tile) whose B is big is bound by how fast B streams from memory. Split along its columns,
+    matrix: the few-row class of codegen/product_class.h, fewer rows than
+    TargetInfo::FewRowsBelow) whose B is big is bound by how fast B streams from memory. Split along its columns,
     each workgroup reads a short segment of every row of B, a new page at every row, which the
     hardware prefetcher cannot follow. Instead its reduction is split into up to 16 parts
     (upstream `linalg::splitReduction`): part p multiplies rows [p*K/P, (p+1)*K/P) of B, whole

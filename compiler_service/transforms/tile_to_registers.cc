@@ -79,7 +79,27 @@ struct TileToRegistersPass : public impl::TileToRegistersBase<TileToRegistersPas
                               << "' into register tiles; the op stays scalar loops";
     }
     // Folds the peeled bounds into static subview shapes.
-    return mlir::applyPatternsGreedily(func, *canonicalization_);
+    if (mlir::failed(mlir::applyPatternsGreedily(func, *canonicalization_))) return mlir::failure();
+    // Now static, the ragged edge tiles are cut into whole vectors and a remainder.
+    bool split = false;
+    llvm::SmallVector<mlir::linalg::LinalgOp> tiles;
+    func.walk([&](mlir::linalg::LinalgOp tile) {
+      if (LoweringConfigAttr config = GetLoweringConfig(tile);
+          config && !config.getRaggedSplit().empty())
+        tiles.push_back(tile);
+    });
+    for (mlir::linalg::LinalgOp tile : tiles) {
+      LoweringConfigAttr config = GetLoweringConfig(tile);
+      split |= SplitRaggedTile(rewriter, tile, config.getRaggedSplit(), [&](mlir::Operation* part) {
+                 part->setAttr(kLoweringConfigAttr, config);
+               }) > 1;
+    }
+    if (!split) return mlir::success();
+    if (mlir::failed(mlir::applyPatternsGreedily(func, *canonicalization_))) return mlir::failure();
+    // A cut fill and its cut consumer view the same parts through equal subviews; merged, the
+    // fill forwards into the accumulator (ForwardSplatInits matches views by identity).
+    mlir::eliminateCommonSubExpressions(rewriter, dominance, func);
+    return mlir::success();
   }
 
   // The fill that initializes `op`'s accumulator, when it can move into `op`'s tiles: it
@@ -117,10 +137,13 @@ struct TileToRegistersPass : public impl::TileToRegistersBase<TileToRegistersPas
       (iterators[i] == mlir::utils::IteratorType::parallel ? reduction : parallel)[i] = 0;
     // The fill's loops are the output dimensions: their vector sizes, from the op's.
     mlir::AffineMap map = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-    llvm::SmallVector<int64_t> fill_sizes;
-    for (mlir::AffineExpr result : map.getResults())
-      fill_sizes.push_back(
-          strategy.vector_sizes[llvm::cast<mlir::AffineDimExpr>(result).getPosition()]);
+    llvm::SmallVector<int64_t> fill_sizes, fill_split;
+    for (mlir::AffineExpr result : map.getResults()) {
+      const unsigned loop = llvm::cast<mlir::AffineDimExpr>(result).getPosition();
+      fill_sizes.push_back(strategy.vector_sizes[loop]);
+      // The fill's tile is cut where its consumer's is, so the two keep matching shapes.
+      if (!strategy.ragged_split.empty()) fill_split.push_back(strategy.ragged_split[loop]);
+    }
     mlir::MLIRContext* ctx = op.getContext();
     constexpr char kFusedFillAttr[] = "kiln.fused_fill";
     if (mlir::failed(TileAndPeel(rewriter, op, parallel, {}, [&](mlir::Operation* tile) {
@@ -142,7 +165,7 @@ struct TileToRegistersPass : public impl::TileToRegistersBase<TileToRegistersPas
       tile_fill->setAttr(
           kLoweringConfigAttr,
           LoweringConfigAttr::get(ctx, "fill fused into its consumer's tiles", {}, "none", {}, {},
-                                  {}, fill_sizes, {}, fill_sizes, 0, false, false));
+                                  {}, fill_sizes, {}, fill_sizes, fill_split, 0, false, false));
       if (llvm::all_of(reduction, [](int64_t size) { return size == 0; })) {
         mark(tile);
         continue;
