@@ -32,10 +32,18 @@ bench: build
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes 256x256x256,512x512x512,1024x1024x1024,2048x2048x2048,197x768x768,1x513x1000,49x576x64,1x4096x1024 --json $(BUILD_DIR)/bench-2threads.json
 	if grep -q avx512f /proc/cpuinfo; then /usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --isa avx2 --json $(BUILD_DIR)/bench-avx2.json; fi
 	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --shapes $(RAGGED_SHAPES) --convs "" --json $(BUILD_DIR)/bench-ragged.json
+	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes $(RAGGED_SHAPES) --convs "" --json $(BUILD_DIR)/bench-ragged-2threads.json
+	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 1 --shapes "" --convs $(NARROW_CONVS) --json $(BUILD_DIR)/bench-convs.json
+	/usr/bin/python3 benchmarks/bench_kernels.py --build $(BUILD_DIR) --threads 2 --shapes "" --convs $(NARROW_CONVS) --json $(BUILD_DIR)/bench-convs-2threads.json
 
 # Shapes off the tuned grid (issue 17): N, M and K that are not multiples of a register tile,
 # primes and near-powers of two included.
-RAGGED_SHAPES ?= 384x384x383,256x256x255,512x512x500,64x4096x1000,384x384x385,384x383x384,1000x1000x999,100x300x257,33x1000x77,7x2048x1001,1500x129x65,127x127x127
+RAGGED_SHAPES ?= 384x384x383,256x256x255,512x512x500,64x4096x1000,384x384x385,384x383x384,1000x1000x999,100x300x257,33x1000x77,7x2048x1001,1500x129x65,127x127x127,34x742x68,229x778x602,10x846x261,1301x1645x564
+
+# Narrow-channel convolutions of mobile networks (issue 17), NxHxWxCx(F|dw)[kK][sS] as
+# bench_kernels.py --convs reads them: 1x1 and 3x3 with 8..112 output channels, strided, the
+# 3x3 and 7x7 stride-2 stems on 3 channels, depthwise 3x3 (strided) and 5x5.
+NARROW_CONVS ?= 1x112x112x16x8k1,1x112x112x32x16k1,1x56x56x144x24k1,1x28x28x144x40k1,1x28x28x240x56k1,1x14x14x240x80k1,1x14x14x384x96k1,1x14x14x480x112k1,1x56x56x24x24,1x28x28x40x40,1x28x28x56x56,1x14x14x80x80,1x14x14x112x112,1x112x112x3x32s2,1x28x28x24x40s2,1x14x14x40x80s2,1x112x112x3x64k7s2,1x56x56x144xdw,1x28x28x240xdw,1x28x28x144xdws2,1x14x14x480xdw,1x14x14x672xdwk5
 
 # The ONNX zoo (benchmarks/onnx_zoo.py: resnet18, mobilenet_v2, a TransformerEncoder, an MLP)
 # against PyTorch's jit path, batch 1, 1 and 2 threads, min and median of 60 runs, plus cold

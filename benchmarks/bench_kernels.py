@@ -19,6 +19,7 @@ has AVX-512, as the codegen-performance issue specifies; this only affects this 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,26 +38,28 @@ def matmul_mlir(m, k, n):
 """
 
 
-def conv_mlir(n, h, w, c, f, kh, kw):
-    x, wt, y = f"{n}x{h}x{w}x{c}xf32", f"{kh}x{kw}x{c}x{f}xf32", f"{n}x{h-kh+1}x{w-kw+1}x{f}xf32"
+def conv_mlir(n, h, w, c, f, kh, kw, s=1):
+    oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
+    x, wt, y = f"{n}x{h}x{w}x{c}xf32", f"{kh}x{kw}x{c}x{f}xf32", f"{n}x{oh}x{ow}x{f}xf32"
     return f"""func.func @main(%x: tensor<{x}>, %w: tensor<{wt}>) -> tensor<{y}> {{
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<{y}>
   %f = linalg.fill ins(%z : f32) outs(%e : tensor<{y}>) -> tensor<{y}>
-  %r = linalg.conv_2d_nhwc_hwcf {{dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}}
+  %r = linalg.conv_2d_nhwc_hwcf {{dilations = dense<1> : tensor<2xi64>, strides = dense<{s}> : tensor<2xi64>}}
     ins(%x, %w : tensor<{x}>, tensor<{wt}>) outs(%f : tensor<{y}>) -> tensor<{y}>
   return %r : tensor<{y}>
 }}
 """
 
 
-def depthwise_mlir(n, h, w, c, kh, kw):
-    x, wt, y = f"{n}x{h}x{w}x{c}xf32", f"{kh}x{kw}x{c}xf32", f"{n}x{h-kh+1}x{w-kw+1}x{c}xf32"
+def depthwise_mlir(n, h, w, c, kh, kw, s=1):
+    oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
+    x, wt, y = f"{n}x{h}x{w}x{c}xf32", f"{kh}x{kw}x{c}xf32", f"{n}x{oh}x{ow}x{c}xf32"
     return f"""func.func @main(%x: tensor<{x}>, %w: tensor<{wt}>) -> tensor<{y}> {{
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<{y}>
   %f = linalg.fill ins(%z : f32) outs(%e : tensor<{y}>) -> tensor<{y}>
-  %r = linalg.depthwise_conv_2d_nhwc_hwc {{dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}}
+  %r = linalg.depthwise_conv_2d_nhwc_hwc {{dilations = dense<1> : tensor<2xi64>, strides = dense<{s}> : tensor<2xi64>}}
     ins(%x, %w : tensor<{x}>, tensor<{wt}>) outs(%f : tensor<{y}>) -> tensor<{y}>
   return %r : tensor<{y}>
 }}
@@ -106,8 +109,9 @@ def main():
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--min-time", type=float, default=0.3)
     parser.add_argument("--threads", type=int, default=1)
-    # Convolutions, against oneDNN only (numpy has none): NxHxWxC (output size, 3x3 window,
-    # the input pre-padded by one), then F for dense ones or "dw" for depthwise.
+    # Convolutions, against oneDNN only (numpy has none): NxHxWxC (output size), then F for
+    # dense ones or "dw" for depthwise, then optionally kK (a KxK window, 3 if not given) and
+    # sS (stride S, 1 if not given); the input is pre-padded to what the window and stride read.
     parser.add_argument("--convs", default="1x56x56x64x64,1x28x28x128x128,1x56x56x128xdw,"
                         "1x112x112x64xdw")
     parser.add_argument("--json", default="")
@@ -179,28 +183,33 @@ def main():
     if onednn and args.convs:
         print(f"{'conv (NxHxWxC,F)':>22} {'kiln':>10} {'oneDNN':>10} {'ratio':>7} {'%peak':>6}")
     for conv in (args.convs.split(",") if onednn and args.convs else []):
-        parts = conv.split("x")
-        n, h, w, c = (int(v) for v in parts[:4])
-        depthwise = parts[4] == "dw"
-        f = c if depthwise else int(parts[4])
+        match = re.fullmatch(r"(\d+)x(\d+)x(\d+)x(\d+)x(\d+|dw)(?:k(\d+))?(?:s(\d+))?", conv)
+        if not match:
+            parser.error(f"--convs: '{conv}' is not NxHxWxCx(F|dw)[kK][sS]")
+        n, h, w, c = (int(v) for v in match.groups()[:4])
+        depthwise = match.group(5) == "dw"
+        f = c if depthwise else int(match.group(5))
+        k = int(match.group(6) or 3)
+        s = int(match.group(7) or 1)
+        ih, iw = (h - 1) * s + k, (w - 1) * s + k  # the pre-padded input
         src = os.path.join(tmp, f"conv_{conv}.mlir")
         mod = os.path.join(tmp, f"conv_{conv}.kmod")
         with open(src, "w") as out:
-            out.write(depthwise_mlir(n, h + 2, w + 2, c, 3, 3) if depthwise
-                      else conv_mlir(n, h + 2, w + 2, c, f, 3, 3))
+            out.write(depthwise_mlir(n, ih, iw, c, k, k, s) if depthwise
+                      else conv_mlir(n, ih, iw, c, f, k, k, s))
         subprocess.run([compile_tool, src, "-o", mod] + compile_flags, check=True,
                        capture_output=True)
         rng = np.random.default_rng(0)
-        x = rng.standard_normal((n, h + 2, w + 2, c), dtype=np.float32)
-        wt = rng.standard_normal((3, 3, c) if depthwise else (3, 3, c, f), dtype=np.float32)
+        x = rng.standard_normal((n, ih, iw, c), dtype=np.float32)
+        wt = rng.standard_normal((k, k, c) if depthwise else (k, k, c, f), dtype=np.float32)
         px, pw = os.path.join(tmp, "x.npy"), os.path.join(tmp, "w.npy")
         np.save(px, x)
         np.save(pw, wt)
-        flops = 2.0 * n * h * w * f * 9 * (1 if depthwise else c)
+        flops = 2.0 * n * h * w * f * k * k * (1 if depthwise else c)
         device = "local-sync" if args.threads == 1 else "local-task"
         workers = max(1, args.threads - 1)
-        peer_args = (["depthwise", n, h + 2, w + 2, c, 3, 3] if depthwise
-                     else ["conv", n, h + 2, w + 2, c, f, 3, 3])
+        peer_args = (["depthwise", n, ih, iw, c, k, k, s] if depthwise
+                     else ["conv", n, ih, iw, c, f, k, k, s])
         kiln = dnn = float("inf")
         for _ in range(args.repetitions):
             kiln = min(kiln, run_kiln(bench, mod, [px, pw], device, workers, args.min_time))

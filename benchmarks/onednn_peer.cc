@@ -5,8 +5,8 @@
 // outside the timing, into the layout oneDNN prefers (as a framework would do at load).
 //
 //   kiln-onednn-peer matmul M K N [min_seconds]
-//   kiln-onednn-peer conv N H W C F KH KW [min_seconds]        (H, W: padded input)
-//   kiln-onednn-peer depthwise N H W C KH KW [min_seconds]
+//   kiln-onednn-peer conv N H W C F KH KW S [min_seconds]     (H, W: padded input; S: stride)
+//   kiln-onednn-peer depthwise N H W C KH KW S [min_seconds]
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -64,8 +64,8 @@ bool ParseDouble(const char* text, double* out) {
 int Usage() {
   std::fprintf(stderr,
                "usage: kiln-onednn-peer matmul M K N [min_seconds]\n"
-               "       kiln-onednn-peer conv N H W C F KH KW [min_seconds]\n"
-               "       kiln-onednn-peer depthwise N H W C KH KW [min_seconds]\n");
+               "       kiln-onednn-peer conv N H W C F KH KW S [min_seconds]\n"
+               "       kiln-onednn-peer depthwise N H W C KH KW S [min_seconds]\n");
   return 2;
 }
 
@@ -74,7 +74,7 @@ int Usage() {
 int main(int argc, char** argv) {
   if (argc < 2) return Usage();
   const std::string op = argv[1];
-  const size_t want = op == "matmul" ? 3 : op == "conv" ? 7 : op == "depthwise" ? 6 : 0;
+  const size_t want = op == "matmul" ? 3 : op == "conv" ? 8 : op == "depthwise" ? 7 : 0;
   const size_t given = static_cast<size_t>(argc - 2);
   if (want == 0 || (given != want && given != want + 1)) return Usage();
   std::vector<long> dims(want);
@@ -102,7 +102,9 @@ int main(int argc, char** argv) {
     const long n = dims[0], h = dims[1], w = dims[2], c = dims[3];
     const long f = depthwise ? c : dims[4];
     const long kh = dims[depthwise ? 4 : 5], kw = dims[depthwise ? 5 : 6];
-    const long oh = h - kh + 1, ow = w - kw + 1;
+    const long stride = dims[depthwise ? 6 : 7];
+    if (stride < 1 || h < kh || w < kw) return Usage();
+    const long oh = (h - kh) / stride + 1, ow = (w - kw) / stride + 1;
     memory::desc src({n, c, h, w}, f32, Tag::nhwc), dst({n, f, oh, ow}, f32, Tag::nhwc);
     memory::dims weight_dims =
         depthwise ? memory::dims{c, 1, 1, kh, kw} : memory::dims{f, c, kh, kw};
@@ -111,7 +113,7 @@ int main(int argc, char** argv) {
     // The oneDNN 2.x API (Debian 12 ships 2.6): an op descriptor, then the primitive's.
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
                                          dnnl::algorithm::convolution_direct, src, weights_any, dst,
-                                         {1, 1}, {0, 0}, {0, 0});
+                                         {stride, stride}, {0, 0}, {0, 0});
     dnnl::convolution_forward::primitive_desc pd(desc, engine);
     memory user(weights_user, engine);
     Fill(user);
