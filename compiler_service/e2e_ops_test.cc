@@ -200,6 +200,9 @@ std::vector<Case> Cases() {
   matmul_case(10, 64, 87);
   matmul_case(7, 300, 1001, /*atol=*/1e-4f);
   matmul_case(100, 300, 257, /*atol=*/1e-4f);
+  // B (1.2 MB) would be streamed by each of 2 row workgroups; 15 workgroups of 20 columns
+  // (16 + 4) read A instead (codegen/workgroup_tiles.cc).
+  matmul_case(16, 1024, 300, /*atol=*/1e-4f);
   {
     // Constant weights of 2 MB: packed at compile time into a global of their own (the
     // original dropped), read by the product directly.

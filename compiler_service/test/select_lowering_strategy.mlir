@@ -30,6 +30,16 @@ func.func private @matrix(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: 
   return
 }
 
+// 64 rows split into whole register tiles would have each of 8 workgroups stream all of B
+// (16 MB); 10 workgroups of 100 columns each read A (1 MB) instead, their ragged column
+// edges cut at whole vectors (ragged_split).
+// WG512-LABEL: func.func private @deep_b
+// WG512: linalg.matmul {kiln.lowering_config = #kiln.lowering_config<workgroup_tiles = [0, 100, 0]>}
+func.func private @deep_b(%a: memref<64x4096xf32>, %b: memref<4096x1000xf32>, %c: memref<64x1000xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.matmul ins(%a, %b : memref<64x4096xf32>, memref<4096x1000xf32>) outs(%c : memref<64x1000xf32>)
+  return
+}
+
 // One row: B streamed row by row (the reduction outside the column loop, 4 steps per tile),
 // prefetched 4 rows ahead since B (2 MB) comes from memory.
 // AVX512-LABEL: func.func private @few_rows
