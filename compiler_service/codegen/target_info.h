@@ -21,28 +21,35 @@ struct TargetInfo {
   // 32 registers (8 x 2 + 3 = 19); AVX2 has 16, where 8 rows spilled (256^3 at 35% of peak)
   // and 6 fit (15).
   int64_t RegisterTileRows() const { return vector_bits >= 512 ? 8 : 6; }
-  // Register tile rows for an output of `rows` rows: RegisterTileRows(), unless a height from
-  // half of it up to what the register file holds (2 x rows accumulators, 2 B vectors and a
-  // broadcast: 14 rows on AVX-512, 6 on AVX2) takes 5% fewer FMA-issue cycles; the nearest
-  // such height of the fewest cycles. A tile of r rows has 2r accumulators, and each of the 2
-  // FMA units waits 4 cycles for an accumulator's last FMA: a tile under half height takes as
-  // long as one of half height (a workgroup of 11 rows as 8 + 3: 33x1000x77 at 0.76 of
-  // oneDNN; one tile of 11: 0.93).
+  // Register tile rows for an output of `rows` rows: RegisterTileRows(), unless that leaves a
+  // last tile under half height. A tile of r rows has 2r accumulators, and each of the 2 FMA
+  // units waits 4 cycles for an accumulator's last FMA, so a tile under half height takes as
+  // long as one of half height. Then the height nearest it, from half of it up to what the
+  // register file holds (2 x rows accumulators, 2 B vectors and a broadcast: 14 rows on
+  // AVX-512, 6 on AVX2), that divides the rows, else that leaves a last tile of at least half,
+  // and only if that takes 5% fewer FMA-issue cycles (512 rows on AVX2 stay 6-row tiles).
+  // Whole tiles beat tiles of equal modelled cost with an edge: a workgroup of 11 rows ran at
+  // 0.76 of oneDNN as 8 + 3 and as 7 + 4 (33x1000x77), at 0.92 as one tile of 11.
   int64_t RowTileFor(int64_t rows) const {
     const int64_t usual = RegisterTileRows();
     const int64_t shortest = (usual + 1) / 2;
     const int64_t tallest = (vector_bits >= 512 ? 32 - 3 : 16 - 3) / 2;
+    if (rows % usual == 0 || rows % usual >= shortest) return usual;
     // FMA-issue cycles per reduction step, counted in rows.
     auto cycles = [&](int64_t height) {
       if (height >= rows) return std::max(rows, shortest);
       const int64_t last = rows % height;
       return rows / height * height + (last > 0 ? std::max(last, shortest) : 0);
     };
-    int64_t best = usual;
-    for (int64_t distance = 1; distance <= tallest - shortest; ++distance)
-      for (int64_t height : {usual + distance, usual - distance})  // taller first on ties
-        if (height >= shortest && height <= tallest && cycles(height) < cycles(best)) best = height;
-    return 20 * cycles(best) < 19 * cycles(usual) ? best : usual;
+    for (bool exact : {true, false})
+      for (int64_t distance = 1; distance <= tallest - shortest; ++distance)
+        for (int64_t height : {usual + distance, usual - distance}) {  // taller first on ties
+          if (height < shortest || height > tallest || height > rows) continue;
+          const int64_t last = rows % height;
+          if ((exact ? last == 0 : last >= shortest) && 20 * cycles(height) < 19 * cycles(usual))
+            return height;
+        }
+    return usual;
   }
   // Products with fewer rows than this stream B row by row (ProductClass::kFewRows) instead of
   // taking register tiles of their rows. Measured on AVX-512, one thread, GFLOP/s few-row /

@@ -83,11 +83,11 @@ func.func private @six_rows(%a: memref<6x64xf32>, %b: memref<64x64xf32>, %c: mem
 }
 
 // Rows that 8-row tiles would leave a last tile of under 4 (a workgroup of 11 rows: 8 + 3,
-// whose 6 accumulators idle the FMA units) take another height, up to the 14 rows AVX-512's
-// registers hold: 7 + 4 for 11 rows, one tile of 10 for 10 (TargetInfo::RowTileFor). AVX2's
-// 6-row tiles leave 5 of 11 and 4 of 10, enough for its 3-row half.
+// whose 6 accumulators idle the FMA units) take the height nearest 8 that divides them, up to
+// the 14 rows AVX-512's registers hold: one tile of 11, one of 10 (TargetInfo::RowTileFor).
+// AVX2's 6-row tiles leave 5 of 11 and 4 of 10, enough for its 3-row half.
 // AVX512-LABEL: func.func private @eleven_rows
-// AVX512: tiles = [7, 32, 1], vector_sizes = [7, 32, 1]
+// AVX512: tiles = [0, 32, 1], vector_sizes = [11, 32, 1]
 // AVX512: tiles = [0, 32, 1], vector_sizes = [10, 32, 1]
 // AVX2-LABEL: func.func private @eleven_rows
 // AVX2: tiles = [6, 16, 1], vector_sizes = [6, 16, 1]
