@@ -193,7 +193,7 @@ std::vector<Case> Cases() {
   matmul_case(150, 700, 208, /*atol=*/1e-4f);
   // Ragged edges (issue 17): 77 columns as 2 tiles of 32 and 13; 87 as 2 x 32, then 23 cut
   // into 16 and 7 with the fused fill cut alike (ragged_split), both in one reduction loop
-  // with their accumulators in registers; 33 rows (3 workgroups of 11 when async) as 7 + 4,
+  // with their accumulators in registers; 33 rows (3 workgroups of 11 when async) as tiles of 11,
   // 10 rows as one tile of 10 (TargetInfo::RowTileFor); 7 rows a matrix product (register
   // tiles, not few-row streaming) with 1001 = 31 x 32 + 9 columns.
   matmul_case(33, 100, 77);
