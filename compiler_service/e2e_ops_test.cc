@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -301,74 +302,49 @@ func.func @main(%x: tensor<1x9x9x3xf32>, %w: tensor<3x3x3x4xf32>) -> tensor<1x5x
                      return std::vector<Tensor>{Conv2dNhwc(in[0], in[1], 2, 1)};
                    }});
 
+  // A 3x3 convolution (dense, F output channels, or depthwise) on an unpadded 1 x h x w x c
+  // input, accumulating into an output filled with `fill`.
+  auto filled_conv_case = [&](const std::string& name, int64_t h, int64_t w, int64_t c,
+                              std::optional<int64_t> f, float fill) {
+    const int64_t channels = f.value_or(c);
+    const std::string x =
+        "1x" + std::to_string(h) + "x" + std::to_string(w) + "x" + std::to_string(c) + "xf32";
+    const std::string wt =
+        "3x3x" + std::to_string(c) + (f ? "x" + std::to_string(*f) : "") + "xf32";
+    const std::string y = "1x" + std::to_string(h - 2) + "x" + std::to_string(w - 2) + "x" +
+                          std::to_string(channels) + "xf32";
+    const std::string op = f ? "linalg.conv_2d_nhwc_hwcf" : "linalg.depthwise_conv_2d_nhwc_hwc";
+    std::vector<int64_t> weight_shape = {3, 3, c};
+    if (f) weight_shape.push_back(*f);
+    cases.push_back(
+        {name,
+         "func.func @main(%x: tensor<" + x + ">, %w: tensor<" + wt + ">) -> tensor<" + y +
+             "> {\n"
+             "  %b = arith.constant " +
+             std::to_string(fill) + " : f32\n  %e = tensor.empty() : tensor<" + y +
+             ">\n  %f = linalg.fill ins(%b : f32) outs(%e : tensor<" + y + ">) -> tensor<" + y +
+             ">\n  %y = " + op +
+             " {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}\n"
+             "       ins(%x, %w : tensor<" +
+             x + ">, tensor<" + wt + ">) outs(%f : tensor<" + y + ">) -> tensor<" + y +
+             ">\n  return %y : tensor<" + y + ">\n}\n",
+         {{1, h, w, c}, weight_shape},
+         [f, fill](const std::vector<Tensor>& in) {
+           if (!f) return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], fill)};
+           Tensor out = Conv2dNhwc(in[0], in[1], 1, 0);
+           for (float& v : out.values) v += fill;
+           return std::vector<Tensor>{out};
+         }});
+  };
   // Big enough for the register-tiled path and workgroups: 13 output columns (an 8-column
   // tile and a peeled 5), 40 output channels (32 and a peeled 8), and a non-zero fill that
   // moves into the tiles' accumulators.
-  cases.push_back({"conv2d_nhwc_register_tiles",
-                   R"mlir(
-func.func @main(%x: tensor<1x15x15x5xf32>, %w: tensor<3x3x5x40xf32>) -> tensor<1x13x13x40xf32> {
-  %b = arith.constant 0.5 : f32
-  %e = tensor.empty() : tensor<1x13x13x40xf32>
-  %f = linalg.fill ins(%b : f32) outs(%e : tensor<1x13x13x40xf32>) -> tensor<1x13x13x40xf32>
-  %y = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
-       ins(%x, %w : tensor<1x15x15x5xf32>, tensor<3x3x5x40xf32>) outs(%f : tensor<1x13x13x40xf32>) -> tensor<1x13x13x40xf32>
-  return %y : tensor<1x13x13x40xf32>
-})mlir",
-                   {{1, 15, 15, 5}, {3, 3, 5, 40}},
-                   [](const std::vector<Tensor>& in) {
-                     Tensor y = Conv2dNhwc(in[0], in[1], 1, 0);
-                     for (float& v : y.values) v += 0.5f;
-                     return std::vector<Tensor>{y};
-                   }});
-
+  filled_conv_case("conv2d_nhwc_register_tiles", 15, 15, 5, 40, 0.5f);
   // 56 output channels: a tile of 32 and a ragged 24, cut into a whole vector of 16 and 8
   // (ragged_split); 3 input channels, 11-column output rows (8 + 3).
-  cases.push_back({"conv2d_nhwc_ragged_channels",
-                   R"mlir(
-func.func @main(%x: tensor<1x9x13x3xf32>, %w: tensor<3x3x3x56xf32>) -> tensor<1x7x11x56xf32> {
-  %b = arith.constant 0.25 : f32
-  %e = tensor.empty() : tensor<1x7x11x56xf32>
-  %f = linalg.fill ins(%b : f32) outs(%e : tensor<1x7x11x56xf32>) -> tensor<1x7x11x56xf32>
-  %y = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
-       ins(%x, %w : tensor<1x9x13x3xf32>, tensor<3x3x3x56xf32>) outs(%f : tensor<1x7x11x56xf32>) -> tensor<1x7x11x56xf32>
-  return %y : tensor<1x7x11x56xf32>
-})mlir",
-                   {{1, 9, 13, 3}, {3, 3, 3, 56}},
-                   [](const std::vector<Tensor>& in) {
-                     Tensor y = Conv2dNhwc(in[0], in[1], 1, 0);
-                     for (float& v : y.values) v += 0.25f;
-                     return std::vector<Tensor>{y};
-                   }});
-
-  cases.push_back({"depthwise_conv_ragged_channels",
-                   R"mlir(
-func.func @main(%x: tensor<1x6x12x56xf32>, %w: tensor<3x3x56xf32>) -> tensor<1x4x10x56xf32> {
-  %one = arith.constant 1.0 : f32
-  %e = tensor.empty() : tensor<1x4x10x56xf32>
-  %f = linalg.fill ins(%one : f32) outs(%e : tensor<1x4x10x56xf32>) -> tensor<1x4x10x56xf32>
-  %y = linalg.depthwise_conv_2d_nhwc_hwc {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
-       ins(%x, %w : tensor<1x6x12x56xf32>, tensor<3x3x56xf32>) outs(%f : tensor<1x4x10x56xf32>) -> tensor<1x4x10x56xf32>
-  return %y : tensor<1x4x10x56xf32>
-})mlir",
-                   {{1, 6, 12, 56}, {3, 3, 56}},
-                   [](const std::vector<Tensor>& in) {
-                     return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], 1.0)};
-                   }});
-
-  cases.push_back({"depthwise_conv_register_tiles",
-                   R"mlir(
-func.func @main(%x: tensor<1x12x13x48xf32>, %w: tensor<3x3x48xf32>) -> tensor<1x10x11x48xf32> {
-  %one = arith.constant 1.0 : f32
-  %e = tensor.empty() : tensor<1x10x11x48xf32>
-  %f = linalg.fill ins(%one : f32) outs(%e : tensor<1x10x11x48xf32>) -> tensor<1x10x11x48xf32>
-  %y = linalg.depthwise_conv_2d_nhwc_hwc {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
-       ins(%x, %w : tensor<1x12x13x48xf32>, tensor<3x3x48xf32>) outs(%f : tensor<1x10x11x48xf32>) -> tensor<1x10x11x48xf32>
-  return %y : tensor<1x10x11x48xf32>
-})mlir",
-                   {{1, 12, 13, 48}, {3, 3, 48}},
-                   [](const std::vector<Tensor>& in) {
-                     return std::vector<Tensor>{DepthwiseNhwc(in[0], in[1], 1.0)};
-                   }});
+  filled_conv_case("conv2d_nhwc_ragged_channels", 9, 13, 3, 56, 0.25f);
+  filled_conv_case("depthwise_conv_ragged_channels", 6, 12, 56, std::nullopt, 1.0f);
+  filled_conv_case("depthwise_conv_register_tiles", 12, 13, 48, std::nullopt, 1.0f);
 
   cases.push_back({"conv2d_nchw",
                    R"mlir(
