@@ -31,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "client_cli/output.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "inference/grpc_service.grpc.pb.h"
 #include "kiln/compiler/v1/compiler.grpc.pb.h"
 #include "kiln/runtime/v1/runtime.grpc.pb.h"
 #include "runtime_service/base/sha256.h"
@@ -159,6 +160,7 @@ struct CompileOptions {
   std::string target_cpu;
   std::vector<std::string> target_features;
   std::vector<std::string> input_shapes;  // NAME=DIMxDIM...
+  int64_t batch_size = 0;
   std::string execution_model = "auto";
   std::string executable_format;
   bool no_cache = false;
@@ -268,6 +270,7 @@ int RunCompile(const GlobalOptions& options, const CompileOptions& compile) {
     shape.set_name(name);
     shape.mutable_dims()->Add(dims.begin(), dims.end());
   }
+  compile_options->set_batch_size(compile.batch_size);
   compile_options->set_target_cpu(compile.target_cpu);
   for (const auto& feature : compile.target_features) compile_options->add_target_features(feature);
   if (compile.execution_model == "async") {
@@ -596,7 +599,53 @@ struct BenchOptions {
   int requests = 1000;
   int concurrency = 1;
   int warmup = 10;
+  // "kiln": RuntimeService.Invoke, the module as loaded; "kserve": KServe ModelInfer, the
+  // model as a client of the v2 protocol sees it (any batch, dynamic batching).
+  std::string protocol = "kiln";
 };
+
+// KServe v2 datatype names (the protocol's spelling of kiln's element types).
+std::string KServeDatatypeName(mv1::DataType dtype) {
+  switch (dtype) {
+    case mv1::DATA_TYPE_F32: return "FP32";
+    case mv1::DATA_TYPE_F64: return "FP64";
+    case mv1::DATA_TYPE_F16: return "FP16";
+    case mv1::DATA_TYPE_BF16: return "BF16";
+    case mv1::DATA_TYPE_I8: return "INT8";
+    case mv1::DATA_TYPE_I16: return "INT16";
+    case mv1::DATA_TYPE_I32: return "INT32";
+    case mv1::DATA_TYPE_I64: return "INT64";
+    case mv1::DATA_TYPE_U8: return "UINT8";
+    case mv1::DATA_TYPE_U16: return "UINT16";
+    case mv1::DATA_TYPE_U32: return "UINT32";
+    case mv1::DATA_TYPE_U64: return "UINT64";
+    case mv1::DATA_TYPE_BOOL: return "BOOL";
+    default: return "UNSPECIFIED";
+  }
+}
+
+// A ModelInferRequest with raw contents; KServe names every input, so each spec needs NAME=.
+absl::StatusOr<inference::ModelInferRequest> BuildKServeRequest(
+    const std::string& model, const std::vector<std::string>& inputs) {
+  inference::ModelInferRequest request;
+  request.set_model_name(model);
+  for (const std::string& spec : inputs) {
+    std::string shown = spec.size() > 60 ? spec.substr(0, 57) + "..." : spec;
+    auto tensor = ParseTensorSpec(spec);
+    if (!tensor.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--input ", shown, ": ", tensor.status().message()));
+    if (tensor->name.empty())
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--input ", shown, ": --protocol kserve names every input; write NAME=", shown));
+    auto* in = request.add_inputs();
+    in->set_name(tensor->name);
+    in->set_datatype(KServeDatatypeName(tensor->dtype));
+    for (int64_t dim : tensor->shape) in->add_shape(dim);
+    request.add_raw_input_contents(std::move(tensor->data));
+  }
+  return request;
+}
 
 absl::StatusOr<rv1::InvokeRequest> BuildInvokeRequest(const std::string& module,
                                                       const std::string& function,
@@ -619,8 +668,16 @@ absl::StatusOr<rv1::InvokeRequest> BuildInvokeRequest(const std::string& module,
 // N requests over C clients, each a thread with its own channel and connection, all started
 // together after a warm-up; latencies are round trips as the client sees them.
 int RunBench(const GlobalOptions& options, const BenchOptions& bench) {
+  const bool kserve = bench.protocol == "kserve";
+  if (kserve && !bench.function.empty())
+    return LocalError("--function is for --protocol kiln; a KServe model runs its one function");
   auto request = BuildInvokeRequest(bench.module, bench.function, bench.inputs);
   if (!request.ok()) return LocalError(std::string(request.status().message()));
+  absl::StatusOr<inference::ModelInferRequest> kserve_request;
+  if (kserve) {
+    kserve_request = BuildKServeRequest(bench.module, bench.inputs);
+    if (!kserve_request.ok()) return LocalError(std::string(kserve_request.status().message()));
+  }
   const int clients = bench.concurrency;
   std::vector<std::unique_ptr<Connection>> connections;
   connections.reserve(clients);
@@ -631,6 +688,7 @@ int RunBench(const GlobalOptions& options, const BenchOptions& bench) {
   std::mutex mutex;
   BenchResult result;
   result.module = bench.module;
+  result.protocol = bench.protocol;
   result.concurrency = clients;
   grpc::Status first_failure;
   std::latch ready(clients + 1);
@@ -641,10 +699,15 @@ int RunBench(const GlobalOptions& options, const BenchOptions& bench) {
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       auto stub = rv1::RuntimeService::NewStub(connections[c]->channel());
+      auto kserve_stub = inference::GRPCInferenceService::NewStub(connections[c]->channel());
       auto call = [&]() {
-        rv1::InvokeResponse response;
         grpc::ClientContext context;
         connections[c]->Prepare(&context);
+        if (kserve) {
+          inference::ModelInferResponse response;
+          return kserve_stub->ModelInfer(&context, *kserve_request, &response);
+        }
+        rv1::InvokeResponse response;
         return stub->Invoke(&context, *request, &response);
       };
       for (int i = 0; i < std::max(1, bench.warmup / clients); ++i) call();
@@ -731,6 +794,9 @@ int Main(int argc, char** argv) {
                    "ONNX: full shape of a graph input with dynamic dims, NAME=DIMxDIM... "
                    "(e.g. input=1x3x224x224; repeatable)")
       ->allow_extra_args(false);
+  compile_cmd->add_option("--batch-size", compile.batch_size,
+                          "Compile a program whose inputs have a dynamic leading (batch) dim "
+                          "(tensor<?x...>, a dynamic ONNX first axis) for this batch");
   compile_cmd->add_option("--target-cpu", compile.target_cpu,
                           "LLVM CPU name to compile for (default: the server's host)");
   compile_cmd
@@ -797,6 +863,12 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   bench_cmd->add_option("--warmup", bench.warmup, "Unmeasured requests first")
       ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  bench_cmd
+      ->add_option("--protocol", bench.protocol,
+                   "kiln: RuntimeService.Invoke of the loaded module; kserve: KServe ModelInfer "
+                   "of the model (any batch, dynamic batching; inputs need NAME=)")
+      ->check(CLI::IsMember({"kiln", "kserve"}))
       ->capture_default_str();
 
   InferOptions infer;

@@ -37,9 +37,12 @@ std::string SignatureOf(const Function& function) {
 }
 
 nlohmann::json ArgumentJson(const mv1::ArgumentDef& arg) {
-  return {{"name", arg.name()},
-          {"dtype", DataTypeName(arg.type().dtype())},
-          {"shape", std::vector<int64_t>(arg.type().shape().begin(), arg.type().shape().end())}};
+  nlohmann::json json = {
+      {"name", arg.name()},
+      {"dtype", DataTypeName(arg.type().dtype())},
+      {"shape", std::vector<int64_t>(arg.type().shape().begin(), arg.type().shape().end())}};
+  if (arg.batched()) json["batched"] = true;  // the leading dim is the batch it was compiled for
+  return json;
 }
 
 template <typename Function>
@@ -488,6 +491,7 @@ nlohmann::json BenchJson(const BenchResult& r) {
   uint64_t ok = r.latencies_ms.size();
   nlohmann::json json = {
       {"module", r.module},
+      {"protocol", r.protocol},
       {"requests", ok + r.errors},
       {"concurrency", r.concurrency},
       {"errors", r.errors},

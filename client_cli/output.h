@@ -86,6 +86,7 @@ nlohmann::json StatsJson(const cv1::CacheStatsResponse& cache,
 // --- kiln bench ---
 struct BenchResult {
   std::string module;
+  std::string protocol = "kiln";  // kiln (RuntimeService.Invoke) or kserve (ModelInfer)
   int concurrency = 1;
   uint64_t errors = 0;
   double seconds = 0;                // wall time of the measured requests

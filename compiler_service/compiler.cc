@@ -17,6 +17,7 @@
 #include "compiler_service/import/onnx/onnx_importer.h"
 #include "compiler_service/link/lld_linker.h"
 #include "compiler_service/pipeline/pipelines.h"
+#include "compiler_service/transforms/passes.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/Support/SourceMgr.h"
@@ -142,6 +143,7 @@ absl::Status FillArgument(mlir::Type type, mlir::DictionaryAttr attrs, std::stri
   for (int64_t dim : tensor.getShape()) arg.mutable_type()->add_shape(dim);
   auto name = attrs ? attrs.getAs<mlir::StringAttr>("kiln.name") : mlir::StringAttr();
   arg.set_name(name ? name.getValue().str() : std::move(default_name));
+  if (attrs && attrs.get(kBatchAttrName)) arg.set_batched(true);
   return absl::OkStatus();
 }
 
@@ -219,7 +221,10 @@ absl::StatusOr<std::string> CanonicalOptionsKey(const CompileOptions& options) {
   std::string shapes;
   for (const auto& [name, dims] : options.input_shapes)
     absl::StrAppend(&shapes, name.size(), ":", name, "=", absl::StrJoin(dims, "x"), ";");
-  return absl::StrCat("format=", static_cast<int>(options.source_format), ";shapes=", shapes,
+  // Only a batch that is set is in the key: every key (and artifact digest) from before batches
+  // existed stays what it was.
+  std::string batch = options.batch_size != 0 ? absl::StrCat(";batch=", options.batch_size) : "";
+  return absl::StrCat("format=", static_cast<int>(options.source_format), ";shapes=", shapes, batch,
                       ";model=", static_cast<int>(options.execution_model),
                       ";exe=", static_cast<int>(options.executable_format),
                       ";triple=", target->triple, ";cpu=", target->cpu,
@@ -283,6 +288,7 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
     onnx_import::ImportOptions import_options;
     import_options.source_name = options.source_name;
     import_options.input_shapes = options.input_shapes;
+    import_options.batch_size = options.batch_size;
     import_options.external_data_dir = options.external_data_dir;
     auto imported = onnx_import::ImportOnnxModel(source, import_options, ctx);
     if (!imported.ok()) return imported.status();
@@ -319,6 +325,19 @@ absl::StatusOr<CompileResult> CompileForFormat(std::string_view source,
                            << tosa_op->getName() << "'; use --input-format=tosa or auto";
       return diagnostics.InvalidInput("the program does not match its input format");
     }
+  }
+
+  if (options.batch_size < 0 || options.batch_size > kMaxBatchSize)
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch size ", options.batch_size, " is outside 0..", kMaxBatchSize));
+  if (!onnx && options.batch_size > 0) {
+    mlir::PassManager pm(&ctx);
+    SpecializeBatchOptions specialize;
+    specialize.batchSize = options.batch_size;
+    pm.addPass(createSpecializeBatch(specialize));
+    if (mlir::failed(pm.run(*module)))
+      return diagnostics.InvalidInput("the program cannot be compiled for a batch");
+    if (auto s = check(); !s.ok()) return s;
   }
 
   if (!CheckSignatureSizes(*module))

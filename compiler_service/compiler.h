@@ -17,6 +17,10 @@ namespace kiln::compiler {
 // kAuto tells MLIR text/bytecode from an ONNX ModelProto by its first bytes.
 enum class SourceFormat { kAuto, kLinalg, kTosa, kOnnx };
 
+// The largest batch a program is compiled for (CompileOptions.batch_size): far beyond any
+// model's useful batch, small enough that a batch times a row of a tensor cannot overflow.
+inline constexpr int64_t kMaxBatchSize = int64_t{1} << 20;
+
 struct CompileOptions {
   std::string source_name = "input.mlir";  // shown in diagnostics
   SourceFormat source_format = SourceFormat::kAuto;
@@ -29,6 +33,9 @@ struct CompileOptions {
   // ONNX only: the full static shape of graph inputs whose declared shape has dynamic dims
   // (by input name), e.g. {"input", {1, 3, 224, 224}}. Part of the cache key.
   std::map<std::string, std::vector<int64_t>> input_shapes;
+  // The batch a program with dynamic leading (batch) dims is compiled for; 0: none (see
+  // CompileOptions.batch_size in compiler.proto). Part of the cache key when set.
+  int64_t batch_size = 0;
   // ONNX only: where external-data files named by the model are read from. Empty: a model with
   // external data is refused (bytes that arrive over RPC have no directory; the model
   // repository inlines the files first, see import/onnx/onnx_importer.h).

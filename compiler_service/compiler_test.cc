@@ -16,8 +16,9 @@ namespace {
 namespace mv1 = kiln::module::v1;
 using ::testing::HasSubstr;
 
-std::shared_ptr<LoadedModule> CompileAndLoad(std::string_view source) {
-  auto result = Compile(source, CompileOptions{});
+std::shared_ptr<LoadedModule> CompileAndLoad(std::string_view source,
+                                             const CompileOptions& options = {}) {
+  auto result = Compile(source, options);
   EXPECT_TRUE(result.ok()) << result.status();
   if (!result.ok()) return nullptr;
   auto file = module::ModuleFile::FromBytes(std::span<const uint8_t>(
@@ -162,7 +163,70 @@ TEST(CompilerTest, UnsupportedOpAndDynamicShapeNameTheOpAndLocation) {
   EXPECT_EQ(dynamic.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(dynamic.status().message(),
               HasSubstr("model.mlir:1:1: error: function 'g' argument #0 of type tensor<?xf32>: "
+                        "a dynamic leading (batch) dim needs a batch size to compile for"));
+  auto two = Compile(
+      "func.func @g(%x: tensor<?x?xf32>) -> tensor<?x?xf32> {\n  return %x : tensor<?x?xf32>\n}\n",
+      options);
+  EXPECT_THAT(two.status().message(),
+              HasSubstr("model.mlir:1:1: error: function 'g' argument #0 of type tensor<?x?xf32>: "
                         "dynamic shapes are not supported"));
+}
+
+// A dynamic leading dim compiled for a batch: the signature has the batch, marked batched, and
+// the code computes every row (each row of x doubled).
+TEST(CompilerTest, BatchSizeSpecializesTheLeadingDim) {
+  constexpr char kSource[] = R"mlir(
+#id = affine_map<(i, j) -> (i, j)>
+func.func @main(%x: tensor<?x3xf32> {kiln.name = "x"}, %s: tensor<3xf32>)
+    -> (tensor<?x3xf32> {kiln.name = "y"}, tensor<3xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x3xf32>
+  %e = tensor.empty(%n) : tensor<?x3xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<?x3xf32>) outs(%e : tensor<?x3xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %d = arith.addf %v, %v : f32
+    linalg.yield %d : f32
+  } -> tensor<?x3xf32>
+  return %y, %s : tensor<?x3xf32>, tensor<3xf32>
+})mlir";
+  CompileOptions options;
+  options.batch_size = 5;
+  auto module = CompileAndLoad(kSource, options);
+  ASSERT_NE(module, nullptr);
+  const mv1::FunctionDef* main = module->FindFunction("main");
+  ASSERT_NE(main, nullptr);
+  EXPECT_EQ(SignatureString(*main),
+            "main(x: f32[5x3], arg1: f32[3]) -> (y: f32[5x3], result1: f32[3])");
+  EXPECT_TRUE(main->inputs(0).batched());
+  EXPECT_FALSE(main->inputs(1).batched());
+  EXPECT_TRUE(main->outputs(0).batched());
+  EXPECT_FALSE(main->outputs(1).batched());
+  std::vector<float> x(15), s = {7.f, 8.f, 9.f};
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) - 4.f;
+  const std::vector<int64_t> x_shape = {5, 3}, s_shape = {3};
+  std::vector<TensorView> inputs = {View(x, x_shape), View(s, s_shape)};
+  auto outputs = module->Invoke(*main, inputs);
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  std::vector<float> doubled(15);
+  for (size_t i = 0; i < x.size(); ++i) doubled[i] = 2.f * x[i];
+  EXPECT_EQ(Floats((*outputs)[0]), doubled);
+  EXPECT_EQ(Floats((*outputs)[1]), s);
+
+  options.batch_size = 0;
+  EXPECT_THAT(Compile(kSource, options).status().message(),
+              HasSubstr("needs a batch size to compile for"));
+  options.batch_size = -2;
+  EXPECT_THAT(Compile(kSource, options).status().message(),
+              HasSubstr("batch size -2 is outside 0..1048576"));
+  options.batch_size = 2;
+  EXPECT_THAT(Compile("func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {\n"
+                      "  return %x : tensor<2xf32>\n}\n",
+                      options)
+                  .status()
+                  .message(),
+              HasSubstr("batch size 2 given, but no public function has an argument with a "
+                        "dynamic leading (batch) dim"));
 }
 
 TEST(CompilerTest, UnknownTargetCpuIsInvalidArgument) {

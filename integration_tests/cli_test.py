@@ -162,7 +162,17 @@ class CliEndToEnd(unittest.TestCase):
                                       "  return %x : tensor<?xf32>\n}\n")
         self.assert_error(self.cli("compile", path, check=False), "INVALID_ARGUMENT",
                           "dyn.mlir:1:1: error: function 'g' argument #0 of type tensor<?xf32>: "
-                          "dynamic shapes are not supported")
+                          "a dynamic leading (batch) dim needs a batch size to compile for")
+        # With a batch it compiles; only the batch may be dynamic.
+        out = self.cli("compile", path, "--batch-size", "3", json_output=True).json
+        self.assertEqual(out["functions"][0]["inputs"][0],
+                         {"name": "arg0", "dtype": "f32", "shape": [3], "batched": True})
+        two = self.write("dyn2.mlir", "func.func @g(%x: tensor<?x?xf32>) -> tensor<?x?xf32> {\n"
+                                      "  return %x : tensor<?x?xf32>\n}\n")
+        self.assert_error(self.cli("compile", two, "--batch-size", "3", check=False),
+                          "INVALID_ARGUMENT",
+                          "dyn2.mlir:1:1: error: function 'g' argument #0 of type "
+                          "tensor<?x?xf32>: dim 1 is dynamic; only the leading (batch) dim may be")
 
     def test_compile_onnx_load_infer(self):
         path = os.path.join(self.tmp, "tiny.onnx")

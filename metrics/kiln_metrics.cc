@@ -20,6 +20,13 @@ KilnMetrics::KilnMetrics()
           registry.AddHistogram("kiln_invoke_request_seconds",
                                 "Inference requests from receipt to response, inside the server.",
                                 {"model"}, LatencyBuckets())),
+      batch_size(registry.AddHistogram(
+          "kiln_batch_size", "Batch of each execution of a batched model (padding excluded).",
+          {"model"}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})),
+      batch_wait_seconds(registry.AddHistogram(
+          "kiln_batch_wait_seconds",
+          "Time requests to a dynamically batched model waited for their batch to form.", {"model"},
+          LatencyBuckets())),
       compiles(registry.AddCounter("kiln_compiles_total",
                                    "Compiler runs (cache misses and uncached compiles).")),
       merged_compiles(registry.AddCounter(

@@ -29,6 +29,10 @@ struct KilnMetrics {
   Family<Histogram>& queue_seconds;
   Family<Histogram>& compute_seconds;
   Family<Histogram>& request_seconds;
+  // Batched models: the batch of each execution (requests merged and padding excluded), and the
+  // time requests waited for the dynamic batcher to form their batch.
+  Family<Histogram>& batch_size;
+  Family<Histogram>& batch_wait_seconds;
   // Compiler runs (cache misses that compiled), requests merged into a running identical
   // compile, failed compiler runs, and the latency of compiler runs.
   Family<Counter>& compiles;

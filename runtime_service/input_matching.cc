@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime_service/module/signature.h"
+#include "runtime_service/tensor/tensor.h"
 
 namespace kiln {
 
@@ -44,19 +45,41 @@ absl::StatusOr<std::vector<TensorView>> MatchInputs(const mv1::FunctionDef& func
   }
 
   std::vector<TensorView> ordered(count);
+  std::optional<int64_t> batch;  // of the first input with a batch dim
+  std::string batch_input;
   for (size_t i = 0; i < count; ++i) {
     const mv1::ArgumentDef& input = function.inputs(i);
     const TensorView& tensor = tensors[*assigned[i]];
     const std::span<const int64_t> shape = SignatureShape(input.type());
-    if (tensor.dtype != input.type().dtype() || !std::ranges::equal(tensor.shape, shape)) {
+    // A dim of -1 (a batched model's batch) takes any size; every such dim of a call the same.
+    const bool matches =
+        tensor.dtype == input.type().dtype() && tensor.shape.size() == shape.size() &&
+        std::ranges::equal(tensor.shape, shape,
+                           [](int64_t got, int64_t want) { return want < 0 || got == want; });
+    if (!matches) {
       return error(absl::StrCat("input '", input.name(), "': expected ", TypeString(input.type()),
                                 ", got ", TypeString(tensor.dtype, tensor.shape)));
     }
-    const uint64_t expected = SignatureByteLength(input.type());
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] >= 0) continue;
+      if (tensor.shape[d] < 1)
+        return error(absl::StrCat("input '", input.name(), "': the batch (dim ", d, ") is ",
+                                  tensor.shape[d], "; it must be at least 1"));
+      if (!batch) {
+        batch = tensor.shape[d];
+        batch_input = input.name();
+      } else if (*batch != tensor.shape[d]) {
+        return error(absl::StrCat("input '", input.name(), "' has a batch of ", tensor.shape[d],
+                                  ", input '", batch_input, "' one of ", *batch,
+                                  "; every input of a request has the same batch"));
+      }
+    }
+    auto length = ByteLength(tensor.dtype, tensor.shape);
+    const uint64_t expected = length.ok() ? static_cast<uint64_t>(*length) : 0;
     if (tensor.data.size() != expected) {
       return absl::InvalidArgumentError(
           absl::StrCat("input '", input.name(), "': expected ", expected, " bytes for ",
-                       TypeString(input.type()), ", got ", tensor.data.size()));
+                       TypeString(tensor.dtype, tensor.shape), ", got ", tensor.data.size()));
     }
     ordered[i] = tensor;
     ordered[i].name = input.name();

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "grpc_edge/grpc_status.h"
 #include "runtime_service/base/status_macros.h"
 #include "runtime_service/loaded_module.h"
@@ -62,7 +63,8 @@ absl::StatusOr<KServeService::Model> KServeService::FindModel(const std::string&
         model.version.empty() ? std::string(" (it was loaded by digest and has no version)")
                               : absl::StrCat("; it serves version ", model.version)));
   }
-  model.function = handle->module->FindFunction("");
+  model.batched = repository_.Batched(name, handle->digest);
+  model.function = model.batched ? &model.batched->signature() : handle->module->FindFunction("");
   if (model.function == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("model '", name,
@@ -136,6 +138,12 @@ grpc::Status KServeService::ModelMetadata(grpc::ServerContext*,
   properties["digest"] = model->handle.digest;
   properties["function"] = model->function->name();
   properties["execution_model"] = mv1::ExecutionModel_Name(model->function->execution_model());
+  if (model->batched) {
+    const BatchingConfig& batching = model->batched->config();
+    properties["max_batch_size"] = absl::StrCat(batching.max_batch_size);
+    properties["batch_buckets"] = absl::StrJoin(model->batched->buckets(), ",");
+    properties["dynamic_batching"] = batching.dynamic ? "true" : "false";
+  }
   return grpc::Status::OK;
 }
 
@@ -175,15 +183,33 @@ absl::Status KServeService::Infer(grpc::ServerContext* context,
     for (int i = 0; i < function.outputs_size(); ++i) selected.push_back(i);
   // The response carries the selected outputs (one asked for twice, twice); Run checks what is
   // computed, all of the function's outputs.
-  KILN_RETURN_IF_ERROR(
-      runtime_.CheckOutputBytes(model->handle, function, OutputBytes(function, selected)));
+  const int64_t batch = model->batched ? model->batched->BatchOf(*ordered) : 1;
+  KILN_RETURN_IF_ERROR(runtime_.CheckOutputBytes(model->handle, function,
+                                                 model->batched
+                                                     ? model->batched->OutputBytes(batch, selected)
+                                                     : OutputBytes(function, selected)));
 
   const Clock::time_point inputs_done = Clock::now();
   GrpcCallControl control(context);
-  auto result =
-      runtime_.Run(model->handle, function, *ordered, context != nullptr ? &control : nullptr);
+  const CallControl* call = context != nullptr ? &control : nullptr;
+  int64_t executed = 1;  // the batch of the execution this request led (0: it did not lead)
+  absl::StatusOr<InvocationResult> result;
+  if (model->batched) {
+    auto run = model->batched->Run(*ordered, call);
+    if (!run.ok()) return run.status();
+    executed = run->executed_batch;
+    result = std::move(run->result);
+  } else {
+    result = runtime_.Run(model->handle, function, *ordered, call);
+  }
   if (!result.ok()) return result.status();
   const Clock::time_point computed = Clock::now();
+  stats->inferences.fetch_add(static_cast<uint64_t>(batch));
+  if (executed > 0) {
+    stats->executions.fetch_add(1);
+    std::lock_guard<std::mutex> lock(stats->batch_mutex);
+    ++stats->batch_executions[executed];
+  }
 
   response.set_model_name(request.model_name());
   response.set_model_version(model->version);
@@ -246,9 +272,18 @@ void KServeService::FillStatistics(const std::string& name, const std::string& v
   out.set_version(version);
   const uint64_t successes = stats.success_count.load();
   out.set_last_inference(stats.last_inference_ms.load());
-  // kiln does not batch: every successful request is one inference and one execution.
-  out.set_inference_count(successes);
-  out.set_execution_count(successes);
+  // As Triton counts them: inferences are batch elements (a request of batch 4 is 4), executions
+  // are runs of the model (requests merged by the dynamic batcher run once).
+  out.set_inference_count(stats.inferences.load());
+  out.set_execution_count(stats.executions.load());
+  {
+    std::lock_guard<std::mutex> lock(stats.batch_mutex);
+    for (const auto& [batch, count] : stats.batch_executions) {
+      auto* batch_stats = out.add_batch_stats();
+      batch_stats->set_batch_size(static_cast<uint64_t>(batch));
+      batch_stats->mutable_compute_infer()->set_count(count);
+    }
+  }
   auto* infer = out.mutable_inference_stats();
   SetDuration(infer->mutable_success(), successes, stats.success_ns.load());
   SetDuration(infer->mutable_fail(), stats.fail_count.load(), stats.fail_ns.load());

@@ -64,12 +64,17 @@ class KServeService final : public inference::GRPCInferenceService::Service {
     std::atomic<uint64_t> success_count{0}, success_ns{0};
     std::atomic<uint64_t> fail_count{0}, fail_ns{0};
     std::atomic<uint64_t> queue_ns{0}, input_ns{0}, infer_ns{0}, output_ns{0};
-    std::atomic<uint64_t> executions{0};  // requests that reached compute
+    std::atomic<uint64_t> inferences{0};  // batch elements inferred (a request of batch 4: 4)
+    std::atomic<uint64_t> executions{0};  // model executions (merged requests run once)
+    mutable std::mutex batch_mutex;
+    std::map<int64_t, uint64_t> batch_executions;  // executions by batch (batch_stats)
   };
   struct Model {
     ModuleHandle handle;
+    // The function clients see: the module's, or a batched model's signature (batch dims -1).
     const kiln::module::v1::FunctionDef* function = nullptr;
     std::string version;
+    std::shared_ptr<BatchedModel> batched;  // config.json max_batch_size
   };
   // A loaded model for inference or metadata: NOT_FOUND (with the repository's reason when it
   // knows the model) for unknown, unavailable or other-version models.

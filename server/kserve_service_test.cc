@@ -129,13 +129,23 @@ TEST(PackContents, WrongFieldOrCountIsInvalidArgument) {
 TEST(ModelConfig, ParsesEveryKey) {
   auto config = ParseModelConfig(
       R"({"name": "m", "execution_model": "inline-dynamic", "max_queue_size": 8,
-          "workers": 2, "max_batch_size": 0,
+          "workers": 2, "max_batch_size": 16,
+          "dynamic_batching": {"preferred_batch_size": [8, 4, 8],
+                               "max_queue_delay_microseconds": 500},
           "input_shapes": {"input": [1, 3, 224, 224], "ids:0": [2]}})",
       "m");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->execution_model, mv1::EXECUTION_MODEL_INLINE_DYNAMIC);
   EXPECT_EQ(config->max_queue_size, 8u);
   EXPECT_EQ(config->workers, 2);
+  EXPECT_EQ(config->max_batch_size, 16);
+  EXPECT_TRUE(config->dynamic_batching);
+  EXPECT_EQ(config->preferred_batch_sizes, (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(config->max_queue_delay_us, 500);
+  EXPECT_FALSE(ParseModelConfig(R"({"max_batch_size": 4})", "m")->dynamic_batching);
+  EXPECT_EQ(
+      ParseModelConfig(R"({"max_batch_size": 4, "dynamic_batching": {}})", "m")->max_queue_delay_us,
+      0);
   EXPECT_EQ(config->input_shapes, (InputShapes{{"input", {1, 3, 224, 224}}, {"ids:0", {2}}}));
   EXPECT_TRUE(ParseModelConfig(R"({"input_shapes": {}})", "m")->input_shapes.empty());
   EXPECT_EQ(ParseModelConfig(R"({"execution_model": "async"})", "m")->execution_model,
@@ -156,11 +166,33 @@ TEST(ModelConfig, RejectsWhatItCannotHonour) {
               HasSubstr("\"execution_model\" must be \"auto\", \"async\" or \"inline-dynamic\""));
   EXPECT_THAT(message(R"({"max_queue_size": -1})"), HasSubstr("\"max_queue_size\" must be"));
   EXPECT_THAT(message(R"({"workers": 2.5})"), HasSubstr("\"workers\" must be an integer"));
-  EXPECT_THAT(message(R"({"max_batch_size": 8})"), HasSubstr("kiln does not batch"));
+  EXPECT_THAT(message(R"({"max_batch_size": -1})"),
+              HasSubstr("\"max_batch_size\" must be an integer from 0 to 65536"));
+  EXPECT_THAT(message(R"({"max_batch_size": 65537})"), HasSubstr("from 0 to 65536"));
+  EXPECT_THAT(message(R"({"dynamic_batching": {}})"),
+              HasSubstr("\"dynamic_batching\" needs a \"max_batch_size\" of at least 1"));
+  EXPECT_THAT(message(R"({"max_batch_size": 0, "dynamic_batching": {}})"),
+              HasSubstr("needs a \"max_batch_size\""));
+  EXPECT_THAT(message(R"({"max_batch_size": 4, "dynamic_batching": []})"),
+              HasSubstr("\"dynamic_batching\" must be an object"));
+  EXPECT_THAT(
+      message(R"({"max_batch_size": 4, "dynamic_batching": {"preferred_batch_size": [8]}})"),
+      HasSubstr("preferred_batch_size 8 is over the max_batch_size of 4"));
+  EXPECT_THAT(
+      message(R"({"max_batch_size": 4, "dynamic_batching": {"preferred_batch_size": [0]}})"),
+      HasSubstr("\"dynamic_batching\": \"preferred_batch_size\" must be an array of batch "
+                "sizes"));
+  EXPECT_THAT(
+      message(R"({"max_batch_size": 4,
+                          "dynamic_batching": {"max_queue_delay_microseconds": 1.5}})"),
+      HasSubstr("\"dynamic_batching\": \"max_queue_delay_microseconds\" must be an integer"));
+  EXPECT_THAT(message(R"({"max_batch_size": 4, "dynamic_batching": {"timeout": 1}})"),
+              HasSubstr("\"dynamic_batching\": \"timeout\" is unknown; known keys: "
+                        "preferred_batch_size, max_queue_delay_microseconds"));
   EXPECT_THAT(message(R"({"name": "other"})"), HasSubstr("must be the model directory's name"));
   EXPECT_THAT(message(R"({"max_queue": 3})"), HasSubstr("known keys: name, execution_model, "
                                                         "max_queue_size, workers, max_batch_size, "
-                                                        "input_shapes"));
+                                                        "dynamic_batching, input_shapes"));
   EXPECT_THAT(message(R"({"input_shapes": [1, 3]})"),
               HasSubstr("\"input_shapes\" must be an object of input names to dims"));
   EXPECT_THAT(message(R"({"input_shapes": {"x": 3}})"),

@@ -22,6 +22,10 @@ namespace mv1 = kiln::module::v1;
 
 namespace {
 
+// The largest max_batch_size a config may set: a bucket per power of two keeps this at 17
+// modules, and batches beyond it buy nothing on a CPU.
+constexpr int64_t kMaxServedBatch = 65536;
+
 bool IsVersion(const std::string& name) {
   return !name.empty() && name.size() < 19 &&
          std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -124,8 +128,38 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::s
       if (!n.ok()) return n.status();
       config.workers = static_cast<int>(*n);
     } else if (key == "max_batch_size") {
-      auto n = integer(key, value, 0);
-      if (!n.ok()) return bad(key, "must be 0: kiln does not batch requests");
+      auto n = integer(key, value, kMaxServedBatch);
+      if (!n.ok()) return n.status();
+      config.max_batch_size = *n;
+    } else if (key == "dynamic_batching") {
+      if (!value.is_object())
+        return bad(key,
+                   "must be an object, e.g. {\"preferred_batch_size\": [4, 8], "
+                   "\"max_queue_delay_microseconds\": 100}");
+      config.dynamic_batching = true;
+      for (const auto& [field, setting] : value.items()) {
+        const std::string what = absl::StrCat("dynamic_batching\": \"", field);
+        if (field == "max_queue_delay_microseconds") {
+          auto n = integer(what, setting, 10'000'000);
+          if (!n.ok()) return n.status();
+          config.max_queue_delay_us = *n;
+        } else if (field == "preferred_batch_size") {
+          bool ok = setting.is_array();
+          for (size_t i = 0; ok && i < setting.size(); ++i) {
+            ok = setting[i].is_number_integer() && setting[i].get<int64_t>() >= 1 &&
+                 setting[i].get<int64_t>() <= kMaxServedBatch;
+            if (ok) config.preferred_batch_sizes.push_back(setting[i].get<int64_t>());
+          }
+          if (!ok) return bad(what, "must be an array of batch sizes (positive integers)");
+        } else {
+          return bad(what,
+                     "is unknown; known keys: preferred_batch_size, max_queue_delay_microseconds");
+        }
+      }
+      std::sort(config.preferred_batch_sizes.begin(), config.preferred_batch_sizes.end());
+      config.preferred_batch_sizes.erase(
+          std::unique(config.preferred_batch_sizes.begin(), config.preferred_batch_sizes.end()),
+          config.preferred_batch_sizes.end());
     } else if (key == "input_shapes") {
       if (!value.is_object())
         return bad(key,
@@ -151,9 +185,16 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::s
       return absl::InvalidArgumentError(
           absl::StrCat("config.json: unknown key \"", key,
                        "\"; known keys: name, execution_model, max_queue_size, workers, "
-                       "max_batch_size, input_shapes"));
+                       "max_batch_size, dynamic_batching, input_shapes"));
     }
   }
+  if (config.dynamic_batching && config.max_batch_size == 0)
+    return bad("dynamic_batching", "needs a \"max_batch_size\" of at least 1");
+  if (!config.preferred_batch_sizes.empty() &&
+      config.preferred_batch_sizes.back() > config.max_batch_size)
+    return bad("dynamic_batching",
+               absl::StrCat("preferred_batch_size ", config.preferred_batch_sizes.back(),
+                            " is over the max_batch_size of ", config.max_batch_size));
   return config;
 }
 
@@ -225,7 +266,7 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
       current.ok() && previous.state == ModelState::kReady && current->digest == previous.digest;
   // While it loads, a reloaded model still answers with the version that serves.
   SetRecord(name, {serving ? previous.version : source.version, ModelState::kLoading, "",
-                   previous.digest});
+                   previous.digest, previous.batched});
 
   auto fail = [&](const absl::Status& status, const std::string& what) {
     std::string message(status.message());
@@ -233,8 +274,8 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
     if (serving) {
       SetRecord(name, previous);
     } else {
-      SetRecord(name,
-                {source.version, ModelState::kUnavailable, absl::StrCat(what, ": ", message), ""});
+      SetRecord(name, {source.version, ModelState::kUnavailable, absl::StrCat(what, ": ", message),
+                       "", nullptr});
     }
     return absl::Status(status.code(), absl::StrCat("model '", name, "' ", what, ": ", message));
   };
@@ -284,6 +325,16 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
     shape.set_name(input);
     shape.mutable_dims()->Add(dims.begin(), dims.end());
   }
+  BatchingConfig batching;
+  if (config.max_batch_size > 0) {
+    batching.max_batch_size = config.max_batch_size;
+    batching.preferred_batch_sizes = config.preferred_batch_sizes;
+    batching.dynamic = config.dynamic_batching;
+    batching.max_queue_delay = std::chrono::microseconds(config.max_queue_delay_us);
+    if (config.max_queue_size > 0) batching.max_queued = config.max_queue_size;
+    // Loading compiles the smallest batch; the others are compiled when first asked for.
+    request.mutable_options()->set_batch_size(BatchBuckets(batching).front());
+  }
   auto compiled = compiles_.Compile(request);
   if (!compiled.ok()) return fail(compiled.status(), "failed to compile");
 
@@ -294,7 +345,32 @@ absl::Status ModelRepository::LoadSource(const ModelSource& source) {
   auto info = runtime_.LoadFromStore(compiled->digest(), name, serving_options);
   if (!info.ok()) return fail(info.status(), "failed to load");
 
-  SetRecord(name, {source.version, ModelState::kReady, "", compiled->digest()});
+  std::shared_ptr<BatchedModel> batched;
+  if (batching.max_batch_size > 0) {
+    auto base = runtime_.FindModule(name);
+    if (!base.ok() || base->digest != compiled->digest())
+      return fail(absl::AbortedError("it was replaced while it loaded"), "failed to load");
+    // Each other batch compiles the same bytes (kept for the model's life: the file may change
+    // on disk, and a batch must never come from another version) through the artifact cache.
+    auto bucket_request = std::make_shared<const cv1::CompileRequest>(request);
+    ModuleHandle base_handle = *base;
+    auto loader = [this, bucket_request,
+                   base_handle](int64_t batch) -> absl::StatusOr<ModuleHandle> {
+      cv1::CompileRequest bucket = *bucket_request;
+      bucket.mutable_options()->set_batch_size(batch);
+      auto compiled = compiles_.Compile(bucket);
+      if (!compiled.ok()) return compiled.status();
+      return runtime_.LoadVariant(compiled->digest(), base_handle);
+    };
+    auto created = BatchedModel::Create(runtime_, *std::move(base), batching, std::move(loader));
+    if (!created.ok()) {
+      (void)runtime_.Unload(name);
+      return fail(created.status(), "cannot be batched");
+    }
+    batched = *std::move(created);
+  }
+
+  SetRecord(name, {source.version, ModelState::kReady, "", compiled->digest(), batched});
   spdlog::info("serving model '{}' version {} ({}, {})", name, source.version, compiled->digest(),
                compiled->cache_hit() ? "cache hit" : "compiled");
   return absl::OkStatus();
@@ -320,7 +396,7 @@ absl::Status ModelRepository::Unload(const std::string& name) {
   }
   absl::Status unloaded = runtime_.Unload(name);
   if (!known) return unloaded;  // a module loaded by digest, or NOT_FOUND
-  SetRecord(name, {version, ModelState::kUnavailable, "unloaded", ""});
+  SetRecord(name, {version, ModelState::kUnavailable, "unloaded", "", nullptr});
   return absl::OkStatus();  // unloading a repository model that is not loaded is a no-op
 }
 
@@ -381,6 +457,14 @@ std::optional<ModelStatus> ModelRepository::Find(const std::string& name) const 
                                 is_loaded, in_repository);
   if (status.version.empty() && source.ok()) status.version = source->version;
   return status;
+}
+
+std::shared_ptr<BatchedModel> ModelRepository::Batched(const std::string& name,
+                                                       const std::string& digest) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = records_.find(name);
+  if (it == records_.end() || it->second.digest != digest) return nullptr;
+  return it->second.batched;
 }
 
 std::string ModelRepository::ServedVersion(const std::string& name,

@@ -17,6 +17,7 @@
 #include "compiler_service/service/compile_cache.h"
 #include "runtime_service/service/model_manager.h"
 #include "runtime_service/tensor/input_shape.h"
+#include "server/batched_model.h"
 
 namespace kiln {
 
@@ -41,7 +42,11 @@ absl::StatusOr<std::vector<ModelSource>> ScanModelDirectory(const std::string& d
 //   "execution_model":  "auto" (default) | "async" | "inline-dynamic"
 //   "max_queue_size":   requests queued or running for this model at once (0: server default)
 //   "workers":          worker threads of the model's own (0: the shared pool)
-//   "max_batch_size":   0 only: kiln runs requests as they come, it does not batch
+//   "max_batch_size":   0 (default): the model's shapes are served as they are; N > 0: the
+//                       program's dynamic leading (batch) dim is served for every batch 1..N
+//                       (BatchedModel: one module per batch bucket, compiled on first use)
+//   "dynamic_batching": {"preferred_batch_size": [4, 8], "max_queue_delay_microseconds": 100}
+//                       (both optional; needs max_batch_size): concurrent requests are merged
 //   "input_shapes":     model.onnx only: {"input": [1, 3, 224, 224], ...}, the full static shape
 //                       of each graph input declared with dynamic dims (positive integers)
 struct ModelConfig {
@@ -49,6 +54,10 @@ struct ModelConfig {
   size_t max_queue_size = 0;
   int workers = 0;
   InputShapes input_shapes;
+  int64_t max_batch_size = 0;
+  bool dynamic_batching = false;
+  std::vector<int64_t> preferred_batch_sizes;  // sorted, unique
+  int64_t max_queue_delay_us = 0;
 };
 // INVALID_ARGUMENT naming the key for malformed or invalid configs.
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::string& model);
@@ -90,6 +99,9 @@ class ModelRepository {
   // The repository version of the module loaded as `name` with `digest`; empty for a module
   // the repository did not load. Cheap (no disk access): for the inference path.
   std::string ServedVersion(const std::string& name, const std::string& digest) const;
+  // The batched model (config.json max_batch_size) serving `name` as the module `digest`; null
+  // for every other model.
+  std::shared_ptr<BatchedModel> Batched(const std::string& name, const std::string& digest) const;
 
  private:
   struct Record {
@@ -97,6 +109,7 @@ class ModelRepository {
     ModelState state = ModelState::kUnavailable;
     std::string reason;
     std::string digest;  // of the loaded module, for telling ours from a replacement
+    std::shared_ptr<BatchedModel> batched;  // when the model has a max_batch_size
   };
   absl::StatusOr<ModelSource> FindSource(const std::string& name) const;
   absl::Status LoadSource(const ModelSource& source);

@@ -70,6 +70,11 @@ absl::StatusOr<kiln::compiler::CompileOptions> ToCompileOptions(
       return absl::InvalidArgumentError(
           absl::StrCat("input_shapes names input '", shape.name(), "' more than once"));
   }
+  if (in.batch_size() < 0 || in.batch_size() > kiln::compiler::kMaxBatchSize)
+    return absl::InvalidArgumentError(absl::StrCat("batch_size ", in.batch_size(),
+                                                   " is outside 0..", kiln::compiler::kMaxBatchSize,
+                                                   " (0: no batch)"));
+  options.batch_size = in.batch_size();
   return options;
 }
 

@@ -84,6 +84,7 @@ wv1::WorkerCompileRequest ToRequest(std::string_view source,
     shape.mutable_dims()->Add(dims.begin(), dims.end());
   }
   request.set_external_data_dir(options.external_data_dir);
+  request.set_batch_size(options.batch_size);
   return request;
 }
 
@@ -100,6 +101,7 @@ kiln::compiler::CompileOptions ToOptions(const wv1::WorkerCompileRequest& reques
     options.input_shapes[shape.name()] =
         std::vector<int64_t>(shape.dims().begin(), shape.dims().end());
   options.external_data_dir = request.external_data_dir();
+  options.batch_size = request.batch_size();
   return options;
 }
 

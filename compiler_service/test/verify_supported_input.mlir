@@ -9,7 +9,7 @@ func.func @ok(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 
 // -----
 
-func.func @dynamic(%x: tensor<?x3xf32>) -> tensor<?x3xf32> { // expected-error {{function 'dynamic' argument #0 of type tensor<?x3xf32>: dynamic shapes are not supported}}
+func.func @dynamic(%x: tensor<?x3xf32>) -> tensor<?x3xf32> { // expected-error {{function 'dynamic' argument #0 of type tensor<?x3xf32>: a dynamic leading (batch) dim needs a batch size to compile for (config.json "max_batch_size" in a model repository, kiln compile --batch-size)}}
   return %x : tensor<?x3xf32>
 }
 

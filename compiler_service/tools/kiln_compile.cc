@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   std::string input, output;
   std::string format = "auto", target_cpu = "host", model = "auto", exe_format = "auto";
   std::vector<std::string> features, shape_specs;
+  int64_t batch_size = 0;
   std::string dump_after;
   app.add_option("input", input, "MLIR source (text or bytecode) or ONNX model (.onnx)")
       ->required();
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
                  "ONNX: full shape of a graph input with dynamic dims, NAME=DIMxDIM... "
                  "(e.g. input=1x3x224x224; repeatable)")
       ->allow_extra_args(false);
+  app.add_option("--batch-size", batch_size,
+                 "compile a program with a dynamic leading (batch) dim for this batch");
   app.add_option("--target-cpu", target_cpu, "host or an LLVM CPU name");
   app.add_option("--target-feature", features, "extra LLVM feature, e.g. +avx512f");
   app.add_option("--execution-model", model, "auto|async|inline-dynamic")
@@ -103,6 +106,7 @@ int main(int argc, char** argv) {
                           : format == "onnx"   ? kiln::compiler::SourceFormat::kOnnx
                                                : kiln::compiler::SourceFormat::kAuto;
   options.input_shapes = *std::move(input_shapes);
+  options.batch_size = batch_size;
   // External-data files of an ONNX model sit next to it. (kAuto may find ONNX by content.)
   if (format == "onnx" || format == "auto")
     options.external_data_dir = std::filesystem::absolute(input).parent_path().string();

@@ -10,6 +10,30 @@
 
 include "mlir/Pass/PassBase.td"
 
+def SpecializeBatch : Pass<"kiln-specialize-batch", "mlir::ModuleOp"> {
+  let summary = "Compiles a program with a dynamic leading (batch) dim for one batch size";
+  let description = [{
+    Runs before every other pass, and only when a batch size is asked for (kiln-compile
+    --batch-size, config.json `max_batch_size` in a model repository). Every argument of a
+    public function whose leading dim is dynamic (`tensor<?x...>`) gets that dim set to
+    `batch-size` and is marked `kiln.batch`; its uses see the old type through a
+    `tensor.cast`, which canonicalization folds into linalg and tensor ops, while TOSA ops take
+    the static value directly and `tosa-infer-shapes` refines their results. Each result
+    whose leading dim was dynamic is marked `kiln.batch` too, and every result type is
+    refined to the static type its value now has. kiln's code generation is specialized to
+    static shapes (tiles, peeling, workgroups are chosen per shape), so a server compiles one
+    module per batch bucket rather than one with a dynamic dim.
+
+    Errors name the argument: another dim dynamic (only the batch may be), no argument with a
+    dynamic leading dim, a result whose shape still depends on something unknown.
+  }];
+  let options = [
+    Option<"batchSize", "batch-size", "int64_t", /*default=*/"0",
+           "the batch the dynamic leading dims become (at least 1)">,
+  ];
+  let dependentDialects = ["mlir::tensor::TensorDialect", "mlir::tosa::TosaDialect"];
+}
+
 def VerifySupportedInput : Pass<"kiln-verify-supported-input", "mlir::ModuleOp"> {
   let summary = "Rejects programs kiln cannot compile, naming the op and its location";
   let description = [{

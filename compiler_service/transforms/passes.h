@@ -29,6 +29,9 @@ inline constexpr char kArenaSizeAttr[] = "kiln.arena_size";
 // A cache block whose B kiln-pack-cache-blocks packs: [strip, rows], the pack_b of the config
 // of the op it was cut from (kiln-block-for-cache).
 inline constexpr char kPackBlockAttr[] = "kiln.pack_b";
+// A public function's argument or result whose leading dim is the batch (the module
+// signature's ArgumentDef.batched): set by kiln-specialize-batch and the ONNX importer.
+inline constexpr char kBatchAttrName[] = "kiln.batch";
 inline constexpr char kAsyncModel[] = "async";
 inline constexpr char kInlineModel[] = "inline-dynamic";
 inline constexpr int64_t kArenaAlignment = 64;

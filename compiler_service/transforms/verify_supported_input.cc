@@ -185,7 +185,11 @@ struct VerifySupportedInputPass : public impl::VerifySupportedInputBase<VerifySu
           if (!tensor)
             problem = "must be a ranked tensor";
           else if (!tensor.hasStaticShape())
-            problem = "dynamic shapes are not supported";
+            problem = tensor.getNumDynamicDims() == 1 && tensor.isDynamicDim(0)
+                          ? "a dynamic leading (batch) dim needs a batch size to compile for "
+                            "(config.json \"max_batch_size\" in a model repository, kiln "
+                            "compile --batch-size)"
+                          : "dynamic shapes are not supported";
           else if (!IsSupportedElementType(tensor.getElementType()))
             problem =
                 "element type is not supported (use f32, f64, f16, bf16, i1, i8, i16, i32 "

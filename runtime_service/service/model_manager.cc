@@ -122,6 +122,25 @@ absl::StatusOr<rv1::ModuleInfo> ModelManager::LoadFromStore(const std::string& d
   return info;
 }
 
+absl::StatusOr<ModuleHandle> ModelManager::LoadVariant(const std::string& digest,
+                                                       const ModuleHandle& base) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_) return absl::UnavailableError("kilnd is shutting down");
+  }
+  ArtifactStore::Pin pin = store_.PinArtifact(digest);
+  auto file = store_.OpenModule(digest);
+  if (!file.ok()) return file.status();
+  auto loaded = LoadedModule::Load(std::move(*file), device_);
+  if (!loaded.ok()) return loaded.status();
+  {
+    std::lock_guard<std::mutex> lock(base.serving->variant_mutex);
+    base.serving->variant_pins.push_back(std::move(pin));
+  }
+  spdlog::info("loaded module '{}' ({}) as a variant of '{}'", base.name, digest, base.digest);
+  return ModuleHandle{base.name, digest, std::move(*loaded), base.serving};
+}
+
 absl::Status ModelManager::Unload(const std::string& name) {
   ModuleHandle removed;  // released after the lock (see LoadFromStore)
   {
@@ -176,6 +195,14 @@ void ModelManager::ObserveInvocation(const std::string& name, std::chrono::nanos
   metrics::KilnMetrics& m = metrics_;
   m.queue_seconds.With({name}).ObserveDuration(queue_time);
   m.compute_seconds.With({name}).ObserveDuration(compute_time);
+}
+
+void ModelManager::ObserveBatch(const std::string& name, int64_t batch,
+                                std::optional<std::chrono::nanoseconds> wait_time) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!modules_.count(name)) return;
+  if (batch > 0) metrics_.batch_size.With({name}).Observe(static_cast<double>(batch));
+  if (wait_time) metrics_.batch_wait_seconds.With({name}).ObserveDuration(*wait_time);
 }
 
 void ModelManager::ObserveRequest(const std::string& name,

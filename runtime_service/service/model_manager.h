@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +58,9 @@ struct ModuleServing {
   size_t max_pending = 0;
   std::unique_ptr<WorkerPool> pool;  // the module's own workers; null: the shared pool
   ArtifactStore::Pin pin;            // keeps the module's artifact from being evicted while loaded
+  // Pins of the module's variants (LoadVariant), released with the module.
+  std::mutex variant_mutex;
+  std::vector<ArtifactStore::Pin> variant_pins;
 };
 
 // A loaded module as a request holds it: the module (and its code) stays alive while any copy
@@ -100,6 +104,10 @@ class ModelManager {
   // Loads the module stored under `digest` as `name` (used by LoadModule and at start-up).
   absl::StatusOr<kiln::runtime::v1::ModuleInfo> LoadFromStore(
       const std::string& digest, const std::string& name, const ModuleServingOptions& options = {});
+  // Loads the module stored under `digest` as a variant of `base` (a batch size of a batched
+  // model): not listed under a name of its own, it runs with `base`'s workers and pending
+  // limit, is counted under `base`'s name, and stays pinned while `base`'s serving state lives.
+  absl::StatusOr<ModuleHandle> LoadVariant(const std::string& digest, const ModuleHandle& base);
   // NOT_FOUND when no module has that name. Calls in flight finish first on their own handle.
   // The module's metric series are removed.
   absl::Status Unload(const std::string& name);
@@ -125,6 +133,10 @@ class ModelManager {
                                 uint64_t bytes) const;
   // The module as RuntimeService's ListModules and LoadModule describe it.
   kiln::runtime::v1::ModuleInfo Describe(const ModuleHandle& entry) const;
+  // A batched model's execution of `batch` rows (0: none), and how long a request waited for its
+  // batch to form (dynamic batching); nothing once the model is unloaded.
+  void ObserveBatch(const std::string& name, int64_t batch,
+                    std::optional<std::chrono::nanoseconds> wait_time) const;
   // Latency of a whole request for a loaded module (none once it is unloaded).
   void ObserveRequest(const std::string& name, std::chrono::nanoseconds request_time) const;
   // Counts an RPC about the module or model `name` in the metrics: labelled with the name while

@@ -71,7 +71,13 @@ absl::StatusOr<int64_t> ByteLength(DataType dtype, std::span<const int64_t> shap
 }
 
 std::string TypeString(DataType dtype, std::span<const int64_t> shape) {
-  return absl::StrCat(std::string(DataTypeName(dtype)), "[", absl::StrJoin(shape, "x"), "]");
+  // A batched model's batch dim is -1 in its signature: "f32[?x64]".
+  return absl::StrCat(std::string(DataTypeName(dtype)), "[",
+                      absl::StrJoin(shape, "x",
+                                    [](std::string* out, int64_t dim) {
+                                      absl::StrAppend(out, dim < 0 ? "?" : absl::StrCat(dim));
+                                    }),
+                      "]");
 }
 
 std::string TypeString(const kiln::module::v1::TensorType& type) {

@@ -1,5 +1,6 @@
 #include "compiler_service/import/onnx/onnx_importer.h"
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,10 @@
 
 namespace kiln::compiler::onnx_import {
 namespace {
+
+// kBatchAttrName of transforms/passes.h (the importer does not depend on the passes): marks the
+// arguments and results whose first axis is the batch.
+constexpr char kBatchAttrName[] = "kiln.batch";
 
 using TP = onnx::TensorProto;
 constexpr int64_t kMinOpset = 7;
@@ -55,18 +60,24 @@ absl::Status CheckAttributes(const Node& node, const OpSpec& spec) {
   return absl::OkStatus();
 }
 
-// The graph input's static shape: declared dims, with dynamic ones from `options`.
+// The graph input's static shape: declared dims, with dynamic ones from `options`. A dynamic
+// first axis is the batch when options.batch_size is set (`batched` says so): it takes the
+// batch, over a given shape's first dim too.
 absl::StatusOr<std::vector<int64_t>> InputShape(const onnx::ValueInfoProto& input,
-                                                const ImportOptions& options) {
+                                                const ImportOptions& options, bool& batched) {
   const auto& tensor_type = input.type().tensor_type();
   auto given = options.input_shapes.find(input.name());
   std::vector<int64_t> shape;
   std::vector<std::string> dynamic;
+  batched = false;
   if (tensor_type.has_shape()) {
     for (int d = 0; d < tensor_type.shape().dim_size(); ++d) {
       const auto& dim = tensor_type.shape().dim(d);
       if (dim.has_dim_value() && dim.dim_value() >= 0) {
         shape.push_back(dim.dim_value());
+      } else if (d == 0 && options.batch_size > 0) {
+        shape.push_back(options.batch_size);
+        batched = true;
       } else {
         shape.push_back(-1);
         dynamic.push_back(dim.has_dim_param() && !dim.dim_param().empty()
@@ -87,7 +98,8 @@ absl::StatusOr<std::vector<int64_t>> InputShape(const onnx::ValueInfoProto& inpu
           "=D0xD1x... (config.json \"input_shapes\" in a model repository)"));
     return shape;
   }
-  const std::vector<int64_t>& dims = given->second;
+  std::vector<int64_t> dims = given->second;
+  if (batched && !dims.empty()) dims[0] = options.batch_size;
   if (tensor_type.has_shape() && dims.size() != shape.size())
     return absl::InvalidArgumentError(absl::StrCat("input shape for '", input.name(), "' ",
                                                    ShapeString(dims), " has rank ", dims.size(),
@@ -204,6 +216,7 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> ModelImporter::Import(
 
   std::vector<mlir::Type> arg_types;
   std::vector<std::vector<int64_t>> arg_shapes;
+  std::vector<bool> arg_batched;
   for (const auto* input : inputs) {
     if (!input->type().has_tensor_type())
       return absl::InvalidArgumentError(
@@ -215,8 +228,10 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> ModelImporter::Import(
       return absl::InvalidArgumentError(absl::StrCat("input '", input->name(),
                                                      "' has element type ", DTypeName(dtype),
                                                      ", which kiln does not support"));
-    auto shape = InputShape(*input, options);
+    bool batched = false;
+    auto shape = InputShape(*input, options, batched);
     if (!shape.ok()) return shape.status();
+    arg_batched.push_back(batched);
     if (ElementCount(*shape) < 0)
       return absl::InvalidArgumentError(
           absl::StrCat("input '", input->name(), "' shape ", ShapeString(*shape), " is too large"));
@@ -224,11 +239,18 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> ModelImporter::Import(
     arg_shapes.push_back(*shape);
   }
 
+  if (options.batch_size > 0 &&
+      std::find(arg_batched.begin(), arg_batched.end(), true) == arg_batched.end())
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch size ", options.batch_size,
+                     " given, but no graph input has a dynamic first (batch) axis"));
+
   b.setInsertionPointToEnd(module->getBody());
   auto func = mlir::func::FuncOp::create(b, file_loc(0), "main", b.getFunctionType(arg_types, {}));
   mlir::Block* entry = func.addEntryBlock();
   for (size_t k = 0; k < inputs.size(); ++k) {
     func.setArgAttr(k, "kiln.name", b.getStringAttr(inputs[k]->name()));
+    if (arg_batched[k]) func.setArgAttr(k, kBatchAttrName, b.getUnitAttr());
     Val v;
     v.dtype = inputs[k]->type().tensor_type().elem_type();
     v.shape = arg_shapes[k];
@@ -281,8 +303,21 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> ModelImporter::Import(
   }
   mlir::func::ReturnOp::create(b, g_.loc(), results);
   func.setFunctionType(b.getFunctionType(arg_types, result_types));
-  for (int k = 0; k < graph.output_size(); ++k)
+  for (int k = 0; k < graph.output_size(); ++k) {
     func.setResultAttr(k, "kiln.name", b.getStringAttr(graph.output(k).name()));
+    // An output declared with a dynamic first axis is the batch's; it must come out so.
+    const auto& declared = graph.output(k).type().tensor_type();
+    if (options.batch_size <= 0 || !declared.has_shape() || declared.shape().dim_size() == 0 ||
+        declared.shape().dim(0).has_dim_value())
+      continue;
+    auto type = llvm::cast<mlir::RankedTensorType>(result_types[k]);
+    if (type.getDimSize(0) != options.batch_size)
+      return absl::InvalidArgumentError(
+          absl::StrCat("output '", graph.output(k).name(), "' has a dynamic first axis, but it is ",
+                       type.getDimSize(0), " for batch ", options.batch_size,
+                       ": a dynamic first axis of an output must be the batch"));
+    func.setResultAttr(k, kBatchAttrName, b.getUnitAttr());
+  }
 
   std::string errors;
   {

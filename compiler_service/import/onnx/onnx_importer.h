@@ -22,6 +22,9 @@ struct ImportOptions {
   std::string source_name = "model.onnx";  // in locations, so diagnostics name the model
   // Full static shapes for graph inputs with dynamic (dim_param or missing) dims.
   std::map<std::string, std::vector<int64_t>> input_shapes;
+  // Inputs whose first axis is dynamic get this batch (input_shapes take precedence) and are
+  // marked batched, as are outputs with a dynamic first axis; 0: no batch.
+  int64_t batch_size = 0;
   // Directory external-data files are resolved in; empty refuses external data.
   std::string external_data_dir;
 };
