@@ -607,20 +607,34 @@ struct BenchOptions {
 // KServe v2 datatype names (the protocol's spelling of kiln's element types).
 std::string KServeDatatypeName(mv1::DataType dtype) {
   switch (dtype) {
-    case mv1::DATA_TYPE_F32: return "FP32";
-    case mv1::DATA_TYPE_F64: return "FP64";
-    case mv1::DATA_TYPE_F16: return "FP16";
-    case mv1::DATA_TYPE_BF16: return "BF16";
-    case mv1::DATA_TYPE_I8: return "INT8";
-    case mv1::DATA_TYPE_I16: return "INT16";
-    case mv1::DATA_TYPE_I32: return "INT32";
-    case mv1::DATA_TYPE_I64: return "INT64";
-    case mv1::DATA_TYPE_U8: return "UINT8";
-    case mv1::DATA_TYPE_U16: return "UINT16";
-    case mv1::DATA_TYPE_U32: return "UINT32";
-    case mv1::DATA_TYPE_U64: return "UINT64";
-    case mv1::DATA_TYPE_BOOL: return "BOOL";
-    default: return "UNSPECIFIED";
+    case mv1::DATA_TYPE_F32:
+      return "FP32";
+    case mv1::DATA_TYPE_F64:
+      return "FP64";
+    case mv1::DATA_TYPE_F16:
+      return "FP16";
+    case mv1::DATA_TYPE_BF16:
+      return "BF16";
+    case mv1::DATA_TYPE_I8:
+      return "INT8";
+    case mv1::DATA_TYPE_I16:
+      return "INT16";
+    case mv1::DATA_TYPE_I32:
+      return "INT32";
+    case mv1::DATA_TYPE_I64:
+      return "INT64";
+    case mv1::DATA_TYPE_U8:
+      return "UINT8";
+    case mv1::DATA_TYPE_U16:
+      return "UINT16";
+    case mv1::DATA_TYPE_U32:
+      return "UINT32";
+    case mv1::DATA_TYPE_U64:
+      return "UINT64";
+    case mv1::DATA_TYPE_BOOL:
+      return "BOOL";
+    default:
+      return "UNSPECIFIED";
   }
 }
 

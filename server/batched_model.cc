@@ -98,7 +98,8 @@ BatchedModel::BatchedModel(ModelManager& runtime, ModuleHandle base, BatchingCon
       config_(std::move(config)),
       buckets_(BatchBuckets(config_)),
       loader_(std::move(loader)),
-      base_function_(std::move(base_function)) {
+      base_function_(std::move(base_function)),
+      workers_(std::max(1, runtime.WorkersFor(base_))) {
   signature_ = base_function_;
   for (auto* args : {signature_.mutable_inputs(), signature_.mutable_outputs()})
     for (mv1::ArgumentDef& arg : *args)
@@ -106,16 +107,6 @@ BatchedModel::BatchedModel(ModelManager& runtime, ModuleHandle base, BatchingCon
   std::promise<absl::StatusOr<ModuleHandle>> first;
   first.set_value(base_);
   bucket_modules_[buckets_.front()] = first.get_future().share();
-  if (config_.dynamic) scheduler_ = std::thread([this] { Schedule(); });
-}
-
-BatchedModel::~BatchedModel() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  scheduler_cv_.notify_all();
-  if (scheduler_.joinable()) scheduler_.join();
 }
 
 int64_t BatchedModel::BatchOf(std::span<const TensorView> inputs) const {
@@ -296,15 +287,21 @@ absl::StatusOr<BatchedRun> BatchedModel::Run(std::span<const TensorView> inputs,
   }
 
   std::unique_lock<std::mutex> lock(mutex_);
-  if (stopping_) return absl::UnavailableError("the model is being unloaded");
   if (queue_.size() >= config_.max_queued)
     return absl::ResourceExhaustedError(
         absl::StrCat("model '", base_.name, "' already has ", queue_.size(),
                      " requests waiting for a batch; try again later"));
   queue_.push_back(&request);
-  ++arrivals_;
-  scheduler_cv_.notify_one();
-  requests_cv_.wait(lock, [&] { return request.done || request.lead; });
+  // The oldest waiting request forms the batches (no thread of the batcher's own: each hand-off
+  // between threads costs more than running this tiny MLP). One more request may fill its batch.
+  if (queue_.front() != &request) queue_.front()->cv.notify_one();
+  while (!request.done && !request.lead) {
+    if (queue_.front() != &request) {
+      request.cv.wait(lock);
+      continue;
+    }
+    FormBatch(request, lock);
+  }
   if (request.lead) {
     lock.unlock();
     const auto formed = Clock::now();
@@ -314,66 +311,68 @@ absl::StatusOr<BatchedRun> BatchedModel::Run(std::span<const TensorView> inputs,
       runtime_.ObserveBatch(base_.name, executed, formed - r->arrived);
     }
     lock.lock();
-    for (Request* r : request.group) r->done = true;
-    requests_cv_.notify_all();
+    for (Request* r : request.group) {
+      r->done = true;
+      if (r != &request) r->cv.notify_one();
+    }
+    --executing_;
+    // A worker is free: the oldest waiting request may send its batch now.
+    if (!queue_.empty()) queue_.front()->cv.notify_one();
   }
   return std::move(request.result);
 }
 
-void BatchedModel::Schedule() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (true) {
-    scheduler_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (stopping_) break;
-    // Requests whose deadline passed or whose client left while they waited fail alone.
-    for (auto it = queue_.begin(); it != queue_.end();) {
-      Request* r = *it;
-      const bool expired = r->control != nullptr && r->control->DeadlinePassed();
-      const bool cancelled = r->control != nullptr && !expired && r->control->Cancelled();
-      if (!expired && !cancelled) {
-        ++it;
-        continue;
-      }
-      r->result = expired ? absl::DeadlineExceededError(
-                                "the request's deadline passed while it waited for a batch; it "
-                                "was not run")
-                          : absl::CancelledError("the client cancelled the request");
-      r->done = true;
-      it = queue_.erase(it);
-      requests_cv_.notify_all();
-    }
-    if (queue_.empty()) continue;
-
-    // As many queued requests as fit, oldest first, that can share the oldest one's execution.
-    std::vector<Request*> group;
-    int64_t total = 0;
-    for (Request* r : queue_) {
-      if (total + r->batch > config_.max_batch_size || !Compatible(*queue_.front(), *r)) continue;
-      group.push_back(r);
-      total += r->batch;
-    }
-    const auto deadline = queue_.front()->arrived + config_.max_queue_delay;
-    const bool preferred =
-        std::find(config_.preferred_batch_sizes.begin(), config_.preferred_batch_sizes.end(),
-                  total) != config_.preferred_batch_sizes.end();
-    if (total < config_.max_batch_size && !preferred && Clock::now() < deadline) {
-      // Wait for more requests, at most until the oldest has waited max_queue_delay.
-      const uint64_t seen = arrivals_;
-      scheduler_cv_.wait_until(lock, deadline, [&] { return stopping_ || arrivals_ != seen; });
+void BatchedModel::FormBatch(Request& self, std::unique_lock<std::mutex>& lock) {
+  // Requests whose deadline passed or whose client left while they waited fail alone.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    Request* r = *it;
+    const bool expired = r->control != nullptr && r->control->DeadlinePassed();
+    const bool cancelled = r->control != nullptr && !expired && r->control->Cancelled();
+    if (!expired && !cancelled) {
+      ++it;
       continue;
     }
-    for (Request* r : group) queue_.erase(std::find(queue_.begin(), queue_.end(), r));
-    group.front()->group = group;
-    group.front()->lead = true;
-    requests_cv_.notify_all();
-  }
-  // Unloading: whatever still waits fails; nothing new is queued once stopping_ is set.
-  for (Request* r : queue_) {
-    r->result = absl::UnavailableError("the model was unloaded while the request waited");
+    r->result = expired ? absl::DeadlineExceededError(
+                              "the request's deadline passed while it waited for a batch; it "
+                              "was not run")
+                        : absl::CancelledError("the client cancelled the request");
     r->done = true;
+    it = queue_.erase(it);
+    if (r != &self) r->cv.notify_one();
   }
-  queue_.clear();
-  requests_cv_.notify_all();
+  if (self.done) {
+    if (!queue_.empty()) queue_.front()->cv.notify_one();  // the next oldest takes over
+    return;
+  }
+
+  // As many queued requests as fit, oldest first, that can share the oldest one's execution.
+  std::vector<Request*> group;
+  int64_t total = 0;
+  for (Request* r : queue_) {
+    if (total + r->batch > config_.max_batch_size || !Compatible(self, *r)) continue;
+    group.push_back(r);
+    total += r->batch;
+  }
+  const auto deadline = self.arrived + config_.max_queue_delay;
+  const bool preferred =
+      std::find(config_.preferred_batch_sizes.begin(), config_.preferred_batch_sizes.end(),
+                total) != config_.preferred_batch_sizes.end();
+  const bool worker_free = executing_ < workers_;
+  if (!worker_free) {
+    // Every worker runs a batch of this model: wait for one (the batch grows meanwhile).
+    self.cv.wait(lock);
+    return;
+  }
+  if (total < config_.max_batch_size && !preferred && Clock::now() < deadline) {
+    // Wait for more requests, at most until this one has waited max_queue_delay.
+    self.cv.wait_until(lock, deadline);
+    return;
+  }
+  for (Request* r : group) queue_.erase(std::find(queue_.begin(), queue_.end(), r));
+  ++executing_;
+  self.group = std::move(group);
+  self.lead = true;
+  if (!queue_.empty()) queue_.front()->cv.notify_one();  // the next oldest forms the next batch
 }
 
 }  // namespace kiln

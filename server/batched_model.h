@@ -5,9 +5,10 @@
 // zero rows, and gets its own rows of the results back. With dynamic batching, concurrent
 // requests are merged into one execution (Triton's dynamic batcher: as many as fit, sent at once
 // when they make a preferred size or the maximum, else when the oldest has waited
-// max_queue_delay) and split back; each request keeps its own deadline and cancellation until
-// its batch is formed, and a batch that fails on its data is rerun request by request so that a
-// bad request fails alone.
+// max_queue_delay, once a worker of the model is free: while every worker is busy, requests
+// batch up behind the executions) and split back; each request keeps its own deadline and
+// cancellation until its batch is formed, and a batch that fails on its data is rerun request by
+// request so that a bad request fails alone.
 #ifndef KILN_SERVER_BATCHED_MODEL_H_
 #define KILN_SERVER_BATCHED_MODEL_H_
 
@@ -21,7 +22,6 @@
 #include <memory>
 #include <mutex>
 #include <span>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -59,7 +59,6 @@ class BatchedModel {
                                                               ModuleHandle base,
                                                               BatchingConfig config,
                                                               BucketLoader loader);
-  ~BatchedModel();
   BatchedModel(const BatchedModel&) = delete;
   BatchedModel& operator=(const BatchedModel&) = delete;
 
@@ -88,6 +87,8 @@ class BatchedModel {
     std::vector<Request*> group;
     bool done = false;
     absl::StatusOr<BatchedRun> result = absl::UnknownError("not run");
+    // Its own: waking every waiting request on each change cost more than the batching saved.
+    std::condition_variable cv;
   };
 
   BatchedModel(ModelManager& runtime, ModuleHandle base, BatchingConfig config, BucketLoader loader,
@@ -100,7 +101,11 @@ class BatchedModel {
   absl::StatusOr<std::vector<InvocationResult>> ExecuteOnce(const std::vector<Request*>& group);
   // Requests whose non-batched inputs are equal can share an execution.
   bool Compatible(const Request& a, const Request& b) const;
-  void Schedule();
+  // Called by the oldest waiting request: sends the batch it heads (setting `self.lead`) when a
+  // worker is free and the batch is full, of a preferred size, or `self` has waited
+  // max_queue_delay; otherwise waits (on self.cv) for something to change. Fails requests whose
+  // deadline passed or whose client went away.
+  void FormBatch(Request& self, std::unique_lock<std::mutex>& lock);
 
   ModelManager& runtime_;
   const ModuleHandle base_;
@@ -113,14 +118,12 @@ class BatchedModel {
   std::mutex bucket_mutex_;
   std::map<int64_t, std::shared_future<absl::StatusOr<ModuleHandle>>> bucket_modules_;
 
-  // The dynamic batcher.
+  // The dynamic batcher (no thread of its own: the requests that wait run it). A model is
+  // destroyed only once no request holds it, so nothing waits then.
   std::mutex mutex_;
-  std::condition_variable scheduler_cv_;  // arrivals and stop
-  std::condition_variable requests_cv_;   // a request got its result or its group
   std::deque<Request*> queue_;
-  uint64_t arrivals_ = 0;
-  bool stopping_ = false;
-  std::thread scheduler_;
+  int executing_ = 0;  // batches formed and not yet finished
+  const int workers_;  // threads that run the model: more executions at once only queue
 };
 
 }  // namespace kiln

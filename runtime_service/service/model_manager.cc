@@ -141,6 +141,10 @@ absl::StatusOr<ModuleHandle> ModelManager::LoadVariant(const std::string& digest
   return ModuleHandle{base.name, digest, std::move(*loaded), base.serving};
 }
 
+int ModelManager::WorkersFor(const ModuleHandle& entry) const {
+  return entry.serving->pool ? entry.serving->pool->worker_count() : workers_.worker_count();
+}
+
 absl::Status ModelManager::Unload(const std::string& name) {
   ModuleHandle removed;  // released after the lock (see LoadFromStore)
   {

@@ -124,6 +124,8 @@ class ModelManager {
                                        const kiln::module::v1::FunctionDef& function,
                                        std::span<const TensorView> inputs,
                                        const CallControl* control);
+  // Worker threads that run `entry`'s invocations (its own pool's, else the shared pool's).
+  int WorkersFor(const ModuleHandle& entry) const;
   // Stops accepting inference work and finishes what is queued.
   void Shutdown();
 
