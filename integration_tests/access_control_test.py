@@ -323,7 +323,7 @@ class ExposureTest(unittest.TestCase):
         port = free_port()
         cache = tempfile.mkdtemp(prefix="kiln-insecure-")
         proc = subprocess.Popen([ARGS.kilnd, "--listen", f"0.0.0.0:{port}", "--insecure",
-                                 "--metrics-listen", "", "--cache-dir", cache],
+                                 "--metrics-listen", "", "--http-listen", "", "--cache-dir", cache],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.time() + 60

@@ -78,6 +78,10 @@ class Kilnd:
         self.metrics_address = f"127.0.0.1:{self.metrics_port}"
         metrics_args = [] if "--metrics-listen" in extra_args else [
             "--metrics-listen", self.metrics_address]
+        # And its own HTTP/REST port (kilnd's default, 8000, would collide).
+        if "--http-listen" not in extra_args:
+            self.http_port = free_port()
+            metrics_args += ["--http-listen", f"127.0.0.1:{self.http_port}"]
         self.log_path = os.path.join(self.tmp, "kilnd.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(

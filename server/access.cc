@@ -36,6 +36,30 @@ metrics::MetricsServerOptions Access::MetricsOptions() const {
   return options;
 }
 
+HttpServerOptions Access::HttpOptions(
+    std::function<std::string(const httplib::Request&)> method_of) const {
+  HttpServerOptions options;
+  if (tls) {
+    options.tls_cert = tls->cert;
+    options.tls_key = tls->key;
+    options.tls_client_ca = tls->client_ca;
+  }
+  if (tokens) {
+    options.authorize = [tokens = tokens,
+                         method_of = std::move(method_of)](const httplib::Request& request) {
+      std::optional<std::string> header;
+      if (request.has_header("Authorization")) header = request.get_header_value("Authorization");
+      return auth::Authorize(*tokens, method_of(request),
+                             header ? std::optional<std::string_view>(*header) : std::nullopt)
+          .status();
+    };
+  }
+  options.json_errors = true;
+  options.flag = "--http-listen";
+  options.what = "the KServe HTTP/REST API";
+  return options;
+}
+
 std::string Access::Describe() const {
   std::string text = !tls ? "plaintext" : tls->client_ca.empty() ? "TLS" : "mutual TLS";
   if (tokens) {
@@ -47,7 +71,7 @@ std::string Access::Describe() const {
 }
 
 absl::StatusOr<Access> SetUpAccess(const AccessFlags& flags, std::string_view listen,
-                                   std::string_view metrics_listen) {
+                                   std::string_view metrics_listen, std::string_view http_listen) {
   bool tls = !flags.tls.cert.empty() || !flags.tls.key.empty();
   if (tls && (flags.tls.cert.empty() || flags.tls.key.empty()))
     return absl::FailedPreconditionError("--tls-cert and --tls-key go together");
@@ -62,6 +86,8 @@ absl::StatusOr<Access> SetUpAccess(const AccessFlags& flags, std::string_view li
   absl::Status exposure = CheckExposure("--listen", listen, tls, tokens, flags.insecure);
   if (exposure.ok() && !metrics_listen.empty())
     exposure = CheckExposure("--metrics-listen", metrics_listen, tls, tokens, flags.insecure);
+  if (exposure.ok() && !http_listen.empty())
+    exposure = CheckExposure("--http-listen", http_listen, tls, tokens, flags.insecure);
   if (!exposure.ok()) return exposure;
 
   Access access;

@@ -6,6 +6,7 @@
 
 #include <grpcpp/security/server_credentials.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,15 +38,20 @@ struct Access {
   // The metrics endpoint's TLS files, and with tokens a check that GET /metrics carries one
   // (either role: metrics are read-only).
   metrics::MetricsServerOptions MetricsOptions() const;
+  // The HTTP API's TLS files, and with tokens the role check of the gRPC method each request
+  // amounts to (`method_of`, e.g. KServeRestMethod).
+  HttpServerOptions HttpOptions(
+      std::function<std::string(const httplib::Request&)> method_of) const;
   // One line for the log: "TLS, mutual TLS, bearer tokens (2)" or "plaintext, no tokens".
   std::string Describe() const;
 };
 
-// Checks the flags against the listen addresses (empty metrics_listen: none) and loads the
-// files. FAILED_PRECONDITION for a refused combination (tokens without TLS, a non-loopback
+// Checks the flags against the listen addresses (empty metrics_listen, http_listen: none) and loads
+// the files. FAILED_PRECONDITION for a refused combination (tokens without TLS, a non-loopback
 // address without TLS and tokens and without --insecure), else the loading error.
 absl::StatusOr<Access> SetUpAccess(const AccessFlags& flags, std::string_view listen,
-                                   std::string_view metrics_listen);
+                                   std::string_view metrics_listen,
+                                   std::string_view http_listen = {});
 
 }  // namespace kiln
 

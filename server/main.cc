@@ -21,6 +21,7 @@
 #include "compiler_service/service/compiler_service.h"
 #include "runtime_service/service/runtime_service.h"
 #include "server/access.h"
+#include "server/kserve_rest.h"
 #include "server/kserve_service.h"
 #include "server/metrics_server.h"
 #include "server/model_repository.h"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   double drain_seconds = 10;
   uint64_t max_message_bytes = 256 << 20;
   std::string metrics_listen = "127.0.0.1:8002";
+  std::string http_listen = "127.0.0.1:8000";
   uint64_t cache_max_bytes = 4ull << 30;
   double keepalive_seconds = 60;
   double keepalive_timeout_seconds = 20;
@@ -98,6 +100,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen,
                  "host:port serving Prometheus metrics at /metrics (empty: none)")
+      ->capture_default_str();
+  app.add_option("--http-listen", http_listen,
+                 "host:port serving the KServe v2 HTTP/REST API (empty: none)")
       ->capture_default_str();
   app.add_option("--keepalive-seconds", keepalive_seconds,
                  "ping idle client connections this often (0: never)")
@@ -154,7 +159,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   // Before anything starts: a refused address or a bad key file is a start-up error.
-  auto access = kiln::SetUpAccess(access_flags, listen, metrics_listen);
+  auto access = kiln::SetUpAccess(access_flags, listen, metrics_listen, http_listen);
   if (!access.ok()) {
     spdlog::critical("{}", std::string(access.status().message()));
     return 1;
@@ -205,7 +210,7 @@ int main(int argc, char** argv) {
   namespace km = kiln::metrics;
   km::Registry& registry = kiln_metrics.registry;
   const kiln::ArtifactStore& cache = *store;
-  auto stat = [&cache](uint64_t kiln::ArtifactStoreStats::* field) {
+  auto stat = [&cache](uint64_t kiln::ArtifactStoreStats::*field) {
     return [&cache, field] { return static_cast<double>(cache.Stats().*field); };
   };
   registry.AddCallback("kiln_cache_hits_total", "Artifact cache reads that found a valid module.",
@@ -239,7 +244,7 @@ int main(int argc, char** argv) {
                        [] { return kiln::WorkerPool::TotalBusySeconds(); });
   if (compile_workers) {
     kiln::CompileWorkerPool& pool = *compile_workers;
-    auto pool_stat = [&pool](uint64_t kiln::CompileWorkerPoolStats::* field) {
+    auto pool_stat = [&pool](uint64_t kiln::CompileWorkerPoolStats::*field) {
       return [&pool, field] { return static_cast<double>(pool.Stats().*field); };
     };
     registry.AddCallback("kiln_compile_workers_started_total", "Compile worker processes started.",
@@ -306,6 +311,25 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot listen on {}", listen);
     return 1;
   }
+  // The KServe v2 HTTP/REST API: the same service behind other routes (8000, as Triton).
+  std::unique_ptr<kiln::HttpServer> http_server;
+  if (!http_listen.empty()) {
+    kiln::HttpServerOptions http_options = access->HttpOptions([](const httplib::Request& request) {
+      return kiln::KServeRestMethod(request.method, request.path);
+    });
+    http_options.threads = std::max(4, workers * 2);
+    // A JSON body is several times its tensors' bytes; binary data is the same size.
+    http_options.max_body_bytes = max_message_bytes;
+    auto started = kiln::HttpServer::Start(http_listen, http_options, [&](httplib::Server& http) {
+      kiln::AddKServeRoutes(http, kserve);
+    });
+    if (!started.ok()) {
+      spdlog::critical("{}", std::string(started.status().message()));
+      return 1;
+    }
+    http_server = *std::move(started);
+    spdlog::info("KServe v2 HTTP/REST on {} (port {})", http_listen, http_server->port());
+  }
   // Not ready until the start-up models are loaded.
   server->GetHealthCheckService()->SetServingStatus(false);
   spdlog::info("kilnd {} listening on {} (cache {}, {} workers)", KILN_VERSION, listen, cache_dir,
@@ -340,6 +364,7 @@ int main(int argc, char** argv) {
 
   server->Wait();
   signal_thread.join();
+  if (http_server) http_server->Stop();
   if (metrics_server) metrics_server->Stop();
   models.Shutdown();
   spdlog::info("kilnd stopped");

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "metrics/registry.h"
+#include "server/http_server.h"
 
 namespace kiln::metrics {
 
@@ -39,8 +40,7 @@ class MetricsServer {
 
  private:
   MetricsServer() = default;
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<HttpServer> http_;
   int port_ = 0;
 };
 
