@@ -36,7 +36,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
         options.tls_cert.c_str(), options.tls_key.c_str(),
         options.tls_client_ca.empty() ? nullptr : options.tls_client_ca.c_str());
     if (!https->is_valid())
-      return absl::InvalidArgumentError(absl::StrCat("cannot serve ", options.flag,
+      return absl::InvalidArgumentError(absl::StrCat("cannot serve ", options.what,
                                                      " over TLS with ", options.tls_cert, " and ",
                                                      options.tls_key));
     server->http_ = std::move(https);
