@@ -31,8 +31,11 @@ PACKAGES=(
   libonnx-dev python3-onnx python3-torch python3-torchvision
   python3-protobuf
   # containerized integration tests (integration_tests/container): rootful podman with runc,
-  # a debootstrap base image, podman-compose with service-name DNS, iptables for published ports
+  # a debootstrap base image, podman-compose with service-name DNS, iptables for published ports;
+  # `podman kube play` of deploy/kubernetes (catatonit: the pods' pause process; the test reads
+  # the manifests with python3-yaml)
   podman runc debootstrap podman-compose golang-github-containernetworking-plugin-dnsname iptables
+  catatonit python3-yaml
 )
 
 missing=()

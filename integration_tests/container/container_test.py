@@ -8,16 +8,21 @@ ports with the host's kiln CLI and the Python client:
 2. a second kilnd sharing the first one's cache volume: it serves the model the first compiled
    without compiling it (kiln_compiles_total 0, kiln_cache_hits_total > 0, same digest);
 3. SIGTERM (`podman stop`) drains both cleanly: exit code 0 and "kilnd stopped";
-4. compose.yaml through podman-compose: kilnd and the one-shot client's inference.
+4. compose.yaml through podman-compose: kilnd and the one-shot client's inference;
+5. deploy/kubernetes/kilnd.yaml through `podman kube play`: its pod template as two replicas on
+   one cache volume (the second compiles nothing), both reached, SIGTERM within the grace
+   period draining each, `podman kube down` removing them.
 
 Tests run in name order (test_1_..., test_2_...) because the scenarios build on each other.
 """
 import argparse
+import copy
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.request
@@ -31,6 +36,7 @@ from ops_test import metric, parse_metrics  # noqa: E402
 
 ARGS = None
 KilnClient = None
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PODMAN = ["podman", "--runtime", "runc"]
 LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
 
@@ -50,7 +56,7 @@ class Container:
         self.name = f"kiln-test-{ARGS.run_id}-{name}"
         podman("run", "-d", "--name", self.name, "--label", f"kiln.test-run={ARGS.run_id}",
                *LIMITS, "-p", "127.0.0.1::8001", "-p", "127.0.0.1::8002",
-               "-v", f"{os.path.abspath(ARGS.examples)}:/models:ro",
+               "-v", f"{ARGS.models}:/models:ro",
                "-v", f"{cache_volume}:/cache",
                ARGS.image, "--workers", "2")
         self.address = self.published(8001)
@@ -138,7 +144,7 @@ class ContainerEndToEnd(unittest.TestCase):
         self.assertEqual(config["User"], "kiln")
         self.assertIn("kiln", config["Healthcheck"]["Test"])
         image = json.loads(podman("image", "inspect", ARGS.image).stdout)[0]["Config"]
-        self.assertEqual(sorted(image["ExposedPorts"]), ["8001/tcp", "8002/tcp"])
+        self.assertEqual(sorted(image["ExposedPorts"]), ["8000/tcp", "8001/tcp", "8002/tcp"])
         self.assertEqual(sorted(image["Volumes"]), ["/cache", "/models"])
         # kilnd runs as the non-root user, as PID 1.
         top = podman("top", self.first.name, "user", "pid", "comm").stdout.split("\n")[1].split()
@@ -278,6 +284,110 @@ class ContainerEndToEnd(unittest.TestCase):
             podman("network", "rm", "-f", f"{project}_default", check=False)
 
 
+    # --- 5: the Kubernetes deployment, as podman runs it ---
+
+    def test_9_kube_play(self):
+        import yaml  # python3-yaml
+        deploy = os.path.join(REPO, "deploy", "kubernetes", "kilnd.yaml")
+        with open(deploy) as f:
+            docs = list(yaml.safe_load_all(f))
+        deployment = next(d for d in docs if d["kind"] == "Deployment")
+        self.assertEqual(deployment["spec"]["replicas"], 2)
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        # podman runs one replica of a Deployment: the replicas are its pod template played as
+        # two pods, on one named volume for the cache claim; the models claim is a host path.
+        volume = f"kiln-test-{ARGS.run_id}-kube-cache"
+        work = tempfile.mkdtemp(prefix="kiln-kube-")
+        names, files = [], []
+        for replica in ("a", "b"):
+            pod_spec = copy.deepcopy(deployment["spec"]["template"]["spec"])
+            pod_spec["containers"][0]["image"] = ARGS.image
+            # podman publishes a pod's container ports on the host: on free loopback ports here.
+            for port in pod_spec["containers"][0]["ports"]:
+                port.update(hostPort=free_port(), hostIP="127.0.0.1")
+            for v in pod_spec["volumes"]:
+                if v["name"] == "cache":
+                    v["persistentVolumeClaim"]["claimName"] = volume
+                else:
+                    v.pop("persistentVolumeClaim")
+                    v["hostPath"] = {"path": ARGS.models, "type": "Directory"}
+            name = f"kiln-test-{ARGS.run_id}-{replica}"
+            pod = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": name, "labels": {"app": "kilnd"}}, "spec": pod_spec}
+            path = os.path.join(work, f"{replica}.yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump(pod, f)
+            names.append(f"{name}-kilnd")  # podman names a pod's container <pod>-<container>
+            files.append(path)
+
+        # kube play takes no --ulimit: the bound every other container here runs with (the
+        # defaults fail on this kind of host) comes from a containers.conf of the test's own.
+        conf = os.path.join(work, "containers.conf")
+        with open(conf, "w") as f:
+            f.write('[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n')
+        env = dict(os.environ, CONTAINERS_CONF=conf)
+
+        def kube(*args, check=True):
+            r = subprocess.run(PODMAN + ["kube", *args], capture_output=True, text=True,
+                               timeout=300, env=env)
+            if check:
+                self.assertEqual(r.returncode, 0, f"podman kube {' '.join(args)}:\n{r.stderr}")
+            return r
+
+        def exec_cli(container, *args):
+            return subprocess.run(PODMAN + ["exec", container, "kiln", *args],
+                                  capture_output=True, text=True, timeout=120)
+
+        def wait_serving(container):
+            deadline = time.time() + 180
+            while time.time() < deadline:
+                r = exec_cli(container, "health", "--timeout", "2")
+                if r.returncode == 0 and r.stdout.strip() == "SERVING":
+                    return
+                time.sleep(0.5)
+            self.fail(f"{container} not SERVING:\n{podman('logs', container, check=False).stderr}")
+
+        def samples(container):
+            text = exec_cli(container, "metrics", "--metrics-address", "127.0.0.1:8002").stdout
+            return parse_metrics(text)
+
+        try:
+            for path, container in zip(files, names):
+                kube("play", path)
+                wait_serving(container)
+            # The first replica compiled the models into the shared volume; the second loads them.
+            self.assertGreater(metric(samples(names[0]), "kiln_compiles_total"), 0)
+            second = samples(names[1])
+            self.assertEqual(metric(second, "kiln_compiles_total"), 0, second)
+            self.assertGreater(metric(second, "kiln_cache_hits_total"), 0, second)
+            for container in names:
+                out = exec_cli(container, "--json", "infer", "mlp", "--input", spec("x", self.x))
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assert_close(json.loads(out.stdout)["outputs"][0]["data"])
+            # Deleting a pod is SIGTERM, then SIGKILL after terminationGracePeriodSeconds:
+            # `podman pod stop -t` does the same. Each replica drains and exits 0 well within
+            # it; then `kube down` removes the pods.
+            for container in names:
+                pod = container[:-len("-kilnd")]
+                started = time.time()
+                podman("pod", "stop", "-t", str(grace), pod, timeout=grace + 60)
+                took = time.time() - started
+                state = json.loads(podman("inspect", container).stdout)[0]["State"]
+                r = podman("logs", container, check=False)
+                logs = r.stdout + r.stderr
+                self.assertEqual(state["ExitCode"], 0, logs)
+                self.assertLess(took, grace, logs)
+                self.assertIn("received Terminated; draining", logs)
+                self.assertEqual(logs.strip().splitlines()[-1].split("] ")[-1], "kilnd stopped")
+            for path in files:
+                kube("down", path)
+        finally:
+            for path in files:
+                kube("down", path, check=False)
+            podman("volume", "rm", "-f", volume, check=False)
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     global ARGS, KilnClient
     parser = argparse.ArgumentParser()
@@ -287,6 +397,11 @@ def main():
     parser.add_argument("--client-dir", required=True, help="build/client_cli/python (stubs)")
     parser.add_argument("--examples", required=True)
     ARGS, rest = parser.parse_known_args()
+    # The containers serve the MLP example alone: these tests count what it compiles and loads
+    # (the examples hold other models too).
+    ARGS.models = tempfile.mkdtemp(prefix="kiln-models-")
+    os.chmod(ARGS.models, 0o755)
+    shutil.copytree(os.path.join(ARGS.examples, "mlp"), os.path.join(ARGS.models, "mlp"))
     ARGS.x = np.random.default_rng(3).uniform(-1, 1, size=(1, 64)).astype(np.float32)
     model = os.path.join(ARGS.examples, "mlp", "1", "model.mlir")
     ARGS.expected = mlp_reference(model, ARGS.x)
@@ -294,7 +409,10 @@ def main():
     sys.path.insert(0, ARGS.client_dir)
     from kiln_client import KilnClient as client_class
     KilnClient = client_class
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    try:
+        unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    finally:
+        shutil.rmtree(ARGS.models, ignore_errors=True)
 
 
 if __name__ == "__main__":
