@@ -522,10 +522,10 @@ void AddKServeRoutes(httplib::Server& server, KServeService& kserve) {
         if (!body.ok()) return ReplyError(res, body.status());
         res.status = 200;
         if (body->json_length == body->body.size()) {
-          res.set_content(std::move(body->body), "application/json");
+          res.set_content(body->body, "application/json");
         } else {
           res.set_header(kHeaderLength, std::to_string(body->json_length));
-          res.set_content(std::move(body->body), "application/octet-stream");
+          res.set_content(body->body, "application/octet-stream");
         }
       });
   server.Get(kModelPath, [&](const httplib::Request& req, httplib::Response& res) {
