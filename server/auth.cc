@@ -148,7 +148,7 @@ absl::StatusOr<TokenTable> TokenTable::Load(const std::string& path) {
   if (fd < 0)
     return absl::NotFoundError(
         absl::StrCat("cannot open token file ", path, ": ", std::strerror(errno)));
-  struct stat st {};
+  struct stat st{};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return absl::InvalidArgumentError(absl::StrCat("token file ", path, " is not a regular file"));

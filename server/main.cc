@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
   namespace km = kiln::metrics;
   km::Registry& registry = kiln_metrics.registry;
   const kiln::ArtifactStore& cache = *store;
-  auto stat = [&cache](uint64_t kiln::ArtifactStoreStats::*field) {
+  auto stat = [&cache](uint64_t kiln::ArtifactStoreStats::* field) {
     return [&cache, field] { return static_cast<double>(cache.Stats().*field); };
   };
   registry.AddCallback("kiln_cache_hits_total", "Artifact cache reads that found a valid module.",
@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
                        [] { return kiln::WorkerPool::TotalBusySeconds(); });
   if (compile_workers) {
     kiln::CompileWorkerPool& pool = *compile_workers;
-    auto pool_stat = [&pool](uint64_t kiln::CompileWorkerPoolStats::*field) {
+    auto pool_stat = [&pool](uint64_t kiln::CompileWorkerPoolStats::* field) {
       return [&pool, field] { return static_cast<double>(pool.Stats().*field); };
     };
     registry.AddCallback("kiln_compile_workers_started_total", "Compile worker processes started.",
