@@ -604,40 +604,6 @@ struct BenchOptions {
   std::string protocol = "kiln";
 };
 
-// KServe v2 datatype names (the protocol's spelling of kiln's element types).
-std::string KServeDatatypeName(mv1::DataType dtype) {
-  switch (dtype) {
-    case mv1::DATA_TYPE_F32:
-      return "FP32";
-    case mv1::DATA_TYPE_F64:
-      return "FP64";
-    case mv1::DATA_TYPE_F16:
-      return "FP16";
-    case mv1::DATA_TYPE_BF16:
-      return "BF16";
-    case mv1::DATA_TYPE_I8:
-      return "INT8";
-    case mv1::DATA_TYPE_I16:
-      return "INT16";
-    case mv1::DATA_TYPE_I32:
-      return "INT32";
-    case mv1::DATA_TYPE_I64:
-      return "INT64";
-    case mv1::DATA_TYPE_U8:
-      return "UINT8";
-    case mv1::DATA_TYPE_U16:
-      return "UINT16";
-    case mv1::DATA_TYPE_U32:
-      return "UINT32";
-    case mv1::DATA_TYPE_U64:
-      return "UINT64";
-    case mv1::DATA_TYPE_BOOL:
-      return "BOOL";
-    default:
-      return "UNSPECIFIED";
-  }
-}
-
 // A ModelInferRequest with raw contents; KServe names every input, so each spec needs NAME=.
 absl::StatusOr<inference::ModelInferRequest> BuildKServeRequest(
     const std::string& model, const std::vector<std::string>& inputs) {
@@ -654,7 +620,7 @@ absl::StatusOr<inference::ModelInferRequest> BuildKServeRequest(
           "--input ", shown, ": --protocol kserve names every input; write NAME=", shown));
     auto* in = request.add_inputs();
     in->set_name(tensor->name);
-    in->set_datatype(KServeDatatypeName(tensor->dtype));
+    in->set_datatype(std::string(KServeDatatype(tensor->dtype).value_or("UNSPECIFIED")));
     for (int64_t dim : tensor->shape) in->add_shape(dim);
     request.add_raw_input_contents(std::move(tensor->data));
   }

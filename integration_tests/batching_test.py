@@ -14,16 +14,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kiln_harness import Kilnd, RpcAssertions, suite_args  # noqa: E402
 from cli_test import mlp_reference, write_tiny_onnx  # noqa: E402
+from kserve_test import write  # noqa: E402
 
 ARGS = None
 grpc = None
 KilnClient = None
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
 
 
 class Batching(RpcAssertions, unittest.TestCase):

@@ -17,18 +17,6 @@ namespace mv1 = kiln::module::v1;
 
 namespace {
 
-struct DatatypeName {
-  DataType dtype;
-  const char* name;  // a C string: Debian's absl::StrCat takes no std::string_view
-};
-constexpr DatatypeName kDatatypes[] = {
-    {mv1::DATA_TYPE_F32, "FP32"},   {mv1::DATA_TYPE_F64, "FP64"},   {mv1::DATA_TYPE_F16, "FP16"},
-    {mv1::DATA_TYPE_BF16, "BF16"},  {mv1::DATA_TYPE_I8, "INT8"},    {mv1::DATA_TYPE_I16, "INT16"},
-    {mv1::DATA_TYPE_I32, "INT32"},  {mv1::DATA_TYPE_I64, "INT64"},  {mv1::DATA_TYPE_U8, "UINT8"},
-    {mv1::DATA_TYPE_U16, "UINT16"}, {mv1::DATA_TYPE_U32, "UINT32"}, {mv1::DATA_TYPE_U64, "UINT64"},
-    {mv1::DATA_TYPE_BOOL, "BOOL"},
-};
-
 // IEEE binary16, round to nearest even; NaN stays NaN, overflow becomes infinity.
 uint16_t FloatToHalf(float value) {
   uint32_t bits;
@@ -147,23 +135,12 @@ std::string ShapeString(std::span<const int64_t> shape) {
 
 std::string SupportedDatatypes() {
   std::vector<std::string> names;
-  for (const DatatypeName& d : kDatatypes) names.push_back(d.name);
+  for (int d = mv1::DataType_MIN; d <= mv1::DataType_MAX; ++d)
+    if (auto name = KServeDatatype(static_cast<DataType>(d))) names.emplace_back(*name);
   return absl::StrJoin(names, ", ");
 }
 
 }  // namespace
-
-std::optional<std::string_view> KServeDatatype(DataType dtype) {
-  for (const DatatypeName& d : kDatatypes)
-    if (d.dtype == dtype) return d.name;
-  return std::nullopt;
-}
-
-std::optional<DataType> ParseKServeDatatype(std::string_view name) {
-  for (const DatatypeName& d : kDatatypes)
-    if (d.name == name) return d.dtype;
-  return std::nullopt;
-}
 
 absl::StatusOr<std::string> PackContents(const std::string& input, DataType dtype, int64_t elements,
                                          const inference::InferTensorContents& contents) {

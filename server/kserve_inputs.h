@@ -18,10 +18,7 @@
 
 namespace kiln {
 
-// KServe datatype names ("FP32", "INT64", "BOOL", ...) for kiln's element types, and back.
-// nullopt for types KServe cannot express or kiln cannot run ("BYTES").
-std::optional<std::string_view> KServeDatatype(DataType dtype);
-std::optional<DataType> ParseKServeDatatype(std::string_view name);
+// KServeDatatype and ParseKServeDatatype (the KServe datatype names) are in tensor.h.
 
 // The bytes of one input given through typed `contents`: the field KServe assigns to the
 // datatype (int_contents for INT8/16/32, uint_contents for UINT8/16/32, ...), range-checked

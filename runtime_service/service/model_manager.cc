@@ -89,12 +89,8 @@ absl::StatusOr<rv1::ModuleInfo> ModelManager::LoadFromStore(const std::string& d
     if (!options.replace && modules_.count(name)) return name_taken();
     if (stopped_) return absl::UnavailableError("kilnd is shutting down");
   }
-  // Pinned before it is opened, so the cache cannot evict it in between.
-  ArtifactStore::Pin pin = store_.PinArtifact(digest);
-  // Verified on every read (a corrupt entry is dropped and logged by the store).
-  auto file = store_.OpenModule(digest);
-  if (!file.ok()) return file.status();
-  auto loaded = LoadedModule::Load(std::move(*file), device_);
+  ArtifactStore::Pin pin;
+  auto loaded = PinAndLoad(digest, pin);
   if (!loaded.ok()) return loaded.status();
   ModuleHandle entry{name, digest, std::move(*loaded), std::make_shared<ModuleServing>()};
   entry.serving->pin = std::move(pin);
@@ -122,16 +118,24 @@ absl::StatusOr<rv1::ModuleInfo> ModelManager::LoadFromStore(const std::string& d
   return info;
 }
 
+absl::StatusOr<std::shared_ptr<LoadedModule>> ModelManager::PinAndLoad(const std::string& digest,
+                                                                       ArtifactStore::Pin& pin) {
+  // Pinned before it is opened, so the cache cannot evict it in between.
+  pin = store_.PinArtifact(digest);
+  // Verified on every read (a corrupt entry is dropped and logged by the store).
+  auto file = store_.OpenModule(digest);
+  if (!file.ok()) return file.status();
+  return LoadedModule::Load(std::move(*file), device_);
+}
+
 absl::StatusOr<ModuleHandle> ModelManager::LoadVariant(const std::string& digest,
                                                        const ModuleHandle& base) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopped_) return absl::UnavailableError("kilnd is shutting down");
   }
-  ArtifactStore::Pin pin = store_.PinArtifact(digest);
-  auto file = store_.OpenModule(digest);
-  if (!file.ok()) return file.status();
-  auto loaded = LoadedModule::Load(std::move(*file), device_);
+  ArtifactStore::Pin pin;
+  auto loaded = PinAndLoad(digest, pin);
   if (!loaded.ok()) return loaded.status();
   {
     std::lock_guard<std::mutex> lock(base.serving->variant_mutex);

@@ -150,6 +150,9 @@ class ModelManager {
   void RequestFinished(size_t bytes) { trimmer_.RequestFinished(bytes); }
 
  private:
+  // Pins the artifact `digest` (in `pin`) and loads its module.
+  absl::StatusOr<std::shared_ptr<LoadedModule>> PinAndLoad(const std::string& digest,
+                                                           ArtifactStore::Pin& pin);
   // Latencies of a loaded module's invocations (none once it is unloaded).
   void ObserveInvocation(const std::string& name, std::chrono::nanoseconds queue_time,
                          std::chrono::nanoseconds compute_time) const;

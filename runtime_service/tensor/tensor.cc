@@ -16,15 +16,16 @@ struct DataTypeInfo {
   DataType dtype;
   std::string_view name;
   size_t size;
+  std::string_view kserve;  // the KServe v2 / Triton datatype name
 };
 constexpr DataTypeInfo kDataTypes[] = {
-    {mv1::DATA_TYPE_F32, "f32", 4},   {mv1::DATA_TYPE_F64, "f64", 8},
-    {mv1::DATA_TYPE_F16, "f16", 2},   {mv1::DATA_TYPE_BF16, "bf16", 2},
-    {mv1::DATA_TYPE_I8, "i8", 1},     {mv1::DATA_TYPE_I16, "i16", 2},
-    {mv1::DATA_TYPE_I32, "i32", 4},   {mv1::DATA_TYPE_I64, "i64", 8},
-    {mv1::DATA_TYPE_U8, "u8", 1},     {mv1::DATA_TYPE_U16, "u16", 2},
-    {mv1::DATA_TYPE_U32, "u32", 4},   {mv1::DATA_TYPE_U64, "u64", 8},
-    {mv1::DATA_TYPE_BOOL, "bool", 1},
+    {mv1::DATA_TYPE_F32, "f32", 4, "FP32"},   {mv1::DATA_TYPE_F64, "f64", 8, "FP64"},
+    {mv1::DATA_TYPE_F16, "f16", 2, "FP16"},   {mv1::DATA_TYPE_BF16, "bf16", 2, "BF16"},
+    {mv1::DATA_TYPE_I8, "i8", 1, "INT8"},     {mv1::DATA_TYPE_I16, "i16", 2, "INT16"},
+    {mv1::DATA_TYPE_I32, "i32", 4, "INT32"},  {mv1::DATA_TYPE_I64, "i64", 8, "INT64"},
+    {mv1::DATA_TYPE_U8, "u8", 1, "UINT8"},    {mv1::DATA_TYPE_U16, "u16", 2, "UINT16"},
+    {mv1::DATA_TYPE_U32, "u32", 4, "UINT32"}, {mv1::DATA_TYPE_U64, "u64", 8, "UINT64"},
+    {mv1::DATA_TYPE_BOOL, "bool", 1, "BOOL"},
 };
 }  // namespace
 
@@ -44,6 +45,18 @@ std::optional<DataType> ParseDataTypeName(std::string_view name) {
   if (name == "i1") return mv1::DATA_TYPE_BOOL;
   for (const auto& info : kDataTypes)
     if (info.name == name) return info.dtype;
+  return std::nullopt;
+}
+
+std::optional<std::string_view> KServeDatatype(DataType dtype) {
+  for (const auto& info : kDataTypes)
+    if (info.dtype == dtype) return info.kserve;
+  return std::nullopt;
+}
+
+std::optional<DataType> ParseKServeDatatype(std::string_view name) {
+  for (const auto& info : kDataTypes)
+    if (info.kserve == name) return info.dtype;
   return std::nullopt;
 }
 

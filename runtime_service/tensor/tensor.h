@@ -23,6 +23,10 @@ size_t DataTypeSize(DataType dtype);
 // u32 u64 bool ("i1" is accepted as an alias of bool when parsing).
 std::string_view DataTypeName(DataType dtype);
 std::optional<DataType> ParseDataTypeName(std::string_view name);
+// KServe datatype names ("FP32", "INT64", "BOOL", ...) for kiln's element types, and back.
+// nullopt for types KServe cannot express or kiln cannot run ("BYTES").
+std::optional<std::string_view> KServeDatatype(DataType dtype);
+std::optional<DataType> ParseKServeDatatype(std::string_view name);
 
 // The largest tensor the runtime takes, in elements and in bytes. Offsets and lengths of
 // tensors are int64_t/uint64_t sums of a few of these, which then cannot overflow. The compiler
