@@ -213,8 +213,12 @@ absl::StatusOr<std::vector<InvocationResult>> BatchedModel::ExecuteOnce(
     }
     inputs[i].data = {reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size()};
   }
+  // The dynamic batcher keeps at most one execution per worker in flight, so it runs the batch
+  // on the sending request's thread; without it, requests go through the worker pool.
   const CallControl* control = group.size() == 1 ? group.front()->control : nullptr;
-  KILN_ASSIGN_OR_RETURN(InvocationResult run, runtime_.Run(handle, function, inputs, control));
+  KILN_ASSIGN_OR_RETURN(InvocationResult run,
+                        config_.dynamic ? runtime_.RunHere(handle, function, inputs)
+                                        : runtime_.Run(handle, function, inputs, control));
 
   std::vector<InvocationResult> results(group.size());
   int64_t row = 0;

@@ -229,6 +229,23 @@ absl::Status ModelManager::CheckOutputBytes(const ModuleHandle& entry,
                    "-byte message limit (--max-message-bytes); it was not run"));
 }
 
+absl::StatusOr<InvocationResult> ModelManager::RunHere(const ModuleHandle& entry,
+                                                       const module::v1::FunctionDef& function,
+                                                       std::span<const TensorView> inputs) {
+  KILN_RETURN_IF_ERROR(CheckOutputBytes(entry, function, OutputBytes(function)));
+  InvocationResult result;
+  const auto start = Clock::now();
+  auto outputs =
+      CatchOutOfMemory([&] { return entry.module->Invoke(function, inputs); }, "running function '",
+                       function.name(), "' of module '", entry.name, "'");
+  result.compute_time = Clock::now() - start;
+  ObserveInvocation(entry.name, result.queue_time, result.compute_time);
+  entry.serving->invocations.fetch_add(1);
+  if (!outputs.ok()) return outputs.status();
+  result.outputs = std::move(*outputs);
+  return result;
+}
+
 absl::StatusOr<InvocationResult> ModelManager::Run(const ModuleHandle& entry,
                                                    const module::v1::FunctionDef& function,
                                                    std::span<const TensorView> inputs,

@@ -126,6 +126,12 @@ class ModelManager {
                                        const CallControl* control);
   // Worker threads that run `entry`'s invocations (its own pool's, else the shared pool's).
   int WorkersFor(const ModuleHandle& entry) const;
+  // Runs `function` on the calling thread, for a caller that bounds its own concurrency to the
+  // module's workers (a batched model's dynamic batcher: a formed batch would otherwise pay a
+  // hand-off to a worker and back). Output limit, metrics and out-of-memory as Run.
+  absl::StatusOr<InvocationResult> RunHere(const ModuleHandle& entry,
+                                           const kiln::module::v1::FunctionDef& function,
+                                           std::span<const TensorView> inputs);
   // Stops accepting inference work and finishes what is queued.
   void Shutdown();
 
