@@ -23,6 +23,10 @@ constexpr char kService[] = "/inference.GRPCInferenceService/";
 constexpr char kHeaderLength[] = "Inference-Header-Content-Length";
 // Nested "data" arrays deeper than this are refused (a hostile body must not recurse us out).
 constexpr int kMaxDataDepth = 32;
+// A parsed JSON number takes ~16 bytes and its typed copy more: a body of JSON tensors is held to
+// this (~16M numbers, a few hundred MB while parsed), while binary data may be as large as the
+// request limit allows.
+constexpr size_t kMaxJsonBytes = size_t{32} << 20;
 
 absl::Status Bad(const std::string& message) { return absl::InvalidArgumentError(message); }
 
@@ -244,8 +248,11 @@ absl::StatusOr<inference::ModelInferRequest> ParseRestInferRequest(
                             " bytes"));
   std::string_view text = json_length ? body.substr(0, *json_length) : body;
   std::string_view binary = json_length ? body.substr(*json_length) : std::string_view();
-  // Parsed without exceptions; nlohmann's parser is iterative for arrays and objects, and
-  // depth is bounded again where data is walked.
+  if (text.size() > kMaxJsonBytes)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the request's JSON is ", text.size(), " bytes, over kilnd's limit of ", kMaxJsonBytes,
+        " for JSON tensors; send large tensors as binary data (", kHeaderLength, ")"));
+  // Parsed without exceptions; depth is bounded again where data is walked.
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Bad("the request body is not valid JSON");
   if (!doc.is_object()) return Bad("the request body must be a JSON object");
@@ -550,6 +557,8 @@ void AddKServeRoutes(httplib::Server& server, KServeService& kserve) {
   server.Post("/v2/repository/index", [&](const httplib::Request& req, httplib::Response& res) {
     inference::RepositoryIndexRequest request;
     if (!req.body.empty()) {
+      if (req.body.size() > kMaxJsonBytes)
+        return ReplyError(res, Bad("the request body is too large for a repository index"));
       json doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
       if (doc.is_discarded() || !doc.is_object())
         return ReplyError(res, Bad("the request body must be a JSON object"));

@@ -89,6 +89,20 @@ TEST(KServeRest, MalformedRequestsNameTheField) {
   EXPECT_THAT(Error(header + "12345678", header.size()),
               HasSubstr("4 bytes of binary data that no input claims"));
   EXPECT_THAT(Error(header, 1000), HasSubstr("Inference-Header-Content-Length is 1000"));
+  // 10^6-deep nesting is parsed and freed without recursion, then refused by depth.
+  const std::string deep =
+      R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": )" +
+      std::string(1000000, '[') + std::string(1000000, ']') + "}]}";
+  EXPECT_THAT(Error(deep), HasSubstr("nested deeper than 32 arrays"));
+  // JSON tensors are bounded far below the request limit (binary data is not).
+  std::string huge = R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [)";
+  huge.append(33 << 20, ' ');
+  huge += "1]}]}";
+  auto refused = Parse(huge);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("over kilnd's limit of 33554432 for JSON tensors; send large tensors as "
+                        "binary data (Inference-Header-Content-Length)"));
 }
 
 TEST(KServeRest, ResponsesAreJsonOrBinaryAsAsked) {
