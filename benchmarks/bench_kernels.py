@@ -66,6 +66,23 @@ def depthwise_mlir(n, h, w, c, kh, kw, s=1):
 """
 
 
+def grouped_mlir(n, h, w, c, f, kh, kw, s, g):
+    # The grouped form MLIR has for it: channels split into (group, channel) in the input
+    # and output, weights [G, F/G, KH, KW, C/G]. ONNX Conv with 1 < group < C imports to this.
+    oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
+    x, wt = f"{n}x{h}x{w}x{g}x{c // g}xf32", f"{g}x{f // g}x{kh}x{kw}x{c // g}xf32"
+    y = f"{n}x{oh}x{ow}x{g}x{f // g}xf32"
+    return f"""func.func @main(%x: tensor<{x}>, %w: tensor<{wt}>) -> tensor<{y}> {{
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<{y}>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<{y}>) -> tensor<{y}>
+  %r = linalg.conv_2d_nhwgc_gfhwc {{dilations = dense<1> : tensor<2xi64>, strides = dense<{s}> : tensor<2xi64>}}
+    ins(%x, %w : tensor<{x}>, tensor<{wt}>) outs(%f : tensor<{y}>) -> tensor<{y}>
+  return %r : tensor<{y}>
+}}
+"""
+
+
 def run_onednn(peer, args, min_time):
     out = subprocess.run([peer] + [str(a) for a in args] + [str(min_time)],
                          capture_output=True, text=True, check=True).stdout
@@ -111,7 +128,8 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     # Convolutions, against oneDNN only (numpy has none): NxHxWxC (output size), then F for
     # dense ones or "dw" for depthwise, then optionally kK (a KxK window, 3 if not given) and
-    # sS (stride S, 1 if not given); the input is pre-padded to what the window and stride read.
+    # sS (stride S, 1 if not given), gG (G groups, F and C divided among them); the input is
+    # pre-padded to what the window and stride read.
     parser.add_argument("--convs", default="1x56x56x64x64,1x28x28x128x128,1x56x56x128xdw,"
                         "1x112x112x64xdw")
     parser.add_argument("--json", default="")
@@ -183,32 +201,40 @@ def main():
     if onednn and args.convs:
         print(f"{'conv (NxHxWxC,F)':>22} {'kiln':>10} {'oneDNN':>10} {'ratio':>7} {'%peak':>6}")
     for conv in (args.convs.split(",") if onednn and args.convs else []):
-        match = re.fullmatch(r"(\d+)x(\d+)x(\d+)x(\d+)x(\d+|dw)(?:k(\d+))?(?:s(\d+))?", conv)
+        match = re.fullmatch(r"(\d+)x(\d+)x(\d+)x(\d+)x(\d+|dw)(?:k(\d+))?(?:s(\d+))?(?:g(\d+))?",
+                             conv)
         if not match:
-            parser.error(f"--convs: '{conv}' is not NxHxWxCx(F|dw)[kK][sS]")
+            parser.error(f"--convs: '{conv}' is not NxHxWxCx(F|dw)[kK][sS][gG]")
         n, h, w, c = (int(v) for v in match.groups()[:4])
         depthwise = match.group(5) == "dw"
         f = c if depthwise else int(match.group(5))
         k = int(match.group(6) or 3)
         s = int(match.group(7) or 1)
+        g = int(match.group(8) or 1)
+        if depthwise and g != 1 or c % g or f % g:
+            parser.error(f"--convs: '{conv}': groups must divide C and F (depthwise has none)")
         ih, iw = (h - 1) * s + k, (w - 1) * s + k  # the pre-padded input
         src = os.path.join(tmp, f"conv_{conv}.mlir")
         mod = os.path.join(tmp, f"conv_{conv}.kmod")
         with open(src, "w") as out:
             out.write(depthwise_mlir(n, ih, iw, c, k, k, s) if depthwise
+                      else grouped_mlir(n, ih, iw, c, f, k, k, s, g) if g > 1
                       else conv_mlir(n, ih, iw, c, f, k, k, s))
         subprocess.run([compile_tool, src, "-o", mod] + compile_flags, check=True,
                        capture_output=True)
         rng = np.random.default_rng(0)
-        x = rng.standard_normal((n, ih, iw, c), dtype=np.float32)
-        wt = rng.standard_normal((k, k, c) if depthwise else (k, k, c, f), dtype=np.float32)
+        x = rng.standard_normal((n, ih, iw, g, c // g) if g > 1 else (n, ih, iw, c),
+                                dtype=np.float32)
+        wt = rng.standard_normal((k, k, c) if depthwise else (g, f // g, k, k, c // g) if g > 1
+                                 else (k, k, c, f), dtype=np.float32)
         px, pw = os.path.join(tmp, "x.npy"), os.path.join(tmp, "w.npy")
         np.save(px, x)
         np.save(pw, wt)
-        flops = 2.0 * n * h * w * f * k * k * (1 if depthwise else c)
+        flops = 2.0 * n * h * w * f * k * k * (1 if depthwise else c // g)
         device = "local-sync" if args.threads == 1 else "local-task"
         workers = max(1, args.threads - 1)
         peer_args = (["depthwise", n, ih, iw, c, k, k, s] if depthwise
+                     else ["gconv", n, ih, iw, c, f, k, k, s, g] if g > 1
                      else ["conv", n, ih, iw, c, f, k, k, s])
         kiln = dnn = float("inf")
         for _ in range(args.repetitions):

@@ -7,6 +7,7 @@
 //   kiln-onednn-peer matmul M K N [min_seconds]
 //   kiln-onednn-peer conv N H W C F KH KW S [min_seconds]     (H, W: padded input; S: stride)
 //   kiln-onednn-peer depthwise N H W C KH KW S [min_seconds]
+//   kiln-onednn-peer gconv N H W C F KH KW S G [min_seconds]  (G groups of C/G -> F/G channels)
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -65,7 +66,8 @@ int Usage() {
   std::fprintf(stderr,
                "usage: kiln-onednn-peer matmul M K N [min_seconds]\n"
                "       kiln-onednn-peer conv N H W C F KH KW S [min_seconds]\n"
-               "       kiln-onednn-peer depthwise N H W C KH KW S [min_seconds]\n");
+               "       kiln-onednn-peer depthwise N H W C KH KW S [min_seconds]\n"
+               "       kiln-onednn-peer gconv N H W C F KH KW S G [min_seconds]\n");
   return 2;
 }
 
@@ -74,7 +76,11 @@ int Usage() {
 int main(int argc, char** argv) {
   if (argc < 2) return Usage();
   const std::string op = argv[1];
-  const size_t want = op == "matmul" ? 3 : op == "conv" ? 8 : op == "depthwise" ? 7 : 0;
+  const size_t want = op == "matmul"      ? 3
+                      : op == "conv"      ? 8
+                      : op == "depthwise" ? 7
+                      : op == "gconv"     ? 9
+                                          : 0;
   const size_t given = static_cast<size_t>(argc - 2);
   if (want == 0 || (given != want && given != want + 1)) return Usage();
   std::vector<long> dims(want);
@@ -103,13 +109,16 @@ int main(int argc, char** argv) {
     const long f = depthwise ? c : dims[4];
     const long kh = dims[depthwise ? 4 : 5], kw = dims[depthwise ? 5 : 6];
     const long stride = dims[depthwise ? 6 : 7];
-    if (stride < 1 || h < kh || w < kw) return Usage();
+    const long groups = op == "gconv" ? dims[8] : 1;
+    if (stride < 1 || h < kh || w < kw || groups < 1 || c % groups != 0 || f % groups != 0)
+      return Usage();
     const long oh = (h - kh) / stride + 1, ow = (w - kw) / stride + 1;
     memory::desc src({n, c, h, w}, f32, Tag::nhwc), dst({n, f, oh, ow}, f32, Tag::nhwc);
-    memory::dims weight_dims =
-        depthwise ? memory::dims{c, 1, 1, kh, kw} : memory::dims{f, c, kh, kw};
+    memory::dims weight_dims = depthwise    ? memory::dims{c, 1, 1, kh, kw}
+                               : groups > 1 ? memory::dims{groups, f / groups, c / groups, kh, kw}
+                                            : memory::dims{f, c, kh, kw};
     memory::desc weights_any(weight_dims, f32, Tag::any);
-    memory::desc weights_user(weight_dims, f32, depthwise ? Tag::goihw : Tag::hwio);
+    memory::desc weights_user(weight_dims, f32, depthwise || groups > 1 ? Tag::goihw : Tag::hwio);
     // The oneDNN 2.x API (Debian 12 ships 2.6): an op descriptor, then the primitive's.
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
                                          dnnl::algorithm::convolution_direct, src, weights_any, dst,

@@ -3,6 +3,7 @@
 // with a reference computed here with plain loops. Tolerances: 1e-4 relative + 1e-5 absolute
 // for f32 (reassociated sums, polynomial exp/tanh), exact for integers.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -104,6 +105,34 @@ Tensor DepthwiseNhwc(const Tensor& x, const Tensor& w, double init) {
                 double(x.values[((i + p) * wd + j + q) * c + ch]) * w.values[(p * kw + q) * c + ch];
         y.values[(i * ow + j) * c + ch] = static_cast<float>(acc);
       }
+  return y;
+}
+
+// NHWGC input, GFHWC filter (linalg.conv_2d_nhwgc_gfhwc), valid window; every output starts
+// from `init`.
+Tensor GroupedNhwgc(const Tensor& x, const Tensor& w, std::array<int64_t, 2> stride,
+                    std::array<int64_t, 2> dilation, double init) {
+  const int64_t n = x.shape[0], h = x.shape[1], wd = x.shape[2], g = x.shape[3], c = x.shape[4];
+  const int64_t f = w.shape[1], kh = w.shape[2], kw = w.shape[3];
+  const int64_t oh = (h - (kh - 1) * dilation[0] - 1) / stride[0] + 1;
+  const int64_t ow = (wd - (kw - 1) * dilation[1] - 1) / stride[1] + 1;
+  Tensor y = Zeros({n, oh, ow, g, f});
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j)
+        for (int64_t gi = 0; gi < g; ++gi)
+          for (int64_t o = 0; o < f; ++o) {
+            double acc = init;
+            for (int64_t p = 0; p < kh; ++p)
+              for (int64_t q = 0; q < kw; ++q) {
+                const int64_t yi = i * stride[0] + p * dilation[0];
+                const int64_t xj = j * stride[1] + q * dilation[1];
+                for (int64_t ch = 0; ch < c; ++ch)
+                  acc += double(x.values[(((b * h + yi) * wd + xj) * g + gi) * c + ch]) *
+                         w.values[(((gi * f + o) * kh + p) * kw + q) * c + ch];
+              }
+            y.values[(((b * oh + i) * ow + j) * g + gi) * f + o] = static_cast<float>(acc);
+          }
   return y;
 }
 
@@ -345,6 +374,50 @@ func.func @main(%x: tensor<1x9x9x3xf32>, %w: tensor<3x3x3x4xf32>) -> tensor<1x5x
   filled_conv_case("conv2d_nhwc_ragged_channels", 9, 13, 3, 56, 0.25f);
   filled_conv_case("depthwise_conv_ragged_channels", 6, 12, 56, std::nullopt, 1.0f);
   filled_conv_case("depthwise_conv_register_tiles", 12, 13, 48, std::nullopt, 1.0f);
+
+  // Grouped convolutions (kiln-generalize-grouped-convolutions, then per group the NHWC
+  // register tiles): [n, h, w, g, c] input, [g, f, kh, kw, c] filter (a runtime filter, so
+  // the transpose to [g][kh][kw][c][f] is a dispatch too).
+  auto grouped_case = [&](const std::string& name, std::array<int64_t, 5> in_shape,
+                          std::array<int64_t, 5> w_shape, std::array<int64_t, 2> stride,
+                          std::array<int64_t, 2> dilation, float fill) {
+    const int64_t oh = (in_shape[1] - (w_shape[2] - 1) * dilation[0] - 1) / stride[0] + 1;
+    const int64_t ow = (in_shape[2] - (w_shape[3] - 1) * dilation[1] - 1) / stride[1] + 1;
+    auto type = [](const std::vector<int64_t>& dims) {
+      std::string text;
+      for (int64_t d : dims) text += std::to_string(d) + "x";
+      return text + "f32";
+    };
+    const std::string x = type({in_shape.begin(), in_shape.end()});
+    const std::string wt = type({w_shape.begin(), w_shape.end()});
+    const std::string y = type({in_shape[0], oh, ow, in_shape[3], w_shape[1]});
+    auto pair = [](std::array<int64_t, 2> v) {
+      return "dense<[" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + "]> : tensor<2xi64>";
+    };
+    cases.push_back(
+        {name,
+         "func.func @main(%x: tensor<" + x + ">, %w: tensor<" + wt + ">) -> tensor<" + y +
+             "> {\n  %b = arith.constant " + std::to_string(fill) +
+             " : f32\n  %e = tensor.empty() : tensor<" + y +
+             ">\n  %f = linalg.fill ins(%b : f32) outs(%e : tensor<" + y + ">) -> tensor<" + y +
+             ">\n  %y = linalg.conv_2d_nhwgc_gfhwc {dilations = " + pair(dilation) +
+             ", strides = " + pair(stride) + "}\n       ins(%x, %w : tensor<" + x + ">, tensor<" +
+             wt + ">) outs(%f : tensor<" + y + ">) -> tensor<" + y + ">\n  return %y : tensor<" +
+             y + ">\n}\n",
+         {{in_shape.begin(), in_shape.end()}, {w_shape.begin(), w_shape.end()}},
+         [stride, dilation, fill](const std::vector<Tensor>& in) {
+           return std::vector<Tensor>{GroupedNhwgc(in[0], in[1], stride, dilation, fill)};
+         }});
+  };
+  // 4 groups of 6 -> 40 channels (a tile of 32 and a ragged 8), 13 output columns (8 + 5).
+  grouped_case("grouped_conv_register_tiles", {1, 11, 15, 4, 6}, {4, 40, 3, 3, 6}, {1, 1}, {1, 1},
+               0.5f);
+  // Batch 2, 3 groups of 5 -> 8, stride 2 down and dilation 2 across.
+  grouped_case("grouped_conv_strided_dilated", {2, 12, 13, 3, 5}, {3, 8, 3, 3, 5}, {2, 1}, {1, 2},
+               0.0f);
+  // 32 groups of 4 -> 4 (ResNeXt's first stage), 1x1.
+  grouped_case("grouped_conv_32_groups_1x1", {1, 5, 9, 32, 4}, {32, 4, 1, 1, 4}, {1, 1}, {1, 1},
+               0.0f);
 
   cases.push_back({"conv2d_nchw",
                    R"mlir(

@@ -398,6 +398,17 @@ def conv_cases():
     conv("conv/dilated_strided", (1, 2, 12, 10), (3, 2, 3, 3), dilations=[2, 1],
          strides=[2, 2], pads=[1, 1, 2, 1])
     conv("conv/grouped2", (1, 4, 6, 6), (6, 2, 3, 3), group=2, pads=[1, 1, 1, 1])
+    # Grouped convolutions (ResNeXt, RegNet, ShuffleNet): 32 groups of 4, stride and dilation
+    # with uneven pads, 1x1 without a bias, a group's output channels over two vectors and
+    # ragged (48, 17).
+    conv("conv/grouped32_resnext", (1, 128, 8, 8), (128, 4, 3, 3), group=32, pads=[1, 1, 1, 1],
+         matrix=True)
+    conv("conv/grouped4_stride2_dilated_batch2", (2, 16, 11, 10), (24, 4, 3, 3), group=4,
+         strides=[2, 2], dilations=[1, 2], pads=[1, 2, 0, 1])
+    conv("conv/grouped3_1x1_no_bias", (1, 12, 5, 7), (9, 4, 1, 1), group=3, bias=False)
+    conv("conv/grouped2_48_channels", (1, 80, 6, 6), (96, 40, 3, 3), group=2, pads=[1, 1, 1, 1],
+         matrix=True)
+    conv("conv/grouped2_17_channels", (1, 34, 5, 5), (34, 17, 3, 3), group=2)
     conv("conv/depthwise", (1, 8, 9, 9), (8, 1, 3, 3), group=8, pads=[1, 1, 1, 1], matrix=True)
     conv("conv/depthwise_stride2", (1, 6, 10, 10), (6, 1, 3, 3), group=6, strides=[2, 2],
          pads=[1, 1, 1, 1])

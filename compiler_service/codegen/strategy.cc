@@ -2,6 +2,7 @@
 
 #include "compiler_service/codegen/byte_size.h"
 #include "compiler_service/codegen/decompose_windowed.h"
+#include "compiler_service/codegen/grouped_conv.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 
 namespace kiln::compiler {
@@ -51,6 +52,10 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, const TargetInfo& target)
       // 3x32x16 filters into registers and transpose them: 33% of peak, against 98% now
       // (1x56x56x64 -> 64, issue 6 note).
       strategy.tile_sizes = {1, 1, target.RegisterTileRows(), 2 * lanes, 1, 1, 1};
+    } else if (MatchGroupedConv2D(op.getOperation())) {
+      // (n, oh, ow, g, f, kh, kw, c): per group, the NHWC register tile above (a group's
+      // output channels are its columns).
+      strategy.tile_sizes = {1, 1, target.RegisterTileRows(), 1, 2 * lanes, 1, 1, 1};
     } else if (llvm::isa<mlir::linalg::Conv2DNchwFchwOp>(op.getOperation())) {
       // (n, f, oh, ow, c, kh, kw)
       strategy.tile_sizes = {1, 4, 1, lanes, ranges[4] > 64 ? 32 : 0, 1, 0};
@@ -61,12 +66,14 @@ TileStrategy ChooseStrategy(mlir::linalg::LinalgOp op, const TargetInfo& target)
       // With 16 registers (AVX2), one vector of channels: 8 accumulators.
       strategy.tile_sizes = {1, 1, 8, vector_bits >= 512 ? 2 * lanes : lanes, 1, 0};
     }
-    // Channels (dim 3 in every form above but NCHW): as for a contraction's columns, a ragged
-    // tile of more than one vector is cut into whole vectors and one partial vector.
+    // Output channels (dim 3 in every form above but NCHW and grouped): as for a contraction's
+    // columns, a ragged tile of more than one vector is cut into whole vectors and one partial
+    // vector.
+    const unsigned channels = MatchGroupedConv2D(op.getOperation()) ? kGroupChannelDim : 3;
     if (!llvm::isa<mlir::linalg::Conv2DNchwFchwOp>(op.getOperation()) &&
-        strategy.tile_sizes[3] > lanes) {
+        strategy.tile_sizes[channels] > lanes) {
       strategy.ragged_split.assign(loops, 0);
-      strategy.ragged_split[3] = lanes;
+      strategy.ragged_split[channels] = lanes;
     }
     for (unsigned i = 0; i < loops; ++i)
       if (strategy.tile_sizes[i] >= ranges[i]) strategy.tile_sizes[i] = 0;

@@ -97,6 +97,9 @@ void BuildInputPipeline(mlir::OpPassManager& pm) {
   pm.addPass(createPadConstantRows());
   pm.addPass(mlir::createLinalgElementwiseOpFusionPass());
   pm.addPass(createNormalizeReductions());
+  // After fusion and kiln-normalize-reductions, which would fold producers into its generic
+  // and drop its unit dims: the form codegen recognizes has all eight loops.
+  pm.addPass(createGeneralizeGroupedConvolutions());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   // On the fused producers: the last elementwise op before a pad writes its interior. After

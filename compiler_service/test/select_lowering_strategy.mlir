@@ -131,6 +131,27 @@ func.func private @conv(%x: memref<1x58x58x32xf32>, %w: memref<3x3x32x32xf32>, %
   return
 }
 
+// A grouped convolution (kiln-generalize-grouped-convolutions' form): per group the NHWC
+// tile above, one group at a time; 24 channels per group are one AVX-512 tile (0: whole),
+// on AVX2 a tile of 16 and a ragged 8.
+// AVX512-LABEL: func.func private @grouped_conv
+// AVX512: linalg.generic {{.*}} attrs = {kiln.lowering_config = #kiln.lowering_config<"windowed 2-D (decomposed to 1-D)", tiles = [0, 1, 8, 1, 0, 1, 1, 1], ragged_split = [0, 0, 0, 0, 16, 0, 0, 0], decompose_windowed>}
+// AVX2-LABEL: func.func private @grouped_conv
+// AVX2: linalg.generic {{.*}} attrs = {kiln.lowering_config = #kiln.lowering_config<"windowed 2-D (decomposed to 1-D)", tiles = [0, 1, 6, 1, 16, 1, 1, 1], ragged_split = [0, 0, 0, 0, 8, 0, 0, 0], decompose_windowed>}
+#gin = affine_map<(n, oh, ow, g, f, kh, kw, c) -> (n, oh + kh, ow + kw, g, c)>
+#gw = affine_map<(n, oh, ow, g, f, kh, kw, c) -> (g, kh, kw, c, f)>
+#gout = affine_map<(n, oh, ow, g, f, kh, kw, c) -> (n, oh, ow, g, f)>
+func.func private @grouped_conv(%x: memref<1x58x58x4x8xf32>, %w: memref<4x3x3x8x24xf32>, %y: memref<1x56x56x4x24xf32>, %wg: index) attributes {kiln.dispatch} {
+  linalg.generic {indexing_maps = [#gin, #gw, #gout], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+      ins(%x, %w : memref<1x58x58x4x8xf32>, memref<4x3x3x8x24xf32>) outs(%y : memref<1x56x56x4x24xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
 // Elementwise ops and reductions: one vector along the innermost loop.
 // AVX512-LABEL: func.func private @elementwise
 // AVX512: #kiln.lowering_config<"elementwise", tiles = [1, 16], vector_sizes = [1, 16]>

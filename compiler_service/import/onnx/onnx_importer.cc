@@ -8,6 +8,7 @@
 #include "compiler_service/import/onnx/graph_importer.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
@@ -368,8 +369,9 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> ImportOnnxModel(std::string_vi
   if (!model.ok()) return model.status();
   auto opset = DefaultOpset(*model);
   if (!opset.ok()) return opset.status();
+  // linalg: grouped convolutions, which TOSA has no op for.
   ctx.loadDialect<mlir::func::FuncDialect, mlir::tosa::TosaDialect, mlir::tensor::TensorDialect,
-                  mlir::arith::ArithDialect>();
+                  mlir::arith::ArithDialect, mlir::linalg::LinalgDialect>();
   ModelImporter importer(ctx, options, *opset);
   return importer.Import(model->graph());
 }
