@@ -42,10 +42,12 @@ RAGGED_SHAPES ?= 384x384x383,256x256x255,512x512x500,64x4096x1000,384x384x385,38
 
 # Narrow-channel convolutions of mobile networks (issue 17), NxHxWxCx(F|dw)[kK][sS] as
 # bench_kernels.py --convs reads them: 1x1 and 3x3 with 8..112 output channels, strided, the
-# 3x3 and 7x7 stride-2 stems on 3 channels, depthwise 3x3 (strided) and 5x5.
-NARROW_CONVS ?= 1x112x112x16x8k1,1x112x112x32x16k1,1x56x56x144x24k1,1x28x28x144x40k1,1x28x28x240x56k1,1x14x14x240x80k1,1x14x14x384x96k1,1x14x14x480x112k1,1x56x56x24x24,1x28x28x40x40,1x28x28x56x56,1x14x14x80x80,1x14x14x112x112,1x112x112x3x32s2,1x28x28x24x40s2,1x14x14x40x80s2,1x112x112x3x64k7s2,1x56x56x144xdw,1x28x28x240xdw,1x28x28x144xdws2,1x14x14x480xdw,1x14x14x672xdwk5
+# 3x3 and 7x7 stride-2 stems on 3 channels, depthwise 3x3 (strided) and 5x5, and grouped
+# (gG: ResNeXt's 32 groups of 4..32 channels, RegNet's groups of 8..64, a 1x1 grouped).
+NARROW_CONVS ?= 1x112x112x16x8k1,1x112x112x32x16k1,1x56x56x144x24k1,1x28x28x144x40k1,1x28x28x240x56k1,1x14x14x240x80k1,1x14x14x384x96k1,1x14x14x480x112k1,1x56x56x24x24,1x28x28x40x40,1x28x28x56x56,1x14x14x80x80,1x14x14x112x112,1x112x112x3x32s2,1x28x28x24x40s2,1x14x14x40x80s2,1x112x112x3x64k7s2,1x56x56x144xdw,1x28x28x240xdw,1x28x28x144xdws2,1x14x14x480xdw,1x14x14x672xdwk5,1x56x56x128x128g32,1x28x28x256x256g32,1x14x14x512x512g32,1x7x7x1024x1024g32,1x56x56x256x256g16,1x28x28x512x512g8,1x28x28x192x192g8,1x56x56x64x64k1g8
 
-# The ONNX zoo (benchmarks/onnx_zoo.py: resnet18, mobilenet_v2, a TransformerEncoder, an MLP)
+# The ONNX zoo (benchmarks/onnx_zoo.py: resnet18, mobilenet_v2, regnet_x_400mf, a
+# TransformerEncoder, an MLP; resnext50_32x4d with --models)
 # against PyTorch's jit path, batch 1, 1 and 2 threads, min and median of 60 runs, plus cold
 # compile time on one core, the cache hit and each model's costliest dispatches (kiln-run
 # --profile); not part of `make test`.

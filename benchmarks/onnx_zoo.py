@@ -16,7 +16,9 @@ benchmark (benchmarks/bench_models.py):
 - `torch_jit(model, x)`: PyTorch's best CPU path, `optimize_for_inference(freeze(trace))`.
 
 The models:
-- resnet18 and mobilenet_v2: torchvision, 1000 classes, input `input` f32[N,3,224,224];
+- resnet18, mobilenet_v2 and regnet_x_400mf (grouped convolutions, 16 channels per group):
+  torchvision, 1000 classes, input `input` f32[N,3,224,224]; resnext50_32x4d (32 groups) for
+  benchmarks only, asked for by name;
 - transformer: nn.TransformerEncoder of 4 nn.TransformerEncoderLayer(d_model=256, nhead=4,
   dim_feedforward=2048 (PyTorch's default), activation="gelu", batch_first=True), input `input`
   f32[N,64,256]: a sequence of 64 tokens, already embedded (64: the length at which PyTorch's
@@ -37,10 +39,14 @@ import os
 INPUT_SHAPES = {
     "resnet18": (3, 224, 224),
     "mobilenet_v2": (3, 224, 224),
+    "regnet_x_400mf": (3, 224, 224),
     "transformer": (64, 256),
     "mlp": (784,),
+    "resnext50_32x4d": (3, 224, 224),
 }
-MODELS = list(INPUT_SHAPES)
+# What the zoo test and `make bench-models` take by default; resnext50_32x4d (4 GFLOP a run)
+# only when named.
+MODELS = [name for name in INPUT_SHAPES if name != "resnext50_32x4d"]
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 TRANSFORMER = dict(d_model=256, nhead=4, dim_feedforward=2048, num_layers=4, seq=64)
@@ -61,6 +67,12 @@ def build_model(name):
     elif name == "mobilenet_v2":
         import torchvision
         model = torchvision.models.mobilenet_v2(weights=None)
+    elif name == "regnet_x_400mf":
+        import torchvision
+        model = torchvision.models.regnet_x_400mf(weights=None)
+    elif name == "resnext50_32x4d":
+        import torchvision
+        model = torchvision.models.resnext50_32x4d(weights=None)
     elif name == "transformer":
         nn = torch.nn
         layer = nn.TransformerEncoderLayer(

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """End-to-end, model by model: the ONNX zoo of issue 14, exported at test time from PyTorch
-(benchmarks/onnx_zoo.py: resnet18, mobilenet_v2, a 4-layer TransformerEncoder and an MLP,
+(benchmarks/onnx_zoo.py: resnet18, mobilenet_v2, regnet_x_400mf (grouped convolutions), a
+4-layer TransformerEncoder and an MLP,
 random weights from a fixed seed), each at opset 13 and 17, with a static shape and with a
 dynamic batch axis whose size the model's config.json gives (`input_shapes`). One kilnd serves
-the 16 models from a model repository; every one is inferred over KServe and compared with
+the 20 models from a model repository; every one is inferred over KServe and compared with
 PyTorch's own output: max |kiln - torch| <= 1e-4 x max |torch| (the output's scale), and the
 same top-1 class (argmax over the last axis, per sample, or per token for the transformer)
 wherever torch's top two are further apart than that tolerance allows to flip.

@@ -50,6 +50,29 @@ func.func @conv(%x: memref<1x58x58x64xf32>, %w: memref<3x3x64x64xf32>, %y: memre
   return
 }
 
+// An elementwise dispatch (a residual add and ReLU) splits by rows (14 workgroups of 4), not
+// into 16 slices of 16 channels: each would read a 64-byte piece of every 1 KB pixel.
+// CHECK-LABEL: func.func private @add_relu__dispatch_0
+// CHECK-SAME: kiln.workgroup_count = array<i64: 14, 1, 1>
+// CHECK: linalg.generic {{.*}} outs({{.*}} : memref<1x4x56x256xf32
+#nhwc = affine_map<(n, h, w, c) -> (n, h, w, c)>
+func.func private @add_relu__dispatch_0(%a: memref<1x56x56x256xf32>, %b: memref<1x56x56x256xf32>, %y: memref<1x56x56x256xf32>, %wg: index) attributes {kiln.dispatch, kiln.workgroup_count = array<i64: 1, 1, 1>} {
+  %zero = arith.constant 0.0 : f32
+  linalg.generic {indexing_maps = [#nhwc, #nhwc, #nhwc], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%a, %b : memref<1x56x56x256xf32>, memref<1x56x56x256xf32>) outs(%y : memref<1x56x56x256xf32>) {
+  ^bb0(%x: f32, %r: f32, %o: f32):
+    %s = arith.addf %x, %r : f32
+    %m = arith.maximumf %s, %zero : f32
+    linalg.yield %m : f32
+  }
+  return
+}
+func.func @add_relu(%a: memref<1x56x56x256xf32>, %b: memref<1x56x56x256xf32>, %y: memref<1x56x56x256xf32>) attributes {kiln.execution_model = "async"} {
+  %c0 = arith.constant 0 : index
+  call @add_relu__dispatch_0(%a, %b, %y, %c0) {kiln.dispatch} : (memref<1x56x56x256xf32>, memref<1x56x56x256xf32>, memref<1x56x56x256xf32>, index) -> ()
+  return
+}
+
 // For AVX2 (vector-bits=256) register tiles are 6 rows by 16 columns: 256 rows never split
 // into whole 6-row tiles, so the columns split instead, 16 workgroups of 16 columns.
 // AVX2-LABEL: func.func private @f__dispatch_0
