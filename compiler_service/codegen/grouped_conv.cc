@@ -74,8 +74,8 @@ mlir::linalg::GenericOp BuildGroupedConv2D(mlir::OpBuilder& builder, mlir::Locat
       });
 }
 
-std::optional<ConvWindow> MatchGroupedConv2D(mlir::Operation* raw) {
-  auto op = llvm::dyn_cast_or_null<mlir::linalg::GenericOp>(raw);
+std::optional<ConvWindow> MatchGroupedConv2D(mlir::Operation* op_in) {
+  auto op = llvm::dyn_cast_or_null<mlir::linalg::GenericOp>(op_in);
   if (!op || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
       op.getNumLoops() != kGroupedLoops)
     return std::nullopt;

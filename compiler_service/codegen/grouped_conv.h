@@ -37,7 +37,7 @@ mlir::linalg::GenericOp BuildGroupedConv2D(mlir::OpBuilder& builder, mlir::Locat
 
 // The window of `op` if it is the grouped form above (maps, iterators, multiply-accumulate
 // body), else nullopt. Tiles of it (the same op on subviews) match too.
-std::optional<ConvWindow> MatchGroupedConv2D(mlir::Operation* op);
+std::optional<ConvWindow> MatchGroupedConv2D(mlir::Operation* op_in);
 
 }  // namespace kiln::compiler
 
