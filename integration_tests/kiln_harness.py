@@ -3,6 +3,7 @@ kiln CLI. Shared by the integration tests; standard library only (plus numpy in 
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -66,28 +67,52 @@ class Kilnd:
                  metrics_port=None, env=None):
         """cache_dir: reuse a cache (e.g. a previous Kilnd's) instead of a fresh one.
         port, metrics_port: fixed ports (a restart on a previous Kilnd's address) instead of
-        free ones. env: kilnd's environment (default: ours)."""
+        free ones. env: kilnd's environment (default: ours).
+
+        Free ports are kilnd's own: it listens on port 0 and logs the ports it bound, which
+        are read back here (.port, .metrics_port, .http_port). Picking free ports here and
+        handing them over raced with other suites doing the same (one suite's kilnd could take
+        a port another had just been given)."""
         self.kilnd = kilnd
         self.kiln = kiln
         self.tmp = tempfile.mkdtemp(prefix="kiln-it-")
         self.cache_dir = cache_dir or os.path.join(self.tmp, "cache")
-        self.port = port or free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        # Every kilnd gets its own metrics port, so tests can run side by side.
-        self.metrics_port = metrics_port or free_port()
-        self.metrics_address = f"127.0.0.1:{self.metrics_port}"
-        metrics_args = [] if "--metrics-listen" in extra_args else [
-            "--metrics-listen", self.metrics_address]
-        # And its own HTTP/REST port (kilnd's default, 8000, would collide).
+        # Every kilnd gets its own gRPC, metrics and HTTP/REST ports (kilnd's defaults, 8001,
+        # 8002 and 8000, would collide), so tests can run side by side.
+        listen_args = ["--listen", f"127.0.0.1:{port or 0}"]
+        if "--metrics-listen" not in extra_args:
+            listen_args += ["--metrics-listen", f"127.0.0.1:{metrics_port or 0}"]
         if "--http-listen" not in extra_args:
-            self.http_port = free_port()
-            metrics_args += ["--http-listen", f"127.0.0.1:{self.http_port}"]
+            listen_args += ["--http-listen", "127.0.0.1:0"]
         self.log_path = os.path.join(self.tmp, "kilnd.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [kilnd, "--listen", self.address, "--cache-dir", self.cache_dir,
-             "--workers", str(workers), *metrics_args, *extra_args],
+            [kilnd, *listen_args, "--cache-dir", self.cache_dir, "--workers", str(workers),
+             *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.port = self.metrics_port = self.http_port = None
+        self._read_ports()
+
+    def _read_ports(self, timeout=60):
+        """Waits for kilnd's "listening on" line (logged once every listener is bound, before
+        the start-up models load) and reads the bound ports from the log. A kilnd that exits
+        first (a bad flag, a port that is taken) leaves them None; wait_ready reports it."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            logs = self.logs()
+            listening = re.search(r"listening on \S+ \(port (\d+)", logs)
+            if listening:
+                self.port = int(listening.group(1))
+                metrics = re.search(r"metrics on \S+ \(port (\d+)\)", logs)
+                http = re.search(r"HTTP/REST on \S+ \(port (\d+)\)", logs)
+                self.metrics_port = int(metrics.group(1)) if metrics else None
+                self.http_port = int(http.group(1)) if http else None
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.address = f"127.0.0.1:{self.port}"
+        self.metrics_address = f"127.0.0.1:{self.metrics_port}"
 
     def wait_ready(self, timeout=120):
         deadline = time.time() + timeout

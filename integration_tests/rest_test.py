@@ -17,7 +17,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_harness import Kilnd, free_port, suite_args  # noqa: E402
+from kiln_harness import Kilnd, suite_args  # noqa: E402
 from cli_test import mlp_reference  # noqa: E402
 
 ARGS = None
@@ -30,11 +30,10 @@ class Rest(unittest.TestCase):
         for name in ("mlp", "mlp_batch"):
             shutil.copytree(os.path.join(ARGS.examples, name), os.path.join(cls.repo, name))
         cls.mlp_path = os.path.join(cls.repo, "mlp", "1", "model.mlir")
-        cls.http_port = free_port()
         cls.server = Kilnd(ARGS.kilnd, ARGS.kiln, extra_args=[
-            "--model-dir", cls.repo, "--http-listen", f"127.0.0.1:{cls.http_port}",
-            "--max-message-bytes", str(1 << 20)])
+            "--model-dir", cls.repo, "--max-message-bytes", str(1 << 20)])
         cls.server.wait_ready()
+        cls.http_port = cls.server.http_port
         cls.rng = np.random.default_rng(5)
 
     @classmethod

@@ -332,8 +332,9 @@ int main(int argc, char** argv) {
   }
   // Not ready until the start-up models are loaded.
   server->GetHealthCheckService()->SetServingStatus(false);
-  spdlog::info("kilnd {} listening on {} (cache {}, {} workers)", KILN_VERSION, listen, cache_dir,
-               workers);
+  // The bound port too: with port 0 (any free one) this line is how a caller learns it.
+  spdlog::info("kilnd {} listening on {} (port {}, cache {}, {} workers)", KILN_VERSION, listen,
+               port, cache_dir, workers);
   // The signal thread runs from here on, so SIGTERM during start-up model loading drains too.
   std::atomic<bool> stopping{false};
   std::thread signal_thread([&] {
