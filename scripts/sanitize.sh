@@ -4,7 +4,7 @@
 #                                       tensors/.npy, module file, loaders, runtime, HAL, worker
 #                                       pool, artifact store, metrics, CLI output (tests labelled asan)
 #   scripts/sanitize.sh thread [DIR]    TSan (default DIR build-tsan): the HAL conformance suite,
-#                                       both execution models and the worker pool (label tsan)
+#                                       both execution models, the worker pool, the batcher (label tsan)
 # The compiler (LLVM/MLIR, not instrumented) stays out: its suites run in the plain build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
