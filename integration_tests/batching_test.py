@@ -168,6 +168,19 @@ class Batching(RpcAssertions, unittest.TestCase):
         # Alone, a request waits the whole 200 ms delay: a 50 ms deadline passes first.
         self.assert_rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "", self.client.infer, "merged",
                               {"x": self.x(1)}, timeout=0.05)
+        # The same with the request's own "timeout" parameter (Triton's schedule policy, in
+        # microseconds) and no gRPC deadline: kilnd itself fails it, waking at the timeout.
+        request = KilnClient.infer_request("merged", {"x": self.x(1)})
+        request.parameters["timeout"].int64_param = 50000
+        self.assert_rpc_error(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            "the request's deadline passed while it waited for a batch; it was not run",
+            self.client.kserve.ModelInfer, request, timeout=30)
+        request.parameters["timeout"].string_param = "soon"
+        self.assert_rpc_error(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "the request parameter 'timeout' must be a non-negative int64 (microseconds; 0: none)",
+            self.client.kserve.ModelInfer, request, timeout=30)
         x = self.x(6)  # a preferred size: sent at once
         self.assert_mlp(x, self.client.infer("merged", {"x": x})["logits"])
 

@@ -187,6 +187,27 @@ class Rest(unittest.TestCase):
         status, _ = self.json_call("POST", infer, self.infer_json(self.x()))
         self.assertEqual(status, 200)
 
+    def test_request_timeout_parameter(self):
+        """Triton's "timeout" request parameter (microseconds) is the request's deadline over
+        REST: 1 us passes before the request reaches a worker (504, and it does not run); a
+        generous one changes nothing; a timeout that is not an integer is 400."""
+        x = self.x()
+        body = self.infer_json(x)
+        body["parameters"] = {"timeout": 1}
+        self.assert_error(504, "the request's deadline passed while it waited in the queue; "
+                          "it was not run", "POST", "/v2/models/mlp/infer", body)
+        body["parameters"] = {"timeout": 30000000}
+        status, out = self.json_call("POST", "/v2/models/mlp/infer", body)
+        self.assertEqual(status, 200, out)
+        np.testing.assert_allclose(np.array(out["outputs"][0]["data"]).reshape(1, 10),
+                                   mlp_reference(self.mlp_path, x), rtol=1e-4, atol=1e-5)
+        body["parameters"] = {"timeout": "soon"}
+        self.assert_error(400, 'the request parameter "timeout" must be an integer (microseconds)',
+                          "POST", "/v2/models/mlp/infer", body)
+        body["parameters"] = {"timeout": -5}
+        self.assert_error(400, "the request parameter 'timeout' must be a non-negative int64",
+                          "POST", "/v2/models/mlp/infer", body)
+
     def test_statistics_and_repository(self):
         for _ in range(3):
             self.json_call("POST", "/v2/models/mlp_batch/infer", self.infer_json(self.x(2)))

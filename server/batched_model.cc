@@ -54,6 +54,11 @@ bool RetryAlone(const absl::Status& status) {
   }
 }
 
+absl::Status DeadlinePassedWhileBatching() {
+  return absl::DeadlineExceededError(
+      "the request's deadline passed while it waited for a batch; it was not run");
+}
+
 }  // namespace
 
 std::vector<int64_t> BatchBuckets(const BatchingConfig& config) {
@@ -280,6 +285,7 @@ absl::StatusOr<BatchedRun> BatchedModel::Run(std::span<const TensorView> inputs,
   request.batch = BatchOf(inputs);
   request.control = control;
   request.arrived = Clock::now();
+  if (control != nullptr) request.deadline = control->Deadline();
   if (request.batch > config_.max_batch_size)
     return absl::InvalidArgumentError(absl::StrCat(
         "a batch of ", request.batch, " is over model '", base_.name, "''s max_batch_size of ",
@@ -301,7 +307,19 @@ absl::StatusOr<BatchedRun> BatchedModel::Run(std::span<const TensorView> inputs,
   if (queue_.front() != &request) queue_.front()->cv.notify_one();
   while (!request.done && !request.lead) {
     if (queue_.front() != &request) {
-      request.cv.wait(lock);
+      auto queued = std::find(queue_.begin(), queue_.end(), &request);
+      // Still queued (not yet taken into a batch another request leads): wake at the deadline.
+      if (queued == queue_.end() || !request.deadline) {
+        request.cv.wait(lock);
+        continue;
+      }
+      if (Clock::now() < *request.deadline) {
+        request.cv.wait_until(lock, *request.deadline);
+        continue;
+      }
+      queue_.erase(queued);
+      request.result = DeadlinePassedWhileBatching();
+      request.done = true;
       continue;
     }
     FormBatch(request, lock);
@@ -336,9 +354,7 @@ void BatchedModel::FormBatch(Request& self, std::unique_lock<std::mutex>& lock) 
       ++it;
       continue;
     }
-    r->result = expired ? absl::DeadlineExceededError(
-                              "the request's deadline passed while it waited for a batch; it "
-                              "was not run")
+    r->result = expired ? DeadlinePassedWhileBatching()
                         : absl::CancelledError("the client cancelled the request");
     r->done = true;
     it = queue_.erase(it);
@@ -358,18 +374,26 @@ void BatchedModel::FormBatch(Request& self, std::unique_lock<std::mutex>& lock) 
     total += r->batch;
   }
   const auto deadline = self.arrived + config_.max_queue_delay;
+  // Waits end at this request's own deadline too (FormBatch then fails it, above).
+  auto wait = [&](Clock::time_point until) {
+    if (self.deadline && *self.deadline < until) until = *self.deadline;
+    if (until == Clock::time_point::max())
+      self.cv.wait(lock);
+    else
+      self.cv.wait_until(lock, until);
+  };
   const bool preferred =
       std::find(config_.preferred_batch_sizes.begin(), config_.preferred_batch_sizes.end(),
                 total) != config_.preferred_batch_sizes.end();
   const bool worker_free = executing_ < workers_;
   if (!worker_free) {
     // Every worker runs a batch of this model: wait for one (the batch grows meanwhile).
-    self.cv.wait(lock);
+    wait(Clock::time_point::max());
     return;
   }
   if (total < config_.max_batch_size && !preferred && Clock::now() < deadline) {
     // Wait for more requests, at most until this one has waited max_queue_delay.
-    self.cv.wait_until(lock, deadline);
+    wait(deadline);
     return;
   }
   for (Request* r : group) queue_.erase(std::find(queue_.begin(), queue_.end(), r));

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -82,6 +83,8 @@ class BatchedModel {
     int64_t batch = 0;
     const CallControl* control = nullptr;
     std::chrono::steady_clock::time_point arrived;
+    // The control's deadline: a waiting request wakes then, and leaves the queue failed.
+    std::optional<std::chrono::steady_clock::time_point> deadline;
     // Set under mutex_ by the scheduler: this request runs `group` (itself first).
     bool lead = false;
     std::vector<Request*> group;

@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +55,21 @@ class FixedControl : public CallControl {
 
  private:
   bool deadline_passed_;
+};
+
+// A deadline `after` from now.
+class DeadlineControl : public CallControl {
+ public:
+  explicit DeadlineControl(std::chrono::milliseconds after)
+      : deadline_(std::chrono::steady_clock::now() + after) {}
+  bool DeadlinePassed() const override { return std::chrono::steady_clock::now() >= deadline_; }
+  bool Cancelled() const override { return false; }
+  std::optional<std::chrono::steady_clock::time_point> Deadline() const override {
+    return deadline_;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point deadline_;
 };
 
 class BatchedModelTest : public testing::Test {
@@ -167,6 +184,36 @@ TEST_F(BatchedModelTest, ConcurrentRequestsAreMergedAndEachGetsItsOwnRows) {
   // request is at most 3 rows).
   EXPECT_EQ(executed_rows_.load(), rows_sent.load());
   EXPECT_GT(max_executed_.load(), 3);
+}
+
+TEST_F(BatchedModelTest, WaitingRequestsFailAtTheirOwnDeadlineNotTheBatchDelay) {
+  // A 60 s delay: nothing but the requests' own deadlines ends their wait.
+  BatchingConfig config;
+  config.max_batch_size = 8;
+  config.dynamic = true;
+  config.max_queue_delay = std::chrono::seconds(60);
+  Create(config);
+  const auto start = std::chrono::steady_clock::now();
+  auto expire = [&](std::chrono::milliseconds after) {
+    const DeadlineControl control(after);
+    std::vector<float> x(kColumns, 1.0f);
+    const std::vector<int64_t> shape = {1, kColumns};
+    TensorView inputs[] = {{"x", mv1::DATA_TYPE_F32, shape, Bytes(x)}};
+    auto run = model_->Run(inputs, &control);
+    EXPECT_EQ(run.status().code(), absl::StatusCode::kDeadlineExceeded) << run.status();
+    EXPECT_EQ(std::string(run.status().message()),
+              "the request's deadline passed while it waited for a batch; it was not run");
+  };
+  // The first forms the batch and waits for company; the second waits behind it and expires
+  // first.
+  std::thread first(expire, std::chrono::milliseconds(400));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::thread second(expire, std::chrono::milliseconds(100));
+  first.join();
+  second.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  // The model still serves (a full batch goes at once).
+  RunAndCheck(8, 2.0f);
 }
 
 TEST_F(BatchedModelTest, ABatchOverTheMaximumIsInvalidArgument) {

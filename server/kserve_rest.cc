@@ -266,6 +266,15 @@ absl::StatusOr<inference::ModelInferRequest> ParseRestInferRequest(
   auto wanted = BoolParameter(doc, "binary_data_output", "the request");
   if (!wanted.ok()) return wanted.status();
   binary_outputs = wanted->value_or(false);
+  // The schedule-policy "timeout" (microseconds) goes to the service as gRPC's int64 parameter,
+  // which checks it; a number that is not an integer is refused here.
+  if (doc.contains("parameters") && doc["parameters"].contains("timeout")) {
+    const json& timeout = doc["parameters"]["timeout"];
+    if (!timeout.is_number_integer() ||
+        (timeout.is_number_unsigned() && timeout.get<uint64_t>() > INT64_MAX))
+      return Bad("the request parameter \"timeout\" must be an integer (microseconds)");
+    (*request.mutable_parameters())["timeout"].set_int64_param(timeout.get<int64_t>());
+  }
   if (!doc.contains("inputs") || !doc["inputs"].is_array())
     return Bad("\"inputs\" must be an array of tensors");
 

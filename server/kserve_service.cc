@@ -162,6 +162,19 @@ absl::Status KServeService::Infer(grpc::ServerContext* context,
   stats = StatsFor(request.model_name());
   const mv1::FunctionDef& function = *model->function;
   const Clock::time_point start = Clock::now();
+  // Triton's schedule-policy "timeout" (int64, microseconds; 0: none) is the request's own
+  // deadline, beside a gRPC deadline: what has not started running when it passes (queued,
+  // or waiting for a batch) fails with DEADLINE_EXCEEDED. HTTP/REST has no other deadline.
+  std::optional<Clock::time_point> timeout_at;
+  if (auto it = request.parameters().find("timeout"); it != request.parameters().end()) {
+    if (it->second.parameter_choice_case() != inference::InferParameter::kInt64Param ||
+        it->second.int64_param() < 0)
+      return absl::InvalidArgumentError(
+          "the request parameter 'timeout' must be a non-negative int64 (microseconds; 0: none)");
+    // Saturated at a year: a bigger number means none.
+    const int64_t micros = std::min<int64_t>(it->second.int64_param(), int64_t{365} * 86400000000);
+    if (micros > 0) timeout_at = start + std::chrono::microseconds(micros);
+  }
 
   std::vector<std::string> packed;  // typed contents as bytes; the inputs point into it
   auto ordered = DecodeInferInputs(request, function, packed);
@@ -190,8 +203,8 @@ absl::Status KServeService::Infer(grpc::ServerContext* context,
                                                      : OutputBytes(function, selected)));
 
   const Clock::time_point inputs_done = Clock::now();
-  GrpcCallControl control(context);
-  const CallControl* call = context != nullptr ? &control : nullptr;
+  GrpcCallControl control(context, timeout_at);
+  const CallControl* call = context != nullptr || timeout_at ? &control : nullptr;
   int64_t executed = 1;  // the batch of the execution this request led (0: it did not lead)
   absl::StatusOr<InvocationResult> result;
   if (model->batched) {

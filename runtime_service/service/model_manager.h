@@ -85,6 +85,10 @@ class CallControl {
   virtual ~CallControl() = default;
   virtual bool DeadlinePassed() const = 0;
   virtual bool Cancelled() const = 0;
+  // When the deadline passes, if there is one: a request that waits (for a batch) wakes then.
+  virtual std::optional<std::chrono::steady_clock::time_point> Deadline() const {
+    return std::nullopt;
+  }
 };
 
 // The bytes of `function`'s outputs at `indices` (one listed twice counts twice), or of all of
