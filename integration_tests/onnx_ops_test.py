@@ -426,6 +426,29 @@ def conv_cases():
          pads=[3, 3, 3, 3])
     conv("conv/rect_kernel_stride21", (2, 3, 9, 10), (4, 3, 3, 5), strides=[2, 1],
          pads=[1, 2, 1, 2])
+
+    # Conv1d (audio, ConvNeXt-1D, wav2vec's grouped positional convolution): the reference is
+    # the 2-D one over a height of 1.
+    def conv1d(name, x_shape, w_shape, bias=True, strides=(1,), pads=(0, 0), dilations=(1,),
+               group=1):
+        r = rng_for(name)
+        x = f32(r.uniform(-1, 1, x_shape))
+        w = f32(r.uniform(-1, 1, w_shape))
+        inits = {"w": w}
+        if bias:
+            inits["b"] = f32(r.uniform(-1, 1, w_shape[0]))
+        expected = conv_ref(x[:, :, None, :], w[:, :, None, :], inits.get("b"),
+                            (1, strides[0]), (0, pads[0], 0, pads[1]), (1, dilations[0]),
+                            group)[:, :, 0, :]
+        n = node("Conv", ["x", "w"] + (["b"] if bias else []), ["y"], kernel_shape=[w_shape[2]],
+                 strides=list(strides), pads=list(pads), dilations=list(dilations), group=group)
+        cases.append(Case(name, [n], {"x": x}, {"y": expected}, inits=inits))
+
+    conv1d("conv1d/pad_stride2", (2, 5, 17), (7, 5, 3), strides=(2,), pads=(1, 1))
+    conv1d("conv1d/grouped16_dilated", (1, 32, 20), (48, 2, 5), group=16, pads=(4, 4),
+           dilations=(2,))
+    conv1d("conv1d/depthwise_no_bias", (1, 24, 15), (24, 1, 7), group=24, bias=False,
+           pads=(3, 3))
     return cases
 
 
