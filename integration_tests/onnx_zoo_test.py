@@ -144,8 +144,15 @@ class OnnxZoo(RpcAssertions, unittest.TestCase):
     def test_mobilenet_v2(self):
         self.check_model("mobilenet_v2")
 
+    def test_regnet_x_400mf(self):  # grouped convolutions, 16 channels per group
+        self.check_model("regnet_x_400mf")
+
     def test_transformer(self):
         self.check_model("transformer")
+
+    def test_every_zoo_model_has_a_test(self):
+        for name in onnx_zoo.MODELS:
+            self.assertTrue(hasattr(self, f"test_{name}"), f"no test_{name} for zoo model {name}")
 
     def test_mlp(self):
         self.check_model("mlp")
