@@ -57,6 +57,14 @@ class FixedControl : public CallControl {
   bool deadline_passed_;
 };
 
+BatchingConfig Config(int64_t max_batch_size, std::optional<std::chrono::microseconds> delay = {}) {
+  BatchingConfig config;
+  config.max_batch_size = max_batch_size;
+  config.dynamic = delay.has_value();  // dynamic batching with that max_queue_delay
+  config.max_queue_delay = delay.value_or(std::chrono::microseconds(0));
+  return config;
+}
+
 // A deadline `after` from now.
 class DeadlineControl : public CallControl {
  public:
@@ -117,6 +125,14 @@ class BatchedModelTest : public testing::Test {
     model_ = *model;
   }
 
+  // `rows` rows of ones under `control`.
+  absl::StatusOr<BatchedRun> RunOnes(int64_t rows, const CallControl* control) {
+    const std::vector<float> x(static_cast<size_t>(rows * kColumns), 1.0f);
+    const std::vector<int64_t> shape = {rows, kColumns};
+    TensorView inputs[] = {{"x", mv1::DATA_TYPE_F32, shape, Bytes(x)}};
+    return model_->Run(inputs, control);
+  }
+
   // Runs `rows` rows starting at `start` (row i holds start + i in each column) and checks the
   // result is 3x, row for row.
   void RunAndCheck(int64_t rows, float start, const CallControl* control = nullptr) {
@@ -148,11 +164,7 @@ class BatchedModelTest : public testing::Test {
 
 TEST_F(BatchedModelTest, ConcurrentRequestsAreMergedAndEachGetsItsOwnRows) {
   // Two workers, a 2 ms delay: while both are busy, requests batch up behind them.
-  BatchingConfig config;
-  config.max_batch_size = 8;
-  config.dynamic = true;
-  config.max_queue_delay = std::chrono::microseconds(2000);
-  Create(config);
+  Create(Config(8, std::chrono::microseconds(2000)));
   EXPECT_EQ(model_->buckets(), (std::vector<int64_t>{1, 2, 4, 8}));
   constexpr int kThreads = 12, kRequests = 40;
   std::atomic<int64_t> rows_sent{0};
@@ -165,10 +177,7 @@ TEST_F(BatchedModelTest, ConcurrentRequestsAreMergedAndEachGetsItsOwnRows) {
         if (i % 7 == 3) {
           // An expired request fails alone; its batch-mates are unaffected (checked by theirs).
           const FixedControl expired(/*deadline_passed=*/true);
-          std::vector<float> x(kColumns, 1.0f);
-          const std::vector<int64_t> shape = {1, kColumns};
-          TensorView inputs[] = {{"x", mv1::DATA_TYPE_F32, shape, Bytes(x)}};
-          auto run = model_->Run(inputs, &expired);
+          auto run = RunOnes(1, &expired);
           EXPECT_EQ(run.status().code(), absl::StatusCode::kDeadlineExceeded) << run.status();
           expired_failed.fetch_add(1);
           continue;
@@ -188,18 +197,11 @@ TEST_F(BatchedModelTest, ConcurrentRequestsAreMergedAndEachGetsItsOwnRows) {
 
 TEST_F(BatchedModelTest, WaitingRequestsFailAtTheirOwnDeadlineNotTheBatchDelay) {
   // A 60 s delay: nothing but the requests' own deadlines ends their wait.
-  BatchingConfig config;
-  config.max_batch_size = 8;
-  config.dynamic = true;
-  config.max_queue_delay = std::chrono::seconds(60);
-  Create(config);
+  Create(Config(8, std::chrono::seconds(60)));
   const auto start = std::chrono::steady_clock::now();
   auto expire = [&](std::chrono::milliseconds after) {
     const DeadlineControl control(after);
-    std::vector<float> x(kColumns, 1.0f);
-    const std::vector<int64_t> shape = {1, kColumns};
-    TensorView inputs[] = {{"x", mv1::DATA_TYPE_F32, shape, Bytes(x)}};
-    auto run = model_->Run(inputs, &control);
+    auto run = RunOnes(1, &control);
     EXPECT_EQ(run.status().code(), absl::StatusCode::kDeadlineExceeded) << run.status();
     EXPECT_EQ(std::string(run.status().message()),
               "the request's deadline passed while it waited for a batch; it was not run");
@@ -217,13 +219,8 @@ TEST_F(BatchedModelTest, WaitingRequestsFailAtTheirOwnDeadlineNotTheBatchDelay) 
 }
 
 TEST_F(BatchedModelTest, ABatchOverTheMaximumIsInvalidArgument) {
-  BatchingConfig config;
-  config.max_batch_size = 8;
-  Create(config);
-  std::vector<float> x(9 * kColumns, 1.0f);
-  const std::vector<int64_t> shape = {9, kColumns};
-  TensorView inputs[] = {{"x", mv1::DATA_TYPE_F32, shape, Bytes(x)}};
-  auto run = model_->Run(inputs, nullptr);
+  Create(Config(8));
+  auto run = RunOnes(9, nullptr);
   EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(run.status().message()),
             "a batch of 9 is over model 'scale''s max_batch_size of 8; split the request; "
@@ -232,13 +229,8 @@ TEST_F(BatchedModelTest, ABatchOverTheMaximumIsInvalidArgument) {
 }
 
 TEST_F(BatchedModelTest, ABucketWhoseLoadFailedIsLoadedByTheNextRequest) {
-  BatchingConfig config;
-  config.max_batch_size = 4;
-  Create(config, /*failing_loads=*/1);
-  std::vector<float> x(3 * kColumns, 1.0f);
-  const std::vector<int64_t> shape = {3, kColumns};
-  TensorView inputs[] = {{"x", mv1::DATA_TYPE_F32, shape, Bytes(x)}};
-  auto failed = model_->Run(inputs, nullptr);
+  Create(Config(4), /*failing_loads=*/1);
+  auto failed = RunOnes(3, nullptr);
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(failed.status().message(), "the compiler is busy");
   // Concurrent requests for the bucket share its one load.
