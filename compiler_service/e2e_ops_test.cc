@@ -136,6 +136,33 @@ Tensor GroupedNhwgc(const Tensor& x, const Tensor& w, std::array<int64_t, 2> str
   return y;
 }
 
+// NGCHW input, GFCHW filter (or FGCHW with `filter_fg`), valid window, unit dilation.
+Tensor GroupedNgchw(const Tensor& x, const Tensor& w, std::array<int64_t, 2> stride,
+                    bool filter_fg) {
+  const int64_t n = x.shape[0], g = x.shape[1], c = x.shape[2], h = x.shape[3], wd = x.shape[4];
+  const int64_t f = filter_fg ? w.shape[0] : w.shape[1], kh = w.shape[3], kw = w.shape[4];
+  const int64_t oh = (h - kh) / stride[0] + 1, ow = (wd - kw) / stride[1] + 1;
+  Tensor y = Zeros({n, g, f, oh, ow});
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t gi = 0; gi < g; ++gi)
+      for (int64_t o = 0; o < f; ++o)
+        for (int64_t i = 0; i < oh; ++i)
+          for (int64_t j = 0; j < ow; ++j) {
+            double acc = 0;
+            for (int64_t ch = 0; ch < c; ++ch)
+              for (int64_t p = 0; p < kh; ++p)
+                for (int64_t q = 0; q < kw; ++q) {
+                  const int64_t filter_index =
+                      filter_fg ? (o * g + gi) * c + ch : (gi * f + o) * c + ch;
+                  acc += double(x.values[(((b * g + gi) * c + ch) * h + i * stride[0] + p) * wd +
+                                         j * stride[1] + q]) *
+                         w.values[(filter_index * kh + p) * kw + q];
+                }
+            y.values[(((b * g + gi) * f + o) * oh + i) * ow + j] = static_cast<float>(acc);
+          }
+  return y;
+}
+
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   auto matmul_case = [&](int64_t m, int64_t k, int64_t n, float atol = 1e-5f) {
@@ -418,6 +445,37 @@ func.func @main(%x: tensor<1x9x9x3xf32>, %w: tensor<3x3x3x4xf32>) -> tensor<1x5x
   // 32 groups of 4 -> 4 (ResNeXt's first stage), 1x1.
   grouped_case("grouped_conv_32_groups_1x1", {1, 5, 9, 32, 4}, {32, 4, 1, 1, 4}, {1, 1}, {1, 1},
                0.0f);
+
+  // torch-mlir's grouped forms (NGCHW activations; GFCHW or FGCHW filters): transposed to and
+  // from kiln's grouped form around it.
+  cases.push_back({"grouped_conv_ngchw_gfchw",
+                   R"mlir(
+func.func @main(%x: tensor<1x3x4x9x11xf32>, %w: tensor<3x5x4x3x3xf32>) -> tensor<1x3x5x7x5xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x3x5x7x5xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1x3x5x7x5xf32>) -> tensor<1x3x5x7x5xf32>
+  %y = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : tensor<2xi64>, strides = dense<[1, 2]> : tensor<2xi64>}
+       ins(%x, %w : tensor<1x3x4x9x11xf32>, tensor<3x5x4x3x3xf32>) outs(%f : tensor<1x3x5x7x5xf32>) -> tensor<1x3x5x7x5xf32>
+  return %y : tensor<1x3x5x7x5xf32>
+})mlir",
+                   {{1, 3, 4, 9, 11}, {3, 5, 4, 3, 3}},
+                   [](const std::vector<Tensor>& in) {
+                     return std::vector<Tensor>{GroupedNgchw(in[0], in[1], {1, 2}, false)};
+                   }});
+  cases.push_back({"grouped_conv_ngchw_fgchw",
+                   R"mlir(
+func.func @main(%x: tensor<2x2x3x6x6xf32>, %w: tensor<6x2x3x3x3xf32>) -> tensor<2x2x6x4x4xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x2x6x4x4xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x2x6x4x4xf32>) -> tensor<2x2x6x4x4xf32>
+  %y = linalg.conv_2d_ngchw_fgchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+       ins(%x, %w : tensor<2x2x3x6x6xf32>, tensor<6x2x3x3x3xf32>) outs(%f : tensor<2x2x6x4x4xf32>) -> tensor<2x2x6x4x4xf32>
+  return %y : tensor<2x2x6x4x4xf32>
+})mlir",
+                   {{2, 2, 3, 6, 6}, {6, 2, 3, 3, 3}},
+                   [](const std::vector<Tensor>& in) {
+                     return std::vector<Tensor>{GroupedNgchw(in[0], in[1], {1, 1}, true)};
+                   }});
 
   cases.push_back({"conv2d_nchw",
                    R"mlir(

@@ -43,3 +43,32 @@ func.func @mixed_types(%x: tensor<1x3x3x2x1xi8>, %w: tensor<2x2x1x1x1xi8>, %y: t
       ins(%x, %w : tensor<1x3x3x2x1xi8>, tensor<2x2x1x1x1xi8>) outs(%y : tensor<1x3x3x2x2xi32>) -> tensor<1x3x3x2x2xi32>
   return %r : tensor<1x3x3x2x2xi32>
 }
+
+// -----
+
+// torch-mlir's NGCHW form: the activations are transposed into kiln's layout and the result
+// back; the filter [G][F][C][KH][KW] becomes [G][KH][KW][C][F].
+// CHECK-LABEL: func.func @ngchw_gfchw
+// CHECK-DAG: %[[W:.*]] = linalg.transpose ins(%arg1 : tensor<3x5x4x3x3xf32>) outs(%{{.*}} : tensor<3x3x3x4x5xf32>) permutation = [0, 3, 4, 2, 1]
+// CHECK-DAG: %[[X:.*]] = linalg.transpose ins(%arg0 : tensor<1x3x4x9x11xf32>) outs(%{{.*}} : tensor<1x9x11x3x4xf32>) permutation = [0, 3, 4, 1, 2]
+// CHECK-DAG: %[[I:.*]] = linalg.transpose ins(%arg2 : tensor<1x3x5x7x5xf32>) outs(%{{.*}} : tensor<1x7x5x3x5xf32>) permutation = [0, 3, 4, 1, 2]
+// CHECK: %[[G:.*]] = linalg.generic {{.*}} ins(%[[X]], %[[W]] : tensor<1x9x11x3x4xf32>, tensor<3x3x3x4x5xf32>) outs(%[[I]] : tensor<1x7x5x3x5xf32>)
+// CHECK: %[[Y:.*]] = linalg.transpose ins(%[[G]] : tensor<1x7x5x3x5xf32>) outs(%{{.*}} : tensor<1x3x5x7x5xf32>) permutation = [0, 3, 4, 1, 2]
+// CHECK: return %[[Y]]
+func.func @ngchw_gfchw(%x: tensor<1x3x4x9x11xf32>, %w: tensor<3x5x4x3x3xf32>, %y: tensor<1x3x5x7x5xf32>) -> tensor<1x3x5x7x5xf32> {
+  %r = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : tensor<2xi64>, strides = dense<[1, 2]> : tensor<2xi64>}
+      ins(%x, %w : tensor<1x3x4x9x11xf32>, tensor<3x5x4x3x3xf32>) outs(%y : tensor<1x3x5x7x5xf32>) -> tensor<1x3x5x7x5xf32>
+  return %r : tensor<1x3x5x7x5xf32>
+}
+
+// -----
+
+// The FGCHW filter [F][G][C][KH][KW] also becomes [G][KH][KW][C][F].
+// CHECK-LABEL: func.func @ngchw_fgchw
+// CHECK: linalg.transpose ins(%arg1 : tensor<6x2x3x3x3xf32>) outs(%{{.*}} : tensor<2x3x3x3x6xf32>) permutation = [1, 3, 4, 2, 0]
+// CHECK: linalg.generic
+func.func @ngchw_fgchw(%x: tensor<2x2x3x6x6xf32>, %w: tensor<6x2x3x3x3xf32>, %y: tensor<2x2x6x4x4xf32>) -> tensor<2x2x6x4x4xf32> {
+  %r = linalg.conv_2d_ngchw_fgchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<2x2x3x6x6xf32>, tensor<6x2x3x3x3xf32>) outs(%y : tensor<2x2x6x4x4xf32>) -> tensor<2x2x6x4x4xf32>
+  return %r : tensor<2x2x6x4x4xf32>
+}
