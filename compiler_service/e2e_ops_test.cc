@@ -405,33 +405,39 @@ func.func @main(%x: tensor<1x9x9x3xf32>, %w: tensor<3x3x3x4xf32>) -> tensor<1x5x
   // Grouped convolutions (kiln-generalize-grouped-convolutions, then per group the NHWC
   // register tiles): [n, h, w, g, c] input, [g, f, kh, kw, c] filter (a runtime filter, so
   // the transpose to [g][kh][kw][c][f] is a dispatch too).
-  auto grouped_case = [&](const std::string& name, std::array<int64_t, 5> in_shape,
-                          std::array<int64_t, 5> w_shape, std::array<int64_t, 2> stride,
-                          std::array<int64_t, 2> dilation, float fill) {
-    const int64_t oh = (in_shape[1] - (w_shape[2] - 1) * dilation[0] - 1) / stride[0] + 1;
-    const int64_t ow = (in_shape[2] - (w_shape[3] - 1) * dilation[1] - 1) / stride[1] + 1;
+  // A grouped convolution `op` on f32 tensors x and w into y filled with `fill`.
+  auto grouped_module = [](const std::string& op, const std::vector<int64_t>& x_dims,
+                           const std::vector<int64_t>& w_dims, const std::vector<int64_t>& y_dims,
+                           std::array<int64_t, 2> stride, std::array<int64_t, 2> dilation,
+                           float fill) {
     auto type = [](const std::vector<int64_t>& dims) {
       std::string text;
       for (int64_t d : dims) text += std::to_string(d) + "x";
       return text + "f32";
     };
-    const std::string x = type({in_shape.begin(), in_shape.end()});
-    const std::string wt = type({w_shape.begin(), w_shape.end()});
-    const std::string y = type({in_shape[0], oh, ow, in_shape[3], w_shape[1]});
+    const std::string x = type(x_dims), wt = type(w_dims), y = type(y_dims);
     auto pair = [](std::array<int64_t, 2> v) {
       return "dense<[" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + "]> : tensor<2xi64>";
     };
+    return "func.func @main(%x: tensor<" + x + ">, %w: tensor<" + wt + ">) -> tensor<" + y +
+           "> {\n  %b = arith.constant " + std::to_string(fill) +
+           " : f32\n  %e = tensor.empty() : tensor<" + y +
+           ">\n  %f = linalg.fill ins(%b : f32) outs(%e : tensor<" + y + ">) -> tensor<" + y +
+           ">\n  %y = " + op + " {dilations = " + pair(dilation) + ", strides = " + pair(stride) +
+           "}\n       ins(%x, %w : tensor<" + x + ">, tensor<" + wt + ">) outs(%f : tensor<" + y +
+           ">) -> tensor<" + y + ">\n  return %y : tensor<" + y + ">\n}\n";
+  };
+  // linalg.conv_2d_nhwgc_gfhwc: [n, h, w, g, c] input, [g, f, kh, kw, c] filter.
+  auto grouped_case = [&](const std::string& name, std::vector<int64_t> in_shape,
+                          std::vector<int64_t> w_shape, std::array<int64_t, 2> stride,
+                          std::array<int64_t, 2> dilation, float fill) {
+    const int64_t oh = (in_shape[1] - (w_shape[2] - 1) * dilation[0] - 1) / stride[0] + 1;
+    const int64_t ow = (in_shape[2] - (w_shape[3] - 1) * dilation[1] - 1) / stride[1] + 1;
     cases.push_back(
         {name,
-         "func.func @main(%x: tensor<" + x + ">, %w: tensor<" + wt + ">) -> tensor<" + y +
-             "> {\n  %b = arith.constant " + std::to_string(fill) +
-             " : f32\n  %e = tensor.empty() : tensor<" + y +
-             ">\n  %f = linalg.fill ins(%b : f32) outs(%e : tensor<" + y + ">) -> tensor<" + y +
-             ">\n  %y = linalg.conv_2d_nhwgc_gfhwc {dilations = " + pair(dilation) +
-             ", strides = " + pair(stride) + "}\n       ins(%x, %w : tensor<" + x + ">, tensor<" +
-             wt + ">) outs(%f : tensor<" + y + ">) -> tensor<" + y + ">\n  return %y : tensor<" +
-             y + ">\n}\n",
-         {{in_shape.begin(), in_shape.end()}, {w_shape.begin(), w_shape.end()}},
+         grouped_module("linalg.conv_2d_nhwgc_gfhwc", in_shape, w_shape,
+                        {in_shape[0], oh, ow, in_shape[3], w_shape[1]}, stride, dilation, fill),
+         {in_shape, w_shape},
          [stride, dilation, fill](const std::vector<Tensor>& in) {
            return std::vector<Tensor>{GroupedNhwgc(in[0], in[1], stride, dilation, fill)};
          }});
@@ -448,34 +454,23 @@ func.func @main(%x: tensor<1x9x9x3xf32>, %w: tensor<3x3x3x4xf32>) -> tensor<1x5x
 
   // torch-mlir's grouped forms (NGCHW activations; GFCHW or FGCHW filters): transposed to and
   // from kiln's grouped form around it.
-  cases.push_back({"grouped_conv_ngchw_gfchw",
-                   R"mlir(
-func.func @main(%x: tensor<1x3x4x9x11xf32>, %w: tensor<3x5x4x3x3xf32>) -> tensor<1x3x5x7x5xf32> {
-  %z = arith.constant 0.0 : f32
-  %e = tensor.empty() : tensor<1x3x5x7x5xf32>
-  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1x3x5x7x5xf32>) -> tensor<1x3x5x7x5xf32>
-  %y = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : tensor<2xi64>, strides = dense<[1, 2]> : tensor<2xi64>}
-       ins(%x, %w : tensor<1x3x4x9x11xf32>, tensor<3x5x4x3x3xf32>) outs(%f : tensor<1x3x5x7x5xf32>) -> tensor<1x3x5x7x5xf32>
-  return %y : tensor<1x3x5x7x5xf32>
-})mlir",
-                   {{1, 3, 4, 9, 11}, {3, 5, 4, 3, 3}},
-                   [](const std::vector<Tensor>& in) {
-                     return std::vector<Tensor>{GroupedNgchw(in[0], in[1], {1, 2}, false)};
-                   }});
-  cases.push_back({"grouped_conv_ngchw_fgchw",
-                   R"mlir(
-func.func @main(%x: tensor<2x2x3x6x6xf32>, %w: tensor<6x2x3x3x3xf32>) -> tensor<2x2x6x4x4xf32> {
-  %z = arith.constant 0.0 : f32
-  %e = tensor.empty() : tensor<2x2x6x4x4xf32>
-  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x2x6x4x4xf32>) -> tensor<2x2x6x4x4xf32>
-  %y = linalg.conv_2d_ngchw_fgchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
-       ins(%x, %w : tensor<2x2x3x6x6xf32>, tensor<6x2x3x3x3xf32>) outs(%f : tensor<2x2x6x4x4xf32>) -> tensor<2x2x6x4x4xf32>
-  return %y : tensor<2x2x6x4x4xf32>
-})mlir",
-                   {{2, 2, 3, 6, 6}, {6, 2, 3, 3, 3}},
-                   [](const std::vector<Tensor>& in) {
-                     return std::vector<Tensor>{GroupedNgchw(in[0], in[1], {1, 1}, true)};
-                   }});
+  auto ngchw_case = [&](const std::string& name, bool filter_fg, std::vector<int64_t> in_shape,
+                        std::vector<int64_t> w_shape, std::array<int64_t, 2> stride) {
+    const int64_t oh = (in_shape[3] - w_shape[3]) / stride[0] + 1;
+    const int64_t ow = (in_shape[4] - w_shape[4]) / stride[1] + 1;
+    const int64_t f = filter_fg ? w_shape[0] : w_shape[1];
+    cases.push_back(
+        {name,
+         grouped_module(filter_fg ? "linalg.conv_2d_ngchw_fgchw" : "linalg.conv_2d_ngchw_gfchw",
+                        in_shape, w_shape, {in_shape[0], in_shape[1], f, oh, ow}, stride, {1, 1},
+                        0.0f),
+         {in_shape, w_shape},
+         [stride, filter_fg](const std::vector<Tensor>& in) {
+           return std::vector<Tensor>{GroupedNgchw(in[0], in[1], stride, filter_fg)};
+         }});
+  };
+  ngchw_case("grouped_conv_ngchw_gfchw", false, {1, 3, 4, 9, 11}, {3, 5, 4, 3, 3}, {1, 2});
+  ngchw_case("grouped_conv_ngchw_fgchw", true, {2, 2, 3, 6, 6}, {6, 2, 3, 3, 3}, {1, 1});
 
   cases.push_back({"conv2d_nchw",
                    R"mlir(
