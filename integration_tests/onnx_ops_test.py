@@ -363,13 +363,18 @@ def single(name, op, inputs, expected_fn, attrs=None, inits=None, opset=13, tol=
 def conv_cases():
     cases = []
 
-    def conv(name, x_shape, w_shape, bias=True, matrix=False, auto_pad=None, **attrs):
+    def operands(name, x_shape, w_shape, bias):
+        """Random x, and the initializers: w, and b when `bias`."""
         r = rng_for(name)
         x = f32(r.uniform(-1, 1, x_shape))
-        w = f32(r.uniform(-1, 1, w_shape))
-        inits = {"w": w}
+        inits = {"w": f32(r.uniform(-1, 1, w_shape))}
         if bias:
             inits["b"] = f32(r.uniform(-1, 1, w_shape[0]))
+        return x, inits
+
+    def conv(name, x_shape, w_shape, bias=True, matrix=False, auto_pad=None, **attrs):
+        x, inits = operands(name, x_shape, w_shape, bias)
+        w = inits["w"]
         strides = attrs.get("strides", [1, 1])
         dilations = attrs.get("dilations", [1, 1])
         group = attrs.get("group", 1)
@@ -431,12 +436,8 @@ def conv_cases():
     # the 2-D one over a height of 1.
     def conv1d(name, x_shape, w_shape, bias=True, strides=(1,), pads=(0, 0), dilations=(1,),
                group=1):
-        r = rng_for(name)
-        x = f32(r.uniform(-1, 1, x_shape))
-        w = f32(r.uniform(-1, 1, w_shape))
-        inits = {"w": w}
-        if bias:
-            inits["b"] = f32(r.uniform(-1, 1, w_shape[0]))
+        x, inits = operands(name, x_shape, w_shape, bias)
+        w = inits["w"]
         expected = conv_ref(x[:, :, None, :], w[:, :, None, :], inits.get("b"),
                             (1, strides[0]), (0, pads[0], 0, pads[1]), (1, dilations[0]),
                             group)[:, :, 0, :]

@@ -229,18 +229,25 @@ absl::Status ModelManager::CheckOutputBytes(const ModuleHandle& entry,
                    "-byte message limit (--max-message-bytes); it was not run"));
 }
 
+absl::StatusOr<std::vector<HostTensor>> ModelManager::InvokeObserved(
+    const ModuleHandle& entry, const module::v1::FunctionDef& function,
+    std::span<const TensorView> inputs, InvocationResult& result) {
+  const auto start = Clock::now();
+  auto outputs = entry.module->Invoke(function, inputs);
+  result.compute_time = Clock::now() - start;
+  ObserveInvocation(entry.name, result.queue_time, result.compute_time);
+  entry.serving->invocations.fetch_add(1);
+  return outputs;
+}
+
 absl::StatusOr<InvocationResult> ModelManager::RunHere(const ModuleHandle& entry,
                                                        const module::v1::FunctionDef& function,
                                                        std::span<const TensorView> inputs) {
   KILN_RETURN_IF_ERROR(CheckOutputBytes(entry, function, OutputBytes(function)));
   InvocationResult result;
-  const auto start = Clock::now();
   auto outputs =
-      CatchOutOfMemory([&] { return entry.module->Invoke(function, inputs); }, "running function '",
-                       function.name(), "' of module '", entry.name, "'");
-  result.compute_time = Clock::now() - start;
-  ObserveInvocation(entry.name, result.queue_time, result.compute_time);
-  entry.serving->invocations.fetch_add(1);
+      CatchOutOfMemory([&] { return InvokeObserved(entry, function, inputs, result); },
+                       "running function '", function.name(), "' of module '", entry.name, "'");
   if (!outputs.ok()) return outputs.status();
   result.outputs = std::move(*outputs);
   return result;
@@ -271,8 +278,7 @@ absl::StatusOr<InvocationResult> ModelManager::Run(const ModuleHandle& entry,
   const auto submitted_at = Clock::now();
   WorkerPool& pool = serving.pool ? *serving.pool : workers_;
   auto work = [&]() -> absl::StatusOr<std::vector<HostTensor>> {
-    const auto start = Clock::now();
-    result.queue_time = start - submitted_at;
+    result.queue_time = Clock::now() - submitted_at;
     // The deadline first: a transport may also report a call whose deadline passed as
     // cancelled (gRPC does).
     if (control != nullptr && control->DeadlinePassed()) {
@@ -281,11 +287,7 @@ absl::StatusOr<InvocationResult> ModelManager::Run(const ModuleHandle& entry,
     }
     if (control != nullptr && control->Cancelled())
       return absl::CancelledError("the client cancelled the request");
-    auto outputs = entry.module->Invoke(function, inputs);
-    result.compute_time = Clock::now() - start;
-    ObserveInvocation(entry.name, result.queue_time, result.compute_time);
-    serving.invocations.fetch_add(1);
-    return outputs;
+    return InvokeObserved(entry, function, inputs, result);
   };
   auto submitted = pool.Submit([&] {
     // Whatever runs out of memory here fails this request; the worker lives on. set_value is

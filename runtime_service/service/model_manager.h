@@ -163,6 +163,11 @@ class ModelManager {
   // Pins the artifact `digest` (in `pin`) and loads its module.
   absl::StatusOr<std::shared_ptr<LoadedModule>> PinAndLoad(const std::string& digest,
                                                            ArtifactStore::Pin& pin);
+  // Invokes `function` (inputs matched) and records its compute time (in `result`, beside the
+  // queue time already there), its latencies and its count: Run's workers and RunHere.
+  absl::StatusOr<std::vector<HostTensor>> InvokeObserved(
+      const ModuleHandle& entry, const kiln::module::v1::FunctionDef& function,
+      std::span<const TensorView> inputs, InvocationResult& result);
   // Latencies of a loaded module's invocations (none once it is unloaded).
   void ObserveInvocation(const std::string& name, std::chrono::nanoseconds queue_time,
                          std::chrono::nanoseconds compute_time) const;
